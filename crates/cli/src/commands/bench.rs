@@ -1,0 +1,154 @@
+//! `slimdet bench`: times the forward pass after warm-up and reports the median, p10 and
+//! p90, mean and standard deviation, and the achieved GFLOP/s (2 × conv MACs / median).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+use serde_json::json;
+use slimdet_core::stats::model_stats;
+use slimdet_core::{Plan, PlanOptions};
+
+use crate::model_arg::{ModelArgs, ThreadArgs};
+
+/// Options of `slimdet bench`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    threads: ThreadArgs,
+    /// Timed forward passes (1 to 100000).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    runs: u32,
+    /// Untimed warm-up passes.
+    #[arg(long, default_value_t = 5)]
+    warmup: u32,
+    /// Numeric precision of the run.
+    #[arg(long, default_value = "fp32", value_parser = ["fp32"])]
+    precision: String,
+    /// Use this image (resized and normalised) instead of a seeded random input.
+    #[arg(long)]
+    image: Option<PathBuf>,
+    /// Print a JSON object as the last line.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Summary statistics of a set of timings, in milliseconds.
+pub struct Timing {
+    /// Median.
+    pub median: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// Mean.
+    pub mean: f64,
+    /// Sample standard deviation.
+    pub std: f64,
+    /// Fastest.
+    pub min: f64,
+}
+
+/// Percentiles by linear interpolation between order statistics (numpy's default).
+pub fn summarize(ms: &mut [f64]) -> Timing {
+    ms.sort_by(f64::total_cmp);
+    let q = |p: f64| {
+        let pos = p * (ms.len() - 1) as f64;
+        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+        ms[lo] + (ms[hi] - ms[lo]) * (pos - lo as f64)
+    };
+    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
+    let var = if ms.len() > 1 {
+        ms.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (ms.len() - 1) as f64
+    } else {
+        0.0
+    };
+    Timing {
+        median: q(0.5),
+        p10: q(0.1),
+        p90: q(0.9),
+        mean,
+        std: var.sqrt(),
+        min: ms[0],
+    }
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> Result<ExitCode> {
+    let det = a.model.load()?;
+    let shape = det.input_shape();
+    let macs = model_stats(&det.graph, &shape)?.macs;
+    let mut plan = Plan::new(
+        &det.graph,
+        &shape,
+        &PlanOptions {
+            threads: a.threads.get(),
+            ..PlanOptions::default()
+        },
+    )?;
+    let input = match &a.image {
+        Some(p) => {
+            let img = slimdet_data::load_rgb(p)?;
+            let r = slimdet_data::resize_rgb(&img, shape[2], shape[1]);
+            let mut v = vec![0.0; shape.iter().product()];
+            slimdet_data::normalize_into(&r, det.config.mean, det.config.std, &mut v);
+            v
+        }
+        None => {
+            let mut s = 0x9E37_79B9_7F4A_7C15u64;
+            (0..shape.iter().product::<usize>())
+                .map(|_| {
+                    s ^= s << 13;
+                    s ^= s >> 7;
+                    s ^= s << 17;
+                    ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        }
+    };
+    for _ in 0..a.warmup {
+        plan.run(&input)?;
+    }
+    let mut ms = Vec::with_capacity(a.runs as usize);
+    for _ in 0..a.runs {
+        let t = Instant::now();
+        let out = plan.run(&input)?;
+        std::hint::black_box(out);
+        ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let t = summarize(&mut ms);
+    if !t.median.is_finite() || t.median <= 0.0 {
+        bail!("timer returned no usable measurement");
+    }
+    let gflops = 2.0 * macs as f64 / (t.median * 1e-3) / 1e9;
+    println!(
+        "{} ({}): {} threads, {} precision, kernels {}: median {:.3} ms, p10 {:.3}, p90 {:.3}, mean {:.3} ± {:.3}, min {:.3} over {} runs; {:.1} GFLOP/s; arena {} bytes",
+        a.model.model.display(),
+        det.arch.name(),
+        plan.threads(),
+        a.precision,
+        plan.tier().name(),
+        t.median,
+        t.p10,
+        t.p90,
+        t.mean,
+        t.std,
+        t.min,
+        a.runs,
+        gflops,
+        plan.arena_bytes()
+    );
+    if a.json {
+        let v = json!({
+            "model": a.model.model.display().to_string(), "arch": det.arch.name(), "median_ms": t.median, "p10_ms": t.p10,
+            "p90_ms": t.p90, "mean_ms": t.mean, "std_ms": t.std, "min_ms": t.min, "runs": a.runs, "warmup": a.warmup,
+            "threads": plan.threads(), "precision": a.precision, "kernels": plan.tier().name(), "macs": macs,
+            "gflops": gflops, "fps": 1e3 / t.median, "arena_bytes": plan.arena_bytes(),
+        });
+        println!("{v}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

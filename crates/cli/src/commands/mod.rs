@@ -1,0 +1,6 @@
+//! One module per command.
+
+pub mod bench;
+pub mod convert;
+pub mod detect;
+pub mod info;

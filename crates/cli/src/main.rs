@@ -1,0 +1,63 @@
+//! `slimdet`: load, evaluate, run and measure small object detectors on CPUs.
+//!
+//! A thin entry point: argument parsing lives here, each command in `commands/`.
+//! Exit codes follow ripgrep: 0 success, 1 a quality gate failed, 2 an error.
+
+mod commands;
+mod draw;
+mod model_arg;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "slimdet",
+    version,
+    about = "Prune, quantize, evaluate and run SSD detectors on embedded CPUs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print layers, parameters, MACs, sparsity and file size of a model.
+    Info(commands::info::Args),
+    /// Detect objects in images, draw them and print the detections.
+    Detect(commands::detect::Args),
+    /// Time the forward pass (median, p10, p90) after warm-up.
+    Bench(commands::bench::Args),
+    /// Convert a .pth model to safetensors.
+    Convert(commands::convert::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Info(a) => commands::info::run(a),
+        Command::Detect(a) => commands::detect::run(a),
+        Command::Bench(a) => commands::bench::run(a),
+        Command::Convert(a) => commands::convert::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            if is_broken_pipe(&e) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

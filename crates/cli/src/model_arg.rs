@@ -1,0 +1,42 @@
+//! The `--model`, `--arch` and `--threads` options shared by every command that computes.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use slimdet_models::Detector;
+
+/// Which model to load.
+#[derive(Args, Clone, Debug)]
+pub struct ModelArgs {
+    /// Weight file: PyTorch .pth (zip or legacy) or .safetensors.
+    #[arg(long, short = 'm')]
+    pub model: PathBuf,
+    /// Architecture: mb2-ssd-lite, ultraface-slim or ultraface-rfb (default: recognised
+    /// from the file).
+    #[arg(long, value_parser = ["mb2-ssd-lite", "ultraface-slim", "ultraface-rfb"])]
+    pub arch: Option<String>,
+}
+
+impl ModelArgs {
+    /// Loads the detector.
+    pub fn load(&self) -> Result<Detector> {
+        Detector::load(&self.model, self.arch.as_deref())
+            .with_context(|| format!("loading model {}", self.model.display()))
+    }
+}
+
+/// Worker threads.
+#[derive(Args, Clone, Debug)]
+pub struct ThreadArgs {
+    /// Worker threads (1 to 256).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: u16,
+}
+
+impl ThreadArgs {
+    /// As a count.
+    pub fn get(&self) -> usize {
+        self.threads as usize
+    }
+}

@@ -1,0 +1,670 @@
+//! The executor: a graph compiled to packed weights, one activation arena and a thread
+//! pool, run many times without allocating.
+//!
+//! Compilation clones the graph, folds BN and fuses activations, infers every shape for
+//! the given input shape, packs each convolution's weights for its kernel (GEMM for 1x1,
+//! im2col + GEMM for dense k×k, the direct kernel for depthwise), and assigns every value a
+//! slot of the arena by liveness so buffers are reused. `run` then only reads and writes
+//! those buffers.
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use slimdet_kernels::reference::ConvGeom;
+use slimdet_kernels::sgemm::{GemmShape, sgemm};
+use slimdet_kernels::{Act, Tier, dwconv, im2col};
+
+use crate::error::{CoreError, Result};
+use crate::graph::{Graph, ValueId};
+use crate::ops::{Conv2d, Op};
+use crate::{passes, shape};
+
+/// How to compile a plan.
+#[derive(Clone, Debug)]
+pub struct PlanOptions {
+    /// Worker threads (≥ 1).
+    pub threads: usize,
+    /// Fold BN and fuse activations before compiling (the default).
+    pub optimize: bool,
+    /// Kernel tier; `None` uses the process-wide choice ([`slimdet_kernels::tier`]).
+    pub tier: Option<Tier>,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            optimize: true,
+            tier: None,
+        }
+    }
+}
+
+/// How a convolution is executed.
+#[derive(Debug)]
+enum ConvKind {
+    /// 1x1 stride 1: `out[N·H·W, O] = in[N·H·W, I] · w[I, O]`.
+    Pointwise,
+    /// Dense k×k: im2col then GEMM with `w[kh·kw·I, O]`.
+    Im2col,
+    /// Depthwise: direct kernel with `w[kh·kw, C]`.
+    Depthwise,
+    /// Any other grouping: the reference loop on OIHW weights.
+    Grouped,
+}
+
+#[derive(Debug)]
+enum Step {
+    /// Convolution with epilogue `act(acc · scale + bias)` (`scale` absent: 1).
+    Conv {
+        kind: ConvKind,
+        geom: ConvGeom,
+        w: Vec<f32>,
+        scale: Option<Vec<f32>>,
+        bias: Vec<f32>,
+        act: Act,
+    },
+    Scale {
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+    },
+    Act(Act),
+    Add(Act),
+    Concat {
+        axis: usize,
+    },
+    Copy,
+    Transpose {
+        perm: Vec<usize>,
+    },
+    Softmax,
+}
+
+#[derive(Debug)]
+struct CompiledNode {
+    step: Step,
+    inputs: Vec<ValueId>,
+    output: ValueId,
+    /// im2col scratch floats this step needs.
+    scratch: usize,
+}
+
+/// Compiles the nodes of `g` into steps. A convolution followed by a batch norm (and then
+/// an activation) that nothing else reads becomes one step whose epilogue computes
+/// `act(acc · scale + shift)`: the BN is applied after the accumulation exactly as
+/// PyTorch orders it, instead of being folded into the weights, which would round every
+/// weight once more (folding is kept for quantization, see [`passes::fold_bn`]). The
+/// graph's values are rewired so the fused step produces the last value of the chain.
+fn compile_nodes(g: &mut Graph, shapes: &[Vec<usize>]) -> Vec<CompiledNode> {
+    let uses = g.use_counts();
+    let mut out = Vec::with_capacity(g.nodes.len());
+    let mut i = 0;
+    while i < g.nodes.len() {
+        let n = &g.nodes[i];
+        let single =
+            |v: ValueId, j: usize| uses[v] == 1 && g.nodes.get(j).is_some_and(|m| m.inputs == [v]);
+        if let Op::Conv(c) = &n.op {
+            let mut bn = None;
+            let mut act = c.act;
+            let mut last = i;
+            if c.act == Act::None
+                && single(n.output, i + 1)
+                && let Op::BatchNorm(b) = &g.nodes[i + 1].op
+            {
+                bn = Some(b);
+                last = i + 1;
+                if single(g.nodes[i + 1].output, i + 2)
+                    && let Op::Act(a) = g.nodes[i + 2].op
+                {
+                    act = a;
+                    last = i + 2;
+                }
+            }
+            let (step, scratch) = compile_conv(c, &shapes[n.inputs[0]], bn, act);
+            out.push(CompiledNode {
+                step,
+                inputs: n.inputs.clone(),
+                output: g.nodes[last].output,
+                scratch,
+            });
+            i = last + 1;
+            continue;
+        }
+        let step = match &n.op {
+            Op::Conv(_) => unreachable!("handled above"),
+            Op::BatchNorm(bn) => {
+                let (scale, shift) = bn.scale_shift();
+                Step::Scale { scale, shift }
+            }
+            Op::Act(a) => Step::Act(*a),
+            Op::Add(a) => Step::Add(*a),
+            Op::Concat { axis } => Step::Concat { axis: *axis },
+            Op::Reshape(_) => Step::Copy,
+            Op::Transpose(p) => Step::Transpose { perm: p.clone() },
+            Op::Softmax => Step::Softmax,
+        };
+        out.push(CompiledNode {
+            step,
+            inputs: n.inputs.clone(),
+            output: n.output,
+            scratch: 0,
+        });
+        i += 1;
+    }
+    out
+}
+
+/// A compiled, runnable model.
+pub struct Plan {
+    nodes: Vec<CompiledNode>,
+    shapes: Vec<Vec<usize>>,
+    slot_of: Vec<usize>,
+    slots: Vec<Vec<f32>>,
+    scratch: Vec<f32>,
+    input: ValueId,
+    outputs: Vec<(String, ValueId)>,
+    tier: Tier,
+    threads: usize,
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl Plan {
+    /// Compiles `graph` for inputs of shape `input` (`[N, H, W, C]`).
+    pub fn new(graph: &Graph, input: &[usize], opts: &PlanOptions) -> Result<Self> {
+        let mut g = graph.clone();
+        if opts.optimize {
+            passes::fuse_activations(&mut g);
+        }
+        let shapes = shape::infer(&g, input)?;
+        let threads = opts.threads.max(1);
+        let tier = opts.tier.unwrap_or_else(slimdet_kernels::tier);
+        let nodes = compile_nodes(&mut g, &shapes);
+        let scratch_len = nodes.iter().map(|n| n.scratch).max().unwrap_or(0);
+        let (slot_of, slot_sizes) = assign_slots(&g, &nodes, &shapes);
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| CoreError::Threads {
+                threads,
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            nodes,
+            shapes,
+            slot_of,
+            slots: slot_sizes.into_iter().map(|n| vec![0.0; n]).collect(),
+            scratch: vec![0.0; scratch_len],
+            input: g.input,
+            outputs: g.outputs.clone(),
+            tier,
+            threads,
+            pool: Arc::new(pool),
+        })
+    }
+
+    /// Bytes held by the activation arena (all slots plus im2col scratch).
+    pub fn arena_bytes(&self) -> usize {
+        (self.slots.iter().map(Vec::len).sum::<usize>() + self.scratch.len()) * 4
+    }
+
+    /// Bytes of packed weights and biases.
+    pub fn weight_bytes(&self) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| match &n.step {
+                Step::Conv { w, scale, bias, .. } => {
+                    (w.len() + bias.len() + scale.as_ref().map_or(0, Vec::len)) * 4
+                }
+                Step::Scale { scale, shift } => (scale.len() + shift.len()) * 4,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The kernel tier in use.
+    pub fn tier(&self) -> Tier {
+        self.tier
+    }
+
+    /// Worker threads.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// The compiled input shape `[N, H, W, C]`.
+    pub fn input_shape(&self) -> &[usize] {
+        &self.shapes[self.input]
+    }
+
+    /// Output names and shapes, in graph order.
+    pub fn output_shapes(&self) -> Vec<(&str, &[usize])> {
+        self.outputs
+            .iter()
+            .map(|(n, v)| (n.as_str(), self.shapes[*v].as_slice()))
+            .collect()
+    }
+
+    /// Runs the model on `input` (NHWC, the compiled shape) and returns the outputs in
+    /// graph order, each a flat row-major slice of its shape.
+    pub fn run(&mut self, input: &[f32]) -> Result<Vec<&[f32]>> {
+        let expected = self.shapes[self.input].iter().product::<usize>();
+        if input.len() != expected {
+            return Err(CoreError::InputShape {
+                expected: self.shapes[self.input].clone(),
+                got: input.len(),
+            });
+        }
+        let pool = Arc::clone(&self.pool);
+        pool.install(|| {
+            self.slots[self.slot_of[self.input]][..expected].copy_from_slice(input);
+            for i in 0..self.nodes.len() {
+                self.exec_node(i);
+            }
+        });
+        Ok(self
+            .outputs
+            .iter()
+            .map(|(_, v)| {
+                let len = self.shapes[*v].iter().product::<usize>();
+                &self.slots[self.slot_of[*v]][..len]
+            })
+            .collect())
+    }
+
+    fn exec_node(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let out_slot = self.slot_of[node.output];
+        let out_len = self.shapes[node.output].iter().product::<usize>();
+        // Take the output buffer out of the arena so inputs can be borrowed alongside it;
+        // slots never alias their node's inputs (see `assign_slots`), and `take` does not
+        // allocate.
+        let mut out_buf = std::mem::take(&mut self.slots[out_slot]);
+        let out = &mut out_buf[..out_len];
+        let input = |k: usize| {
+            let v = node.inputs[k];
+            &self.slots[self.slot_of[v]][..self.shapes[v].iter().product::<usize>()]
+        };
+        let in_shape = &self.shapes[node.inputs[0]];
+        match &node.step {
+            Step::Conv {
+                kind,
+                geom,
+                w,
+                scale,
+                bias,
+                act,
+            } => {
+                let epi = Epilogue {
+                    scale: scale.as_deref(),
+                    bias,
+                    act: *act,
+                };
+                run_conv(
+                    kind,
+                    geom,
+                    w,
+                    &epi,
+                    input(0),
+                    in_shape[0],
+                    out,
+                    &mut self.scratch,
+                    self.tier,
+                    self.threads,
+                )
+            }
+            Step::Scale { scale, shift } => {
+                let c = scale.len();
+                for (o, x) in out.chunks_mut(c).zip(input(0).chunks(c)) {
+                    for j in 0..c {
+                        o[j] = x[j] * scale[j] + shift[j];
+                    }
+                }
+            }
+            Step::Act(a) => {
+                out.copy_from_slice(input(0));
+                a.apply_slice(out);
+            }
+            Step::Add(a) => {
+                let (x, y) = (input(0), input(1));
+                for ((o, p), q) in out.iter_mut().zip(x).zip(y) {
+                    *o = a.apply(p + q);
+                }
+            }
+            Step::Concat { axis } => {
+                let outer: usize = in_shape[..*axis].iter().product();
+                let mut offset = 0;
+                let out_inner: usize = self.shapes[node.output][*axis..].iter().product();
+                for k in 0..node.inputs.len() {
+                    let s = &self.shapes[node.inputs[k]];
+                    let inner: usize = s[*axis..].iter().product();
+                    let x = input(k);
+                    for o in 0..outer {
+                        out[o * out_inner + offset..o * out_inner + offset + inner]
+                            .copy_from_slice(&x[o * inner..(o + 1) * inner]);
+                    }
+                    offset += inner;
+                }
+            }
+            Step::Copy => out.copy_from_slice(input(0)),
+            Step::Transpose { perm } => transpose(input(0), in_shape, perm, out),
+            Step::Softmax => {
+                let k = *in_shape.last().unwrap_or(&1);
+                for (o, x) in out.chunks_mut(k).zip(input(0).chunks(k)) {
+                    softmax_row(x, o);
+                }
+            }
+        }
+        self.slots[out_slot] = out_buf;
+    }
+}
+
+/// Softmax of one row, max-subtracted for stability.
+pub fn softmax_row(x: &[f32], out: &mut [f32]) {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0;
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = (v - m).exp();
+        sum += *o;
+    }
+    let inv = 1.0 / sum;
+    for o in out.iter_mut() {
+        *o *= inv;
+    }
+}
+
+fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {
+    let rank = shape.len();
+    let mut in_strides = vec![1; rank];
+    for a in (0..rank.saturating_sub(1)).rev() {
+        in_strides[a] = in_strides[a + 1] * shape[a + 1];
+    }
+    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
+    let mut idx = vec![0usize; rank];
+    for o in out.iter_mut() {
+        let src: usize = (0..rank).map(|a| idx[a] * in_strides[perm[a]]).sum();
+        *o = x[src];
+        for a in (0..rank).rev() {
+            idx[a] += 1;
+            if idx[a] < out_shape[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
+}
+
+fn compile_conv(
+    c: &Conv2d,
+    in_shape: &[usize],
+    bn: Option<&crate::ops::BatchNorm>,
+    act: Act,
+) -> (Step, usize) {
+    let [kh, kw] = c.kernel();
+    let geom = ConvGeom {
+        in_h: in_shape[1],
+        in_w: in_shape[2],
+        in_c: in_shape[3],
+        out_c: c.out_channels(),
+        kh,
+        kw,
+        stride_h: c.stride[0],
+        stride_w: c.stride[1],
+        pad_h: c.pad[0],
+        pad_w: c.pad[1],
+        dil_h: c.dilation[0],
+        dil_w: c.dilation[1],
+        groups: c.groups,
+    };
+    let mut bias = c
+        .bias
+        .as_ref()
+        .map_or_else(|| vec![0.0; geom.out_c], |b| b.data().to_vec());
+    // With a BN: y = (acc + b)·s + t = acc·s + (b·s + t).
+    let scale = bn.map(|bn| {
+        let (s, t) = bn.scale_shift_f64();
+        for (o, b) in bias.iter_mut().enumerate() {
+            *b = (*b as f64 * s[o] + t[o]) as f32;
+        }
+        s.into_iter().map(|v| v as f32).collect::<Vec<f32>>()
+    });
+    let wd = c.weight.data();
+    let (kind, w, scratch) = if c.is_pointwise() {
+        (
+            ConvKind::Pointwise,
+            im2col::pack_weight(wd, geom.out_c, geom.in_c, 1, 1),
+            0,
+        )
+    } else if c.groups == 1 {
+        let rows = geom.out_h() * geom.out_w();
+        (
+            ConvKind::Im2col,
+            im2col::pack_weight(wd, geom.out_c, geom.in_c, kh, kw),
+            rows * kh * kw * geom.in_c,
+        )
+    } else if c.is_depthwise() {
+        (
+            ConvKind::Depthwise,
+            dwconv::pack_weight(wd, geom.in_c, kh, kw),
+            0,
+        )
+    } else {
+        (ConvKind::Grouped, wd.to_vec(), 0)
+    };
+    (
+        Step::Conv {
+            kind,
+            geom,
+            w,
+            scale,
+            bias,
+            act,
+        },
+        scratch,
+    )
+}
+
+/// Per-output-channel epilogue of a convolution: `act(acc · scale + bias)`.
+struct Epilogue<'a> {
+    scale: Option<&'a [f32]>,
+    bias: &'a [f32],
+    act: Act,
+}
+
+impl Epilogue<'_> {
+    /// Applies the epilogue to raw accumulators `[pixels, C]` in place.
+    fn apply(&self, out: &mut [f32]) {
+        let (lo, hi) = self.act.bounds();
+        let c = self.bias.len();
+        match self.scale {
+            Some(s) => {
+                for row in out.chunks_mut(c) {
+                    for ((v, s), b) in row.iter_mut().zip(s).zip(self.bias) {
+                        *v = (*v * s + b).max(lo).min(hi);
+                    }
+                }
+            }
+            None => {
+                for row in out.chunks_mut(c) {
+                    for (v, b) in row.iter_mut().zip(self.bias) {
+                        *v = (*v + b).max(lo).min(hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_conv(
+    kind: &ConvKind,
+    g: &ConvGeom,
+    w: &[f32],
+    epi: &Epilogue,
+    input: &[f32],
+    batch: usize,
+    out: &mut [f32],
+    scratch: &mut [f32],
+    tier: Tier,
+    threads: usize,
+) {
+    let (oh, ow, oc) = (g.out_h(), g.out_w(), g.out_c);
+    let in_img = g.in_h * g.in_w * g.in_c;
+    let out_img = oh * ow * oc;
+    match kind {
+        ConvKind::Pointwise => {
+            let m = batch * g.in_h * g.in_w;
+            sgemm(
+                tier,
+                GemmShape::dense(m, oc, g.in_c),
+                input,
+                w,
+                out,
+                false,
+                threads,
+            );
+            epi.apply(out);
+        }
+        ConvKind::Im2col => {
+            let k = g.kh * g.kw * g.in_c;
+            let rows = oh * ow;
+            let cols = &mut scratch[..rows * k];
+            for b in 0..batch {
+                let x = &input[b * in_img..(b + 1) * in_img];
+                let chunk = oh.div_ceil(threads).max(1);
+                cols.par_chunks_mut(chunk * ow * k)
+                    .enumerate()
+                    .for_each(|(ci, c)| {
+                        let r0 = ci * chunk;
+                        im2col::im2col_rows(g, x, r0..(r0 + chunk).min(oh), c);
+                    });
+                let o = &mut out[b * out_img..(b + 1) * out_img];
+                sgemm(
+                    tier,
+                    GemmShape::dense(rows, oc, k),
+                    cols,
+                    w,
+                    o,
+                    false,
+                    threads,
+                );
+                epi.apply(o);
+            }
+        }
+        ConvKind::Depthwise => {
+            // The direct kernel fuses bias and activation; a BN scale needs the raw sums,
+            // so then the kernel runs without them and the epilogue follows.
+            let zeros;
+            let (kbias, kact) = match epi.scale {
+                Some(_) => {
+                    zeros = vec![0.0; oc];
+                    (zeros.as_slice(), Act::None)
+                }
+                None => (epi.bias, epi.act),
+            };
+            for b in 0..batch {
+                let x = &input[b * in_img..(b + 1) * in_img];
+                let o = &mut out[b * out_img..(b + 1) * out_img];
+                let chunk = oh.div_ceil(threads * 2).max(1);
+                o.par_chunks_mut(chunk * ow * oc)
+                    .enumerate()
+                    .for_each(|(ci, c)| {
+                        let r0 = ci * chunk;
+                        dwconv::dwconv_rows(
+                            tier,
+                            g,
+                            x,
+                            w,
+                            kbias,
+                            kact,
+                            r0..(r0 + chunk).min(oh),
+                            c,
+                        );
+                        if epi.scale.is_some() {
+                            epi.apply(c);
+                        }
+                    });
+            }
+        }
+        ConvKind::Grouped => {
+            for b in 0..batch {
+                let o = &mut out[b * out_img..(b + 1) * out_img];
+                let zeros = vec![0.0; oc];
+                slimdet_kernels::reference::conv2d(
+                    g,
+                    &input[b * in_img..(b + 1) * in_img],
+                    w,
+                    &zeros,
+                    Act::None,
+                    o,
+                );
+                epi.apply(o);
+            }
+        }
+    }
+}
+
+/// Assigns every value an arena slot by liveness: a slot is reused once the value in it
+/// has been read for the last time, and never by a node that still reads it. Graph
+/// outputs keep their slots. Returns the slot of each value and each slot's size.
+fn assign_slots(
+    g: &Graph,
+    nodes: &[CompiledNode],
+    shapes: &[Vec<usize>],
+) -> (Vec<usize>, Vec<usize>) {
+    let n_nodes = nodes.len();
+    let mut last_use = vec![0usize; g.num_values];
+    for (i, n) in nodes.iter().enumerate() {
+        for &v in &n.inputs {
+            last_use[v] = last_use[v].max(i);
+        }
+    }
+    for (_, v) in &g.outputs {
+        last_use[*v] = usize::MAX;
+    }
+    let numel = |v: ValueId| shapes[v].iter().product::<usize>();
+    let mut slot_of = vec![usize::MAX; g.num_values];
+    let mut sizes: Vec<usize> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    let take = |need: usize, sizes: &mut Vec<usize>, free: &mut Vec<usize>| -> usize {
+        // Best fit among free slots; otherwise grow the largest free one; otherwise a new one.
+        let best = free
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| sizes[**s] >= need)
+            .min_by_key(|(_, s)| sizes[**s])
+            .map(|(i, _)| i)
+            .or_else(|| (0..free.len()).max_by_key(|&i| sizes[free[i]]));
+        match best {
+            Some(i) => {
+                let s = free.swap_remove(i);
+                sizes[s] = sizes[s].max(need);
+                s
+            }
+            None => {
+                sizes.push(need);
+                sizes.len() - 1
+            }
+        }
+    };
+    slot_of[g.input] = take(numel(g.input), &mut sizes, &mut free);
+    if n_nodes == 0 {
+        return (slot_of, sizes);
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        slot_of[n.output] = take(numel(n.output), &mut sizes, &mut free);
+        let mut released: Vec<ValueId> = n
+            .inputs
+            .iter()
+            .copied()
+            .filter(|&v| last_use[v] == i)
+            .collect();
+        released.sort_unstable();
+        released.dedup();
+        free.extend(released.into_iter().map(|v| slot_of[v]));
+        if last_use[n.output] == 0 && !g.outputs.iter().any(|(_, v)| *v == n.output) {
+            // Produced but never read: its slot is free again right away.
+            free.push(slot_of[n.output]);
+        }
+    }
+    (slot_of, sizes)
+}

@@ -1,0 +1,157 @@
+//! Operators of the graph IR and their parameters.
+//!
+//! Parameters are stored in PyTorch layouts (OIHW conv weights, `[C]` BN vectors) so a
+//! graph maps one to one onto a state_dict and passes can rewrite it; the executor
+//! repacks them for its kernels.
+
+use slimdet_kernels::Act;
+
+use crate::tensor::Tensor;
+
+/// A 2-D convolution with optional bias and a fused activation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    /// OIHW `[out_c, in_c / groups, kh, kw]`.
+    pub weight: Tensor,
+    /// `[out_c]`, if the layer has a bias.
+    pub bias: Option<Tensor>,
+    /// `[stride_h, stride_w]`.
+    pub stride: [usize; 2],
+    /// Symmetric zero padding `[pad_h, pad_w]`.
+    pub pad: [usize; 2],
+    /// `[dil_h, dil_w]`.
+    pub dilation: [usize; 2],
+    /// Channel groups (`in_c` for depthwise).
+    pub groups: usize,
+    /// Activation applied to the output (fused by [`crate::passes::fuse_activations`]).
+    pub act: Act,
+}
+
+impl Conv2d {
+    /// A convolution without bias or activation, stride/pad/dilation given per axis equal.
+    pub fn new(weight: Tensor, stride: usize, pad: usize, dilation: usize, groups: usize) -> Self {
+        Self {
+            weight,
+            bias: None,
+            stride: [stride, stride],
+            pad: [pad, pad],
+            dilation: [dilation, dilation],
+            groups,
+            act: Act::None,
+        }
+    }
+
+    /// Output channels.
+    pub fn out_channels(&self) -> usize {
+        self.weight.shape()[0]
+    }
+
+    /// Input channels (`in_c / groups · groups`).
+    pub fn in_channels(&self) -> usize {
+        self.weight.shape()[1] * self.groups
+    }
+
+    /// `[kh, kw]`.
+    pub fn kernel(&self) -> [usize; 2] {
+        [self.weight.shape()[2], self.weight.shape()[3]]
+    }
+
+    /// Whether every group has one input and one output channel.
+    pub fn is_depthwise(&self) -> bool {
+        self.groups > 1 && self.groups == self.in_channels() && self.groups == self.out_channels()
+    }
+
+    /// Whether this is a 1x1, stride 1, unpadded, ungrouped conv (a plain GEMM).
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel() == [1, 1] && self.stride == [1, 1] && self.pad == [0, 0] && self.groups == 1
+    }
+}
+
+/// Inference batch normalisation over the channel (last) axis.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNorm {
+    /// γ, `[C]`.
+    pub gamma: Tensor,
+    /// β, `[C]`.
+    pub beta: Tensor,
+    /// Running mean, `[C]`.
+    pub mean: Tensor,
+    /// Running variance, `[C]`.
+    pub var: Tensor,
+    /// Added to the variance (PyTorch default 1e-5).
+    pub eps: f32,
+    /// PyTorch's `num_batches_tracked`, kept for a faithful round trip when present.
+    pub num_batches_tracked: Option<i64>,
+}
+
+impl BatchNorm {
+    /// Channels.
+    pub fn channels(&self) -> usize {
+        self.gamma.numel()
+    }
+
+    /// Per-channel `(scale, shift)` with `y = x·scale + shift`, computed in f64 so that
+    /// folding rounds once per folded value.
+    pub fn scale_shift_f64(&self) -> (Vec<f64>, Vec<f64>) {
+        let mut scale = Vec::with_capacity(self.channels());
+        let mut shift = Vec::with_capacity(self.channels());
+        for c in 0..self.channels() {
+            let s =
+                self.gamma.data()[c] as f64 / (self.var.data()[c] as f64 + self.eps as f64).sqrt();
+            scale.push(s);
+            shift.push(self.beta.data()[c] as f64 - self.mean.data()[c] as f64 * s);
+        }
+        (scale, shift)
+    }
+
+    /// [`BatchNorm::scale_shift_f64`] rounded to f32.
+    pub fn scale_shift(&self) -> (Vec<f32>, Vec<f32>) {
+        let (a, b) = self.scale_shift_f64();
+        (
+            a.into_iter().map(|v| v as f32).collect(),
+            b.into_iter().map(|v| v as f32).collect(),
+        )
+    }
+}
+
+/// One operator. Inputs and the output are named by the [`crate::Node`] holding it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// 2-D convolution, NHWC in and out.
+    Conv(Conv2d),
+    /// Inference batch norm over the last axis.
+    BatchNorm(BatchNorm),
+    /// Element-wise activation.
+    Act(Act),
+    /// Element-wise sum of two tensors of equal shape, then an activation.
+    Add(Act),
+    /// Concatenation of all inputs along `axis`.
+    Concat {
+        /// Axis (3 = channels for NHWC; 1 = priors for `[N, P, K]`).
+        axis: usize,
+    },
+    /// Reshape keeping the element order. One entry may be `-1` (inferred); `0` keeps the
+    /// input's size on that axis. `[0, -1, K]` turns NHWC head outputs into `[N, priors, K]`.
+    Reshape(Vec<i64>),
+    /// Axis permutation: output axis `i` is input axis `perm[i]`.
+    Transpose(Vec<usize>),
+    /// Softmax over the last axis.
+    Softmax,
+}
+
+impl Op {
+    /// Short operator name for listings.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Op::Conv(c) if c.is_depthwise() => "DwConv",
+            Op::Conv(_) => "Conv",
+            Op::BatchNorm(_) => "BatchNorm",
+            Op::Act(_) => "Act",
+            Op::Add(_) => "Add",
+            Op::Concat { .. } => "Concat",
+            Op::Reshape(_) => "Reshape",
+            Op::Transpose(_) => "Transpose",
+            Op::Softmax => "Softmax",
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Depthwise convolution over NHWC images (`groups == in_c == out_c`).
+//!
+//! Channels are contiguous in NHWC, so every tap is a vector multiply-add across channels.
+//! 3x3 kernels with dilation 1 and padding ≤ 1 take the SIMD paths in `x86_64/` when the
+//! tier allows; everything else takes the portable loop below, which the compiler
+//! vectorises over channels. The plain-loop specification is [`crate::reference::conv2d`].
+
+use std::ops::Range;
+
+use crate::act::Act;
+use crate::dispatch::Tier;
+use crate::reference::ConvGeom;
+
+/// Repacks a PyTorch depthwise weight `[C, 1, kh, kw]` into tap-major `[kh·kw, C]`.
+pub fn pack_weight(oihw: &[f32], channels: usize, kh: usize, kw: usize) -> Vec<f32> {
+    let taps = kh * kw;
+    let mut packed = vec![0.0; taps * channels];
+    for c in 0..channels {
+        for t in 0..taps {
+            packed[t * channels + c] = oihw[c * taps + t];
+        }
+    }
+    packed
+}
+
+/// Computes output rows `rows` of a depthwise convolution.
+///
+/// - `input`: `[in_h, in_w, C]`
+/// - `weight`: packed `[kh·kw, C]` (see [`pack_weight`])
+/// - `bias`: `[C]`
+/// - `out`: exactly the requested rows, `[rows.len(), out_w, C]`
+///
+/// # Panics
+/// If `g` is not depthwise or a slice does not match its shape (programmer errors).
+#[allow(clippy::too_many_arguments)]
+pub fn dwconv_rows(
+    tier: Tier,
+    g: &ConvGeom,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let c = g.in_c;
+    assert!(
+        g.groups == c && g.out_c == c,
+        "dwconv_rows: not a depthwise geometry"
+    );
+    assert!(rows.end <= g.out_h(), "dwconv_rows: rows out of range");
+    assert_eq!(
+        input.len(),
+        g.in_h * g.in_w * c,
+        "dwconv_rows: input length"
+    );
+    assert_eq!(weight.len(), g.kh * g.kw * c, "dwconv_rows: weight length");
+    assert_eq!(bias.len(), c, "dwconv_rows: bias length");
+    assert_eq!(
+        out.len(),
+        rows.len() * g.out_w() * c,
+        "dwconv_rows: output length"
+    );
+    if crate::x86_64::dwconv3x3_rows(tier, g, input, weight, bias, act, rows.clone(), out) {
+        return;
+    }
+    portable_rows(g, input, weight, bias, act, rows, out);
+}
+
+/// Id of the kernel [`dwconv_rows`] runs for `tier`, `g` and `act` (the SIMD kernel, or
+/// `portable/dwconv_f32`), as used in logs, benches and CSV rows.
+pub fn kernel_id(tier: Tier, g: &ConvGeom, act: Act) -> &'static str {
+    crate::x86_64::dwconv3x3_id(tier, g, act).unwrap_or("portable/dwconv_f32")
+}
+
+/// Portable path: any kernel size, stride, padding and dilation.
+pub fn portable_rows(
+    g: &ConvGeom,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let c = g.in_c;
+    let ow = g.out_w();
+    let (lo, hi) = act.bounds();
+    for (r, oy) in rows.enumerate() {
+        for ox in 0..ow {
+            let o = &mut out[(r * ow + ox) * c..(r * ow + ox + 1) * c];
+            o.copy_from_slice(bias);
+            for ky in 0..g.kh {
+                let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                if iy < 0 || iy >= g.in_h as isize {
+                    continue;
+                }
+                for kx in 0..g.kw {
+                    let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
+                    if ix < 0 || ix >= g.in_w as isize {
+                        continue;
+                    }
+                    let base = (iy as usize * g.in_w + ix as usize) * c;
+                    let src = &input[base..base + c];
+                    let t = ky * g.kw + kx;
+                    let w = &weight[t * c..(t + 1) * c];
+                    for ((ov, iv), wv) in o.iter_mut().zip(src).zip(w) {
+                        *ov += iv * wv;
+                    }
+                }
+            }
+            if act != Act::None {
+                for v in o.iter_mut() {
+                    *v = v.max(lo).min(hi);
+                }
+            }
+        }
+    }
+}

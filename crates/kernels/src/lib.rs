@@ -1,0 +1,19 @@
+//! Compute kernels for slimdet: slices in, slices out.
+//!
+//! This is the only crate allowed to use `unsafe`. Every SIMD kernel lives under
+//! `x86_64/<isa>/`, is reached only through a safe wrapper, and is tested against the
+//! plain-loop reference in [`reference`], which is the specification.
+//!
+//! Layouts: activations are NHWC (`[H, W, C]` per image, channels contiguous), weights are
+//! packed by the caller into the layout each kernel documents.
+
+pub mod act;
+pub mod dispatch;
+pub mod dwconv;
+pub mod im2col;
+pub mod reference;
+pub mod sgemm;
+mod x86_64;
+
+pub use act::Act;
+pub use dispatch::{Tier, tier};

@@ -1,0 +1,123 @@
+//! Plain-loop reference kernels: the specification every fast path is tested against.
+//!
+//! Nothing here is tuned; loops follow the mathematical definition directly.
+
+use crate::act::Act;
+use crate::sgemm::GemmShape;
+
+/// Reference `C (+)= A·B` (row-major, leading dimensions in `s`), accumulating in f32 in
+/// k order.
+pub fn sgemm(s: GemmShape, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    for i in 0..s.m {
+        let crow = &mut c[i * s.ldc..i * s.ldc + s.n];
+        if !accumulate {
+            crow.fill(0.0);
+        }
+        for p in 0..s.k {
+            let av = a[i * s.lda + p];
+            let brow = &b[p * s.ldb..p * s.ldb + s.n];
+            for (cv, bv) in crow.iter_mut().zip(brow) {
+                *cv += av * bv;
+            }
+        }
+    }
+}
+
+/// Geometry of a 2-D convolution over one NHWC image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvGeom {
+    /// Input height.
+    pub in_h: usize,
+    /// Input width.
+    pub in_w: usize,
+    /// Input channels.
+    pub in_c: usize,
+    /// Output channels.
+    pub out_c: usize,
+    /// Kernel height.
+    pub kh: usize,
+    /// Kernel width.
+    pub kw: usize,
+    /// Vertical stride.
+    pub stride_h: usize,
+    /// Horizontal stride.
+    pub stride_w: usize,
+    /// Zero padding above (and below: symmetric padding as PyTorch's `padding=`).
+    pub pad_h: usize,
+    /// Zero padding left (and right).
+    pub pad_w: usize,
+    /// Vertical dilation.
+    pub dil_h: usize,
+    /// Horizontal dilation.
+    pub dil_w: usize,
+    /// Groups: `in_c` and `out_c` are both divisible by it.
+    pub groups: usize,
+}
+
+impl ConvGeom {
+    /// Output height: `floor((H + 2·pad − dil·(k − 1) − 1) / stride) + 1`.
+    pub fn out_h(&self) -> usize {
+        out_len(self.in_h, self.kh, self.stride_h, self.pad_h, self.dil_h)
+    }
+
+    /// Output width.
+    pub fn out_w(&self) -> usize {
+        out_len(self.in_w, self.kw, self.stride_w, self.pad_w, self.dil_w)
+    }
+}
+
+/// Output length of a convolution along one axis (0 when the kernel does not fit).
+pub fn out_len(len: usize, k: usize, stride: usize, pad: usize, dil: usize) -> usize {
+    let span = dil * (k.max(1) - 1) + 1;
+    let padded = len + 2 * pad;
+    if padded < span || stride == 0 {
+        0
+    } else {
+        (padded - span) / stride + 1
+    }
+}
+
+/// Reference convolution of one NHWC image.
+///
+/// - `input`: `[in_h, in_w, in_c]`
+/// - `weight`: PyTorch OIHW `[out_c, in_c / groups, kh, kw]`
+/// - `bias`: `[out_c]` or empty
+/// - `out`: `[out_h, out_w, out_c]`
+pub fn conv2d(
+    g: &ConvGeom,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    out: &mut [f32],
+) {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let cin_g = g.in_c / g.groups;
+    let cout_g = g.out_c / g.groups;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for oc in 0..g.out_c {
+                let grp = oc / cout_g;
+                let mut acc = if bias.is_empty() { 0.0 } else { bias[oc] };
+                for ky in 0..g.kh {
+                    let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                    if iy < 0 || iy >= g.in_h as isize {
+                        continue;
+                    }
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
+                        if ix < 0 || ix >= g.in_w as isize {
+                            continue;
+                        }
+                        let base = (iy as usize * g.in_w + ix as usize) * g.in_c + grp * cin_g;
+                        for ci in 0..cin_g {
+                            let w = weight[((oc * cin_g + ci) * g.kh + ky) * g.kw + kx];
+                            acc += input[base + ci] * w;
+                        }
+                    }
+                }
+                out[(oy * ow + ox) * g.out_c + oc] = act.apply(acc);
+            }
+        }
+    }
+}

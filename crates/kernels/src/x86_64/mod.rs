@@ -1,0 +1,277 @@
+//! x86-64 SIMD kernels, reached only through the safe wrappers here.
+//!
+//! Each ISA function is a private `#[target_feature] unsafe fn` in `<isa>/<kernel>.rs`. The
+//! wrappers below are the only callers: they check the requested [`Tier`], re-check the CPU
+//! features (cached once per process) and validate every slice length before entering an
+//! ISA function, so a safe caller can never reach an unsupported instruction or an
+//! out-of-bounds access, whatever tier it passes.
+//!
+//! On other architectures the wrappers exist but always decline, and callers take the
+//! portable paths.
+
+use std::ops::Range;
+
+use crate::act::Act;
+use crate::dispatch::Tier;
+use crate::reference::ConvGeom;
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
+
+/// CPU features the kernels here need, detected once per process.
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Features {
+    /// AVX-512F: every AVX-512 kernel here uses only the foundation subset.
+    avx512f: bool,
+    /// AVX2 and FMA.
+    avx2_fma: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn features() -> Features {
+    static FEATURES: std::sync::OnceLock<Features> = std::sync::OnceLock::new();
+    *FEATURES.get_or_init(|| Features {
+        avx512f: std::arch::is_x86_feature_detected!("avx512f"),
+        avx2_fma: std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma"),
+    })
+}
+
+/// The ISA a 3x3 depthwise call would run on, if any.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Isa {
+    Avx512,
+    Avx2,
+}
+
+/// Picks the widest ISA allowed by both `tier` and the CPU.
+fn isa_for(tier: Tier) -> Option<Isa> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f = features();
+        if tier >= Tier::Avx512 && f.avx512f {
+            return Some(Isa::Avx512);
+        }
+        if tier >= Tier::Avx2 && f.avx2_fma {
+            return Some(Isa::Avx2);
+        }
+    }
+    let _ = tier;
+    None
+}
+
+/// Bytes of input rows a depthwise pass aims to keep in L1 (half of a 48 KiB L1D, leaving
+/// room for the weights and the output lines).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+const L1_WINDOW: usize = 24 * 1024;
+
+/// Shape of one 3x3 depthwise call, precomputed for the ISA kernels.
+///
+/// Only geometries the kernels support are representable: 3x3, dilation 1, stride 1 or 2
+/// and padding 0 or 1 on each axis. With padding ≤ 1 the centre tap row and column of
+/// every output pixel are always inside the image, so only the first or last tap row
+/// (column) can fall in the padding.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) struct Plan {
+    in_h: usize,
+    in_w: usize,
+    /// Channels, the innermost (contiguous) axis of input, weight, bias and output.
+    c: usize,
+    out_h: usize,
+    out_w: usize,
+    sh: usize,
+    sw: usize,
+    ph: usize,
+    pw: usize,
+    /// Output columns `ox_lo..ox_hi` have all three tap columns inside the image.
+    ox_lo: usize,
+    ox_hi: usize,
+    act: Act,
+}
+
+/// The input rows one output row reads: taps `ky0..ky0 + n` on input rows `iy0..iy0 + n`.
+#[derive(Clone, Copy, Debug)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+struct RowTaps {
+    iy0: usize,
+    ky0: usize,
+    n: usize,
+}
+
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+impl Plan {
+    /// Returns `None` when the geometry is not one the 3x3 kernels handle.
+    fn new(g: &ConvGeom, act: Act) -> Option<Plan> {
+        let c = g.in_c;
+        let supported = g.kh == 3
+            && g.kw == 3
+            && g.dil_h == 1
+            && g.dil_w == 1
+            && matches!(g.stride_h, 1 | 2)
+            && matches!(g.stride_w, 1 | 2)
+            && g.pad_h <= 1
+            && g.pad_w <= 1
+            && c > 0
+            && g.groups == c
+            && g.out_c == c;
+        if !supported {
+            return None;
+        }
+        let (out_h, out_w) = (g.out_h(), g.out_w());
+        let ox_lo = g.pad_w.div_ceil(g.stride_w).min(out_w);
+        // Last interior column: ox·sw − pw + 2 ≤ in_w − 1.
+        let ox_hi = if g.in_w + g.pad_w >= 3 {
+            ((g.in_w + g.pad_w - 3) / g.stride_w + 1).min(out_w)
+        } else {
+            0
+        };
+        Some(Plan {
+            in_h: g.in_h,
+            in_w: g.in_w,
+            c,
+            out_h,
+            out_w,
+            sh: g.stride_h,
+            sw: g.stride_w,
+            ph: g.pad_h,
+            pw: g.pad_w,
+            ox_lo,
+            ox_hi: ox_hi.max(ox_lo),
+            act,
+        })
+    }
+
+    /// Splits the channels into groups walked one after the other, each over all rows.
+    ///
+    /// A 3x3 output row reads three input rows, and the next output row reads two of them
+    /// again. When the three rows of all channels overflow L1 but those of a group of at
+    /// least 32 channels (two 64-byte lines per pixel, which the adjacent-line prefetcher
+    /// fetches together) fit in [`L1_WINDOW`], walking the rows once per group serves the
+    /// re-reads from L1 instead of L2. Otherwise there is a single group: rows outermost,
+    /// which keeps the reads sequential for large images.
+    fn channel_groups(&self, lanes: usize) -> impl Iterator<Item = Range<usize>> + use<> {
+        let per_channel = 3 * self.in_w * size_of::<f32>();
+        let fit = (L1_WINDOW / per_channel) / lanes * lanes;
+        let step = if fit >= 32 && fit < self.c {
+            fit
+        } else {
+            self.c
+        };
+        let c = self.c;
+        (0..c).step_by(step).map(move |c0| c0..(c0 + step).min(c))
+    }
+
+    /// The valid tap rows of output row `oy` (`oy < out_h`).
+    fn taps(&self, oy: usize) -> RowTaps {
+        let top = oy * self.sh; // first tap row in padded coordinates
+        let (iy0, ky0) = if top < self.ph {
+            (0, self.ph - top)
+        } else {
+            (top - self.ph, 0)
+        };
+        let n = (3 - ky0).min(self.in_h - iy0);
+        RowTaps { iy0, ky0, n }
+    }
+
+    /// First input column of output column `ox`, which must be interior (`ox ≥ ox_lo`).
+    fn ix0(&self, ox: usize) -> usize {
+        ox * self.sw - self.pw
+    }
+
+    /// Input column of tap `kx` of output column `ox`, if it is inside the image.
+    fn tap_col(&self, ox: usize, kx: usize) -> Option<usize> {
+        (ox * self.sw + kx)
+            .checked_sub(self.pw)
+            .filter(|&ix| ix < self.in_w)
+    }
+}
+
+/// Runs a 3x3 depthwise SIMD kernel when `tier` and the geometry allow it.
+/// Returns false (and writes nothing) when the caller must use the portable path.
+///
+/// Shapes are as in [`crate::dwconv::dwconv_rows`]; they are re-checked here, so this
+/// wrapper is sound on its own.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dwconv3x3_rows(
+    tier: Tier,
+    g: &ConvGeom,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) -> bool {
+    let Some(isa) = isa_for(tier) else {
+        return false;
+    };
+    let Some(plan) = Plan::new(g, act) else {
+        return false;
+    };
+    let c = plan.c;
+    assert!(
+        rows.start <= rows.end && rows.end <= plan.out_h,
+        "dwconv3x3: rows out of range"
+    );
+    assert_eq!(
+        input.len(),
+        plan.in_h * plan.in_w * c,
+        "dwconv3x3: input length"
+    );
+    assert_eq!(weight.len(), 9 * c, "dwconv3x3: weight length");
+    assert_eq!(bias.len(), c, "dwconv3x3: bias length");
+    assert_eq!(
+        out.len(),
+        rows.len() * plan.out_w * c,
+        "dwconv3x3: output length"
+    );
+    run(isa, &plan, input, weight, bias, rows, out);
+    true
+}
+
+#[cfg(target_arch = "x86_64")]
+fn run(
+    isa: Isa,
+    plan: &Plan,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    match isa {
+        // SAFETY: `isa_for` returned Avx512 only after `features()` detected AVX-512F on
+        // this CPU, and the caller checked every slice length against `plan` and `rows`.
+        Isa::Avx512 => unsafe {
+            avx512::dwconv3x3_f32_c16(plan, input, weight, bias, rows, out);
+        },
+        // SAFETY: `isa_for` returned Avx2 only after `features()` detected AVX2 and FMA on
+        // this CPU, and the caller checked every slice length against `plan` and `rows`.
+        Isa::Avx2 => unsafe {
+            avx2::dwconv3x3_f32_c8(plan, input, weight, bias, rows, out);
+        },
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn run(_: Isa, _: &Plan, _: &[f32], _: &[f32], _: &[f32], _: Range<usize>, _: &mut [f32]) {
+    unreachable!("no SIMD ISA is ever selected off x86-64")
+}
+
+/// Id of the kernel `dwconv3x3_rows` would run for `tier`, `g` and `act`, or `None` when it
+/// would decline. Used in logs, benches and CSV rows.
+pub(crate) fn dwconv3x3_id(tier: Tier, g: &ConvGeom, act: Act) -> Option<&'static str> {
+    Plan::new(g, act)?;
+    Some(match (isa_for(tier)?, act) {
+        (Isa::Avx512, Act::None) => "x86_64/avx512/dwconv3x3_f32_c16",
+        (Isa::Avx512, Act::Relu) => "x86_64/avx512/dwconv3x3_f32_relu_c16",
+        (Isa::Avx512, Act::Relu6) => "x86_64/avx512/dwconv3x3_f32_relu6_c16",
+        (Isa::Avx2, Act::None) => "x86_64/avx2/dwconv3x3_f32_c8",
+        (Isa::Avx2, Act::Relu) => "x86_64/avx2/dwconv3x3_f32_relu_c8",
+        (Isa::Avx2, Act::Relu6) => "x86_64/avx2/dwconv3x3_f32_relu6_c8",
+    })
+}

@@ -1,0 +1,322 @@
+//! Depthwise convolution: `dwconv::dwconv_rows` under every tier vs `reference::conv2d`.
+
+use std::fmt;
+use std::ops::Range;
+
+use slimdet_kernels::reference::{self, ConvGeom};
+use slimdet_kernels::{Act, Tier, dispatch, dwconv};
+
+use crate::common::{DWCONV, Rng, Unaligned, assert_close};
+
+/// XNNPACK's channel grid for a 16-lane tile (1, tile ± 1, tile, 3·tile + 1), plus the 8-lane
+/// AVX2 tile's neighbours and a MobileNetV2 width.
+const CHANNELS: [usize; 9] = [1, 7, 8, 9, 15, 16, 17, 49, 96];
+/// Odd and even sizes, including ones smaller than the kernel.
+const SIZES: [usize; 5] = [1, 2, 3, 5, 8];
+const ACTS: [Act; 3] = [Act::None, Act::Relu, Act::Relu6];
+
+/// A depthwise geometry: `k`x`k` kernel, same stride, padding and dilation on both axes.
+fn geom(h: usize, w: usize, c: usize, k: usize, stride: usize, pad: usize, dil: usize) -> ConvGeom {
+    ConvGeom {
+        in_h: h,
+        in_w: w,
+        in_c: c,
+        out_c: c,
+        kh: k,
+        kw: k,
+        stride_h: stride,
+        stride_w: stride,
+        pad_h: pad,
+        pad_w: pad,
+        dil_h: dil,
+        dil_w: dil,
+        groups: c,
+    }
+}
+
+/// One random problem: input `[H, W, C]`, weight OIHW `[C, 1, kh, kw]` and its packed form.
+struct Case {
+    g: ConvGeom,
+    act: Act,
+    input: Vec<f32>,
+    oihw: Vec<f32>,
+    packed: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Case {
+    fn new(rng: &mut Rng, g: ConvGeom, act: Act) -> Case {
+        let c = g.in_c;
+        // Scale inputs so that ReLU6's upper clamp is reached by some outputs.
+        let input: Vec<f32> = rng
+            .vec(g.in_h * g.in_w * c)
+            .iter()
+            .map(|x| 3.0 * x)
+            .collect();
+        let oihw = rng.vec(c * g.kh * g.kw);
+        let packed = dwconv::pack_weight(&oihw, c, g.kh, g.kw);
+        let bias = rng.vec(c);
+        Case {
+            g,
+            act,
+            input,
+            oihw,
+            packed,
+            bias,
+        }
+    }
+
+    fn reference(&self) -> Vec<f32> {
+        let mut out = vec![0.0; self.g.out_h() * self.g.out_w() * self.g.out_c];
+        reference::conv2d(
+            &self.g,
+            &self.input,
+            &self.oihw,
+            &self.bias,
+            self.act,
+            &mut out,
+        );
+        out
+    }
+
+    fn row_len(&self) -> usize {
+        self.g.out_w() * self.g.out_c
+    }
+
+    fn run(&self, tier: Tier, rows: Range<usize>) -> Vec<f32> {
+        // Poison the output so that an element the kernel fails to write shows up.
+        let mut out = vec![f32::NAN; rows.len() * self.row_len()];
+        dwconv::dwconv_rows(
+            tier,
+            &self.g,
+            &self.input,
+            &self.packed,
+            &self.bias,
+            self.act,
+            rows,
+            &mut out,
+        );
+        out
+    }
+
+    fn run_unaligned(&self, tier: Tier) -> Vec<f32> {
+        let (input, packed, bias) = (
+            Unaligned::new(&self.input),
+            Unaligned::new(&self.packed),
+            Unaligned::new(&self.bias),
+        );
+        let mut out = Unaligned::zeros(self.g.out_h() * self.row_len());
+        dwconv::dwconv_rows(
+            tier,
+            &self.g,
+            input.get(),
+            packed.get(),
+            bias.get(),
+            self.act,
+            0..self.g.out_h(),
+            out.get_mut(),
+        );
+        out.get().to_vec()
+    }
+
+    fn name(&self, tier: Tier) -> Named<'_> {
+        Named(self, tier)
+    }
+}
+
+/// Displays a case for assertion messages.
+struct Named<'a>(&'a Case, Tier);
+
+impl fmt::Display for Named<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (c, tier) = (self.0, self.1);
+        let g = &c.g;
+        write!(
+            f,
+            "{} ({}) {}x{}x{} k{}x{} s{}x{} p{}x{} d{}x{} {}",
+            dwconv::kernel_id(tier, g, c.act),
+            tier.name(),
+            g.in_h,
+            g.in_w,
+            g.in_c,
+            g.kh,
+            g.kw,
+            g.stride_h,
+            g.stride_w,
+            g.pad_h,
+            g.pad_w,
+            g.dil_h,
+            g.dil_w,
+            c.act.name()
+        )
+    }
+}
+
+/// The 3x3 grid: every channel count, H and W, stride, padding and activation.
+fn grid() -> impl Iterator<Item = (ConvGeom, Act)> {
+    CHANNELS.into_iter().flat_map(|c| {
+        SIZES.into_iter().flat_map(move |h| {
+            SIZES.into_iter().flat_map(move |w| {
+                [1, 2].into_iter().flat_map(move |s| {
+                    [0, 1].into_iter().flat_map(move |p| {
+                        ACTS.into_iter()
+                            .map(move |act| (geom(h, w, c, 3, s, p, 1), act))
+                    })
+                })
+            })
+        })
+    })
+}
+
+#[test]
+fn dwconv3x3_grid_matches_reference() {
+    let mut rng = Rng::new(1);
+    let mut checked = 0;
+    for (g, act) in grid() {
+        let case = Case::new(&mut rng, g, act);
+        let want = case.reference();
+        for tier in dispatch::available() {
+            let got = case.run(tier, 0..g.out_h());
+            assert_close(&got, &want, DWCONV, &case.name(tier));
+            checked += 1;
+        }
+    }
+    assert!(checked >= CHANNELS.len() * SIZES.len() * SIZES.len() * 12);
+}
+
+#[test]
+fn dwconv3x3_row_splits_match_full_run() {
+    let mut rng = Rng::new(2);
+    for (g, act) in grid().filter(|(g, _)| g.in_h >= 5) {
+        let case = Case::new(&mut rng, g, act);
+        let oh = g.out_h();
+        for tier in dispatch::available() {
+            let full = case.run(tier, 0..oh);
+            for k in 0..=oh {
+                let mut split = case.run(tier, 0..k);
+                split.extend(case.run(tier, k..oh));
+                // Each output element is computed the same way whatever the row range, so
+                // the results are bit-identical, not merely close.
+                let same = full
+                    .iter()
+                    .zip(&split)
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(
+                    same,
+                    "{}: rows 0..{k} + {k}..{oh} differ from 0..{oh}",
+                    case.name(tier)
+                );
+            }
+            // One row at a time.
+            let rows: Vec<f32> = (0..oh).flat_map(|y| case.run(tier, y..y + 1)).collect();
+            assert_eq!(rows, full, "{}: row by row", case.name(tier));
+        }
+    }
+}
+
+#[test]
+fn dwconv3x3_unaligned_slices() {
+    let mut rng = Rng::new(3);
+    for (g, act) in grid().filter(|(g, a)| g.in_h == g.in_w && *a == Act::Relu6) {
+        let case = Case::new(&mut rng, g, act);
+        let want = case.reference();
+        for tier in dispatch::available() {
+            let got = case.run_unaligned(tier);
+            assert_close(&got, &want, DWCONV, &case.name(tier));
+            assert_eq!(
+                got,
+                case.run(tier, 0..g.out_h()),
+                "{}: alignment",
+                case.name(tier)
+            );
+        }
+    }
+}
+
+#[test]
+fn dwconv_other_geometries_take_the_portable_path() {
+    let mut rng = Rng::new(4);
+    let geoms = [
+        geom(9, 8, 17, 5, 1, 2, 1), // 5x5
+        geom(9, 8, 17, 3, 1, 2, 2), // dilated 3x3
+        geom(9, 8, 17, 3, 3, 1, 1), // stride 3
+        geom(9, 8, 17, 3, 1, 2, 1), // padding 2
+        geom(9, 8, 17, 1, 1, 0, 1), // 1x1
+    ];
+    for g in geoms {
+        let case = Case::new(&mut rng, g, Act::Relu6);
+        let want = case.reference();
+        for tier in dispatch::available() {
+            assert_eq!(
+                dwconv::kernel_id(tier, &g, Act::Relu6),
+                "portable/dwconv_f32"
+            );
+            assert_close(
+                &case.run(tier, 0..g.out_h()),
+                &want,
+                DWCONV,
+                &case.name(tier),
+            );
+        }
+    }
+}
+
+#[test]
+fn dwconv_random_shapes_match_reference() {
+    let mut rng = Rng::new(5);
+    for _ in 0..200 {
+        let c = rng.range(1, 70);
+        let (h, w) = (rng.range(1, 12), rng.range(1, 12));
+        // Mostly the SIMD geometry (3x3, stride and padding ≤ 2 and ≤ 1, possibly different
+        // per axis); sometimes anything, for the portable path.
+        let simd = rng.range(0, 3) != 0;
+        let (k, dil, smax, pmax) = if simd {
+            (3, 1, 2, 1)
+        } else {
+            (rng.range(1, 5), rng.range(1, 2), 3, 2)
+        };
+        let mut g = geom(h, w, c, k, rng.range(1, smax), rng.range(0, pmax), dil);
+        g.kw = if simd { 3 } else { rng.range(1, 5) };
+        g.stride_w = rng.range(1, smax);
+        g.pad_w = rng.range(0, pmax);
+        let act = rng.pick(&ACTS);
+        let case = Case::new(&mut rng, g, act);
+        let want = case.reference();
+        let oh = g.out_h();
+        let split = rng.range(0, oh);
+        for tier in dispatch::available() {
+            let mut got = case.run(tier, 0..split);
+            got.extend(case.run(tier, split..oh));
+            assert_close(&got, &want, DWCONV, &case.name(tier));
+        }
+    }
+}
+
+#[test]
+fn dwconv3x3_process_tier_matches_reference() {
+    // Runs under whatever tier `SLIMDET_KERNELS` selects for this process.
+    let mut rng = Rng::new(6);
+    for g in [geom(19, 19, 49, 3, 1, 1, 1), geom(20, 21, 33, 3, 2, 1, 1)] {
+        let case = Case::new(&mut rng, g, Act::Relu6);
+        let got = case.run(slimdet_kernels::tier(), 0..g.out_h());
+        assert_close(
+            &got,
+            &case.reference(),
+            DWCONV,
+            &case.name(slimdet_kernels::tier()),
+        );
+    }
+}
+
+#[test]
+fn dwconv3x3_kernel_ids_name_the_isa_and_activation() {
+    let g = geom(8, 8, 16, 3, 2, 1, 1);
+    for tier in dispatch::available() {
+        let id = dwconv::kernel_id(tier, &g, Act::Relu6);
+        match tier {
+            Tier::Scalar => assert_eq!(id, "portable/dwconv_f32"),
+            Tier::Avx2 => assert_eq!(id, "x86_64/avx2/dwconv3x3_f32_relu6_c8"),
+            Tier::Avx512 => assert_eq!(id, "x86_64/avx512/dwconv3x3_f32_relu6_c16"),
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Which detector a weight file holds, its SSD configuration, and the [`Detector`]
+//! (graph + priors + configuration + class names) that the rest of the toolkit uses.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use slimdet_core::Graph;
+use slimdet_formats::StateDict;
+
+use crate::error::{ModelError, Result};
+use crate::priors::{MB2_SSD_LITE_SPECS, ssd_priors, ultraface_priors};
+use crate::{mobilenet_v2, ultraface, weights};
+
+/// The VOC class names, index 0 = BACKGROUND (spec §12).
+pub const VOC_CLASSES: [&str; 21] = [
+    "BACKGROUND",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
+];
+
+/// A supported architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Arch {
+    /// MobileNetV2-SSD-Lite, 300x300.
+    Mb2SsdLite {
+        /// Width multiplier (1.0 for the VOC model).
+        width_mult: f64,
+        /// Classes including background.
+        num_classes: usize,
+    },
+    /// UltraFace slim, 320x240, 2 classes.
+    UltrafaceSlim,
+    /// UltraFace RFB, 320x240, 2 classes.
+    UltrafaceRfb,
+}
+
+impl Arch {
+    /// The CLI name: `mb2-ssd-lite`, `ultraface-slim`, `ultraface-rfb`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arch::Mb2SsdLite { .. } => "mb2-ssd-lite",
+            Arch::UltrafaceSlim => "ultraface-slim",
+            Arch::UltrafaceRfb => "ultraface-rfb",
+        }
+    }
+
+    /// Recognises the architecture from a state_dict's keys and shapes. `hint` is an
+    /// architecture name (from `--arch` or file metadata) that must agree with the keys.
+    pub fn detect(sd: &StateDict, hint: Option<&str>, path: &str) -> Result<Arch> {
+        let has = |k: &str| sd.get(k).is_some();
+        let found = if has("base_net.14.conv.0.weight") {
+            let stem = sd
+                .get("base_net.0.0.weight")
+                .map(|t| t.shape.clone())
+                .unwrap_or_default();
+            let cls = sd
+                .get("classification_headers.5.weight")
+                .map(|t| t.shape.clone())
+                .unwrap_or_default();
+            if stem.len() != 4 || cls.len() != 4 || !cls[0].is_multiple_of(6) || cls[0] < 12 {
+                return Err(ModelError::Arch { path: path.into(), reason: "MobileNetV2-SSD-Lite keys found but base_net.0.0.weight or classification_headers.5.weight has an unexpected shape".into() });
+            }
+            Arch::Mb2SsdLite {
+                width_mult: stem[0] as f64 / 32.0,
+                num_classes: cls[0] / 6,
+            }
+        } else if has("base_net.7.branch0.0.conv.weight") {
+            Arch::UltrafaceRfb
+        } else if has("base_net.12.3.weight") && has("extras.0.2.2.weight") {
+            Arch::UltrafaceSlim
+        } else {
+            return Err(ModelError::Arch {
+                path: path.into(),
+                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, ultraface-slim or ultraface-rfb)".into(),
+            });
+        };
+        if let Some(h) = hint
+            && h != found.name()
+        {
+            return Err(ModelError::Arch {
+                path: path.into(),
+                reason: format!(
+                    "--arch {h} given, but the keys are those of {}",
+                    found.name()
+                ),
+            });
+        }
+        Ok(found)
+    }
+
+    /// The SSD configuration of this architecture.
+    pub fn config(&self) -> SsdConfig {
+        match self {
+            Arch::Mb2SsdLite { .. } => SsdConfig {
+                input_w: 300,
+                input_h: 300,
+                mean: 127.0,
+                std: 128.0,
+                center_variance: 0.1,
+                size_variance: 0.2,
+                nms_iou: 0.45,
+                candidate_size: 200,
+                default_threshold: 0.01,
+            },
+            Arch::UltrafaceSlim | Arch::UltrafaceRfb => SsdConfig {
+                input_w: 320,
+                input_h: 240,
+                mean: 127.0,
+                std: 128.0,
+                center_variance: 0.1,
+                size_variance: 0.2,
+                nms_iou: 0.3,
+                candidate_size: 200,
+                default_threshold: 0.7,
+            },
+        }
+    }
+
+    /// The graph with zero weights.
+    pub fn build_graph(&self) -> Graph {
+        match self {
+            Arch::Mb2SsdLite {
+                width_mult,
+                num_classes,
+            } => mobilenet_v2::build(*width_mult, *num_classes),
+            Arch::UltrafaceSlim => ultraface::build(false),
+            Arch::UltrafaceRfb => ultraface::build(true),
+        }
+    }
+
+    /// Prior boxes `[cx, cy, w, h]`, in output order.
+    pub fn priors(&self) -> Vec<[f32; 4]> {
+        match self {
+            Arch::Mb2SsdLite { .. } => ssd_priors(&MB2_SSD_LITE_SPECS, 300.0),
+            Arch::UltrafaceSlim | Arch::UltrafaceRfb => ultraface_priors(
+                &[[40, 30], [20, 15], [10, 8], [5, 4]],
+                &[
+                    &[10.0, 16.0, 24.0],
+                    &[32.0, 48.0],
+                    &[64.0, 96.0],
+                    &[128.0, 192.0, 256.0],
+                ],
+                320.0,
+                240.0,
+            ),
+        }
+    }
+
+    /// Default class names (index 0 = BACKGROUND).
+    pub fn default_classes(&self) -> Vec<String> {
+        match self {
+            Arch::Mb2SsdLite {
+                num_classes: 21, ..
+            } => VOC_CLASSES.iter().map(|s| s.to_string()).collect(),
+            Arch::Mb2SsdLite { num_classes, .. } => std::iter::once("BACKGROUND".to_string())
+                .chain((1..*num_classes).map(|i| format!("class{i}")))
+                .collect(),
+            Arch::UltrafaceSlim | Arch::UltrafaceRfb => vec!["BACKGROUND".into(), "face".into()],
+        }
+    }
+}
+
+/// Pre- and post-processing constants of an SSD (pytorch-ssd's config module).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SsdConfig {
+    /// Network input width.
+    pub input_w: usize,
+    /// Network input height.
+    pub input_h: usize,
+    /// Subtracted from every 0..255 pixel value.
+    pub mean: f32,
+    /// Divides the centred value.
+    pub std: f32,
+    /// Variance of the centre offsets (0.1).
+    pub center_variance: f32,
+    /// Variance of the log sizes (0.2).
+    pub size_variance: f32,
+    /// NMS IoU threshold (boxes with IoU above it are suppressed).
+    pub nms_iou: f32,
+    /// Boxes kept per class before NMS.
+    pub candidate_size: usize,
+    /// Probability threshold used when none is given.
+    pub default_threshold: f32,
+}
+
+/// A detector ready to compile: architecture, graph with weights, priors, configuration
+/// and class names.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    /// The architecture.
+    pub arch: Arch,
+    /// The network; outputs `logits` `[N, P, classes]` and `locations` `[N, P, 4]`.
+    pub graph: Graph,
+    /// Priors, centre form, `[P]`.
+    pub priors: Vec<[f32; 4]>,
+    /// Pre/post-processing constants.
+    pub config: SsdConfig,
+    /// Class names, index 0 = BACKGROUND.
+    pub class_names: Vec<String>,
+}
+
+impl Detector {
+    /// A detector of `arch` with zero weights.
+    pub fn new(arch: Arch) -> Self {
+        Self {
+            graph: arch.build_graph(),
+            priors: arch.priors(),
+            config: arch.config(),
+            class_names: arch.default_classes(),
+            arch,
+        }
+    }
+
+    /// Loads a `.pth` (zip or legacy) or `.safetensors` file. The architecture comes from
+    /// `arch_hint`, the file's metadata, or the keys, which must all agree.
+    pub fn load(path: &Path, arch_hint: Option<&str>) -> Result<Self> {
+        let (sd, meta) = slimdet_formats::load_state_dict(path)?;
+        let p = path.display().to_string();
+        let hint = arch_hint.or(meta.get("slimdet.arch").map(String::as_str));
+        let arch = Arch::detect(&sd, hint, &p)?;
+        let mut det = Detector::new(arch);
+        weights::load_into(&mut det.graph, &sd, &p, det.arch.name())?;
+        if let Some(names) = meta.get("slimdet.classes") {
+            let names: Vec<String> = names.split(',').map(str::to_string).collect();
+            if names.len() == det.class_names.len() {
+                det.class_names = names;
+            }
+        }
+        Ok(det)
+    }
+
+    /// Saves the weights as safetensors with the architecture and class names in the
+    /// metadata, atomically.
+    pub fn save_safetensors(&self, path: &Path) -> Result<()> {
+        let mut meta = BTreeMap::new();
+        meta.insert("slimdet.arch".to_string(), self.arch.name().to_string());
+        meta.insert("slimdet.classes".to_string(), self.class_names.join(","));
+        slimdet_formats::save_safetensors(path, &weights::to_state_dict(&self.graph), &meta)?;
+        Ok(())
+    }
+
+    /// Input shape `[1, H, W, 3]` for one image.
+    pub fn input_shape(&self) -> [usize; 4] {
+        [1, self.config.input_h, self.config.input_w, 3]
+    }
+}

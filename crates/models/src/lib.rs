@@ -1,0 +1,22 @@
+//! Detectors of the pytorch-ssd family as graphs, and everything around the network:
+//! priors, box coding, NMS and the predictor.
+//!
+//! - [`mobilenet_v2`]: MobileNetV2-SSD-Lite exactly as pytorch-ssd builds it (478 keys).
+//! - [`ultraface`]: the UltraFace slim and RFB face detectors (320x240).
+//! - [`weights`]: filling a graph from a state_dict, with a full mismatch report.
+//! - [`predictor`]: image in, detections out, as pytorch-ssd's `Predictor`.
+
+pub mod arch;
+pub mod blocks;
+pub mod box_coding;
+pub mod error;
+pub mod mobilenet_v2;
+pub mod nms;
+pub mod predictor;
+pub mod priors;
+pub mod ultraface;
+pub mod weights;
+
+pub use arch::{Arch, Detector, SsdConfig};
+pub use error::{ModelError, Result};
+pub use predictor::{Detection, Predictor};

@@ -1,0 +1,191 @@
+//! The predictor: image in, detections out, with pytorch-ssd's `Predictor` semantics
+//! (spec §9): OpenCV-exact resize, `(x − mean) / std`, softmax, box decoding, per-class
+//! hard NMS over probabilities strictly above the threshold, boxes scaled to the
+//! original image (not clipped).
+
+use slimdet_core::exec::softmax_row;
+use slimdet_core::{Plan, PlanOptions};
+use slimdet_data::RgbImage;
+
+use crate::arch::{Detector, SsdConfig};
+use crate::box_coding::decode;
+use crate::error::Result;
+use crate::nms::hard_nms;
+
+/// One detection in original-image pixels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Detection {
+    /// Class index (≥ 1; 0 is background).
+    pub label: usize,
+    /// Class probability.
+    pub score: f32,
+    /// `[x1, y1, x2, y2]` in original-image pixels, not clipped.
+    pub bbox: [f32; 4],
+}
+
+/// A compiled detector with its buffers, reused across images.
+pub struct Predictor {
+    plan: Plan,
+    config: SsdConfig,
+    priors: Vec<[f32; 4]>,
+    num_classes: usize,
+    input: Vec<f32>,
+    logits: Vec<f32>,
+    locations: Vec<f32>,
+    scores: Vec<f32>,
+    boxes: Vec<[f32; 4]>,
+}
+
+impl Predictor {
+    /// Compiles `det` for one image per call on `threads` threads.
+    pub fn new(det: &Detector, threads: usize) -> Result<Self> {
+        let opts = PlanOptions {
+            threads,
+            ..PlanOptions::default()
+        };
+        Self::with_options(det, &opts)
+    }
+
+    /// Compiles `det` with explicit plan options.
+    pub fn with_options(det: &Detector, opts: &PlanOptions) -> Result<Self> {
+        let plan = Plan::new(&det.graph, &det.input_shape(), opts)?;
+        let p = det.priors.len();
+        let num_classes = det.class_names.len();
+        let input_len = det.input_shape().iter().product();
+        Ok(Self {
+            plan,
+            config: det.config.clone(),
+            priors: det.priors.clone(),
+            num_classes,
+            input: vec![0.0; input_len],
+            logits: vec![0.0; p * num_classes],
+            locations: vec![0.0; p * 4],
+            scores: vec![0.0; p * num_classes],
+            boxes: vec![[0.0; 4]; p],
+        })
+    }
+
+    /// The compiled plan (for arena and weight sizes).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Resizes and normalises `img` into the input buffer.
+    pub fn preprocess(&mut self, img: &RgbImage) {
+        let resized = slimdet_data::resize_rgb(img, self.config.input_w, self.config.input_h);
+        slimdet_data::normalize_into(&resized, self.config.mean, self.config.std, &mut self.input);
+    }
+
+    /// Runs the network on the preprocessed input buffer and decodes scores and boxes.
+    pub fn forward_buffered(&mut self) -> Result<()> {
+        let input = std::mem::take(&mut self.input);
+        let r = self.forward(&input);
+        self.input = input;
+        r
+    }
+
+    /// Runs the network on an NHWC input `[1, H, W, 3]`, then computes softmax scores and
+    /// decoded corner-form boxes (0..1 units).
+    pub fn forward(&mut self, input: &[f32]) -> Result<()> {
+        let outs = self.plan.run(input)?;
+        self.logits.copy_from_slice(outs[0]);
+        self.locations.copy_from_slice(outs[1]);
+        let k = self.num_classes;
+        for (o, x) in self.scores.chunks_mut(k).zip(self.logits.chunks(k)) {
+            softmax_row(x, o);
+        }
+        let (cv, sv) = (self.config.center_variance, self.config.size_variance);
+        for ((b, l), p) in self
+            .boxes
+            .iter_mut()
+            .zip(self.locations.chunks(4))
+            .zip(&self.priors)
+        {
+            *b = decode(l, p, cv, sv);
+        }
+        Ok(())
+    }
+
+    /// Raw class logits `[P, classes]` of the last forward pass.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// Raw locations `[P, 4]` of the last forward pass.
+    pub fn locations(&self) -> &[f32] {
+        &self.locations
+    }
+
+    /// Softmax scores `[P, classes]` of the last forward pass.
+    pub fn scores(&self) -> &[f32] {
+        &self.scores
+    }
+
+    /// Decoded corner-form boxes `[P]` (0..1 units) of the last forward pass.
+    pub fn boxes(&self) -> &[[f32; 4]] {
+        &self.boxes
+    }
+
+    /// Per-class hard NMS on the last forward pass, boxes scaled to `width`×`height`.
+    /// `threshold` ≤ 0 means the configuration's default (as `prob_threshold or 0.01`);
+    /// `top_k` 0 means no cap per class. Ordered by class, then by NMS pick order.
+    pub fn postprocess(
+        &self,
+        width: usize,
+        height: usize,
+        threshold: f32,
+        top_k: usize,
+    ) -> Vec<Detection> {
+        let threshold = if threshold > 0.0 {
+            threshold
+        } else {
+            self.config.default_threshold
+        };
+        let k = self.num_classes;
+        let mut out = Vec::new();
+        let mut cand_boxes = Vec::new();
+        let mut cand_scores = Vec::new();
+        for c in 1..k {
+            cand_boxes.clear();
+            cand_scores.clear();
+            for (p, b) in self.boxes.iter().enumerate() {
+                let s = self.scores[p * k + c];
+                if s > threshold {
+                    cand_boxes.push(*b);
+                    cand_scores.push(s);
+                }
+            }
+            if cand_scores.is_empty() {
+                continue;
+            }
+            for i in hard_nms(
+                &cand_boxes,
+                &cand_scores,
+                self.config.nms_iou,
+                top_k,
+                self.config.candidate_size,
+            ) {
+                let b = cand_boxes[i];
+                let (w, h) = (width as f32, height as f32);
+                out.push(Detection {
+                    label: c,
+                    score: cand_scores[i],
+                    bbox: [b[0] * w, b[1] * h, b[2] * w, b[3] * h],
+                });
+            }
+        }
+        out
+    }
+
+    /// The whole pipeline on one image.
+    pub fn predict(
+        &mut self,
+        img: &RgbImage,
+        threshold: f32,
+        top_k: usize,
+    ) -> Result<Vec<Detection>> {
+        self.preprocess(img);
+        self.forward_buffered()?;
+        Ok(self.postprocess(img.width, img.height, threshold, top_k))
+    }
+}
