@@ -1,13 +1,18 @@
 //! `x86_64/avx512/dwconv3x3_f32[_relu|_relu6]_c16`: 3x3 depthwise convolution over NHWC
 //! with fused bias and activation, 16 channels per zmm.
 //!
-//! Loop nest, for each output row: channel blocks of 16 outermost; the block's weight
-//! vectors (9, or 6 or 3 on rows that overlap the padding) and its bias stay in registers
-//! while the kernel walks the row's output columns. Interior columns (all three tap columns
-//! inside the image) are computed [`PX`] at a time with no bounds checks; neighbouring
-//! outputs share input columns, so each input vector is loaded once per block and feeds
-//! every accumulator that needs it, and the [`PX`] independent FMA chains hide the FMA
-//! latency. The border columns (at most one at each end) check each tap.
+//! Loop nest: channel groups (see `Plan::channel_groups`), then output rows, taken two at
+//! a time where both read three in-image input rows; then channel blocks of 16, whose
+//! weight vectors (9, or 6 or 3 on rows that overlap the padding) and bias stay in
+//! registers while the kernel walks the output columns. Interior columns (all three tap
+//! columns inside the image) are computed [`PX`] at a time with no bounds checks. Each
+//! input vector is loaded once per block and feeds every accumulator that needs it (the
+//! neighbouring columns, and both rows of a pair), and the `PX` (or `2·PX`) independent FMA
+//! chains hide the FMA latency. The border columns (at most one at each end) skip their
+//! padding taps, which are known at compile time.
+//!
+//! Every output element accumulates bias, then taps in row-major order, with one FMA each,
+//! whichever path computes it, so results do not depend on how rows are split or paired.
 //!
 //! The last channel block uses AVX-512F masked loads and stores. Masked-off lanes are never
 //! read or written (the hardware suppresses their faults), so there is no scalar tail and
@@ -22,8 +27,8 @@ use crate::x86_64::Plan;
 /// f32 lanes per zmm register.
 const LANES: usize = 16;
 
-/// Interior output columns per block: 4 accumulators, 9 weights, bias, clamp bounds and
-/// the streamed input vector use about 17 of the 32 zmm registers.
+/// Interior output columns per block: 2·4 accumulators (a row pair), 9 weights, bias,
+/// clamp bounds and the streamed input vector use 21 of the 32 zmm registers.
 const PX: usize = 4;
 
 /// The fused activation as a clamp, applied before each store.
@@ -118,12 +123,17 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c16(
         lo: _mm512_set1_ps(lo),
         hi: _mm512_set1_ps(hi),
     };
+    let row_len = plan.out_w * c;
     for group in plan.channel_groups(LANES) {
-        for (r, oy) in rows.clone().enumerate() {
+        let mut r = 0;
+        while r < rows.len() {
+            let oy = rows.start + r;
             let t = plan.taps(oy);
+            // Pair this row with the next when both read three in-image rows.
+            let pair = t.n == 3 && r + 1 < rows.len() && plan.taps(oy + 1).n == 3;
             let src = input.as_ptr().wrapping_add(t.iy0 * plan.in_w * c);
             let w = weight.as_ptr().wrapping_add(t.ky0 * 3 * c);
-            let dst = out.as_mut_ptr().wrapping_add(r * plan.out_w * c);
+            let dst = out.as_mut_ptr().wrapping_add(r * row_len);
             for c0 in group.clone().step_by(LANES) {
                 let left = c - c0;
                 let mask = if left >= LANES {
@@ -139,32 +149,45 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c16(
                     mask,
                 };
                 // SAFETY: AVX-512F is available (our contract). `blk` satisfies the `Block`
-                // invariants: input rows `iy0..iy0 + n` and tap rows `ky0..ky0 + n` are inside
-                // the image and the weight (`Plan::taps`), output row `r < rows.len()` is inside
-                // `out`, and `mask` selects exactly the channels `c0..min(c0 + 16, c)`.
+                // invariants: input rows `iy0..iy0 + n` and tap rows `ky0..ky0 + n` are
+                // inside the image and the weight (`Plan::taps`), and so are rows
+                // `iy0 + sh..iy0 + sh + 3` when `pair`; output rows `r` (and `r + 1` when
+                // `pair`) are below `rows.len()`, so inside `out`; `mask` selects exactly
+                // the channels `c0..min(c0 + 16, c)`.
                 unsafe {
-                    match (t.n, left < LANES) {
-                        (3, false) => row::<3, false>(plan, &blk, epi),
-                        (3, true) => row::<3, true>(plan, &blk, epi),
-                        (2, false) => row::<2, false>(plan, &blk, epi),
-                        (2, true) => row::<2, true>(plan, &blk, epi),
-                        (1, false) => row::<1, false>(plan, &blk, epi),
-                        (1, true) => row::<1, true>(plan, &blk, epi),
+                    match (t.n, pair, plan.sh, left < LANES) {
+                        (3, true, 1, false) => row::<3, 2, 1, false>(plan, &blk, epi),
+                        (3, true, 1, true) => row::<3, 2, 1, true>(plan, &blk, epi),
+                        (3, true, _, false) => row::<3, 2, 2, false>(plan, &blk, epi),
+                        (3, true, _, true) => row::<3, 2, 2, true>(plan, &blk, epi),
+                        (3, false, _, false) => row::<3, 1, 1, false>(plan, &blk, epi),
+                        (3, false, _, true) => row::<3, 1, 1, true>(plan, &blk, epi),
+                        (2, _, _, false) => row::<2, 1, 1, false>(plan, &blk, epi),
+                        (2, _, _, true) => row::<2, 1, 1, true>(plan, &blk, epi),
+                        (1, _, _, false) => row::<1, 1, 1, false>(plan, &blk, epi),
+                        (1, _, _, true) => row::<1, 1, 1, true>(plan, &blk, epi),
                         _ => unreachable!("a 3x3 output row reads 1 to 3 input rows"),
                     }
                 }
             }
+            r += if pair { 2 } else { 1 };
         }
     }
 }
 
-/// One channel block of one output row that reads `R` input rows; masked when `M`.
+/// One channel block of `O` output rows (1, or a pair whose input rows are `SV` apart),
+/// each reading `R` input rows; masked when `M`.
 ///
 /// # Safety
-/// AVX-512F is available and `blk` satisfies the [`Block`] invariants for `R` tap rows.
+/// AVX-512F is available and `blk` satisfies the [`Block`] invariants for `R` tap rows,
+/// extended to `O` output rows and input rows `0..R + (O − 1)·SV`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn row<const R: usize, const M: bool>(p: &Plan, blk: &Block, epi: Epilogue) {
+unsafe fn row<const R: usize, const O: usize, const SV: usize, const M: bool>(
+    p: &Plan,
+    blk: &Block,
+    epi: Epilogue,
+) {
     let c = p.c;
     let mut w = [[_mm512_setzero_ps(); 3]; R];
     for (r, wr) in w.iter_mut().enumerate() {
@@ -175,13 +198,14 @@ unsafe fn row<const R: usize, const M: bool>(p: &Plan, blk: &Block, epi: Epilogu
     }
     // SAFETY: the bias lanes of this block are inside `bias` (`Block`).
     let b = unsafe { ld::<M>(blk.b, blk.mask) };
-    let src: [*const f32; R] = core::array::from_fn(|r| blk.src.wrapping_add(r * p.in_w * c));
+    let src = core::array::from_fn(|r| blk.src.wrapping_add(r * p.in_w * c));
     let k = Taps {
         src,
         w,
         b,
         mask: blk.mask,
         c,
+        out_row: p.out_w * c,
         epi,
     };
 
@@ -192,29 +216,29 @@ unsafe fn row<const R: usize, const M: bool>(p: &Plan, blk: &Block, epi: Epilogu
     if p.sw == 1 {
         while ox + PX <= p.ox_hi {
             // SAFETY: columns `ox..ox + PX` are interior (see above).
-            unsafe { pixels::<R, M, 1, PX, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
+            unsafe { pixels::<R, O, SV, M, 1, PX, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
             ox += PX;
         }
         if ox + 2 <= p.ox_hi {
             // SAFETY: columns `ox..ox + 2` are interior (see above).
-            unsafe { pixels::<R, M, 1, 2, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
+            unsafe { pixels::<R, O, SV, M, 1, 2, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
             ox += 2;
         }
     } else {
         while ox + PX <= p.ox_hi {
             // SAFETY: columns `ox..ox + PX` are interior (see above).
-            unsafe { pixels::<R, M, 2, PX, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
+            unsafe { pixels::<R, O, SV, M, 2, PX, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
             ox += PX;
         }
         if ox + 2 <= p.ox_hi {
             // SAFETY: columns `ox..ox + 2` are interior (see above).
-            unsafe { pixels::<R, M, 2, 2, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
+            unsafe { pixels::<R, O, SV, M, 2, 2, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
             ox += 2;
         }
     }
     if ox < p.ox_hi {
         // SAFETY: column `ox` is interior (see above).
-        unsafe { pixels::<R, M, 1, 1, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
+        unsafe { pixels::<R, O, SV, M, 1, 1, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
     }
     // Border columns: with padding ≤ 1 only the first tap column (kx = 0) of column 0 and
     // the last one (kx = 2) of the last column can fall outside, so there is at most one
@@ -226,10 +250,10 @@ unsafe fn row<const R: usize, const M: bool>(p: &Plan, blk: &Block, epi: Epilogu
         // when `left`, 2 excluded when `right`) are inside the image.
         unsafe {
             match (left, right) {
-                (true, false) => pixels::<R, M, 1, 1, 1, 3>(&k, ix0, dst(ox)),
-                (false, true) => pixels::<R, M, 1, 1, 0, 2>(&k, ix0, dst(ox)),
-                (true, true) => pixels::<R, M, 1, 1, 1, 2>(&k, ix0, dst(ox)),
-                (false, false) => pixels::<R, M, 1, 1, 0, 3>(&k, ix0, dst(ox)),
+                (true, false) => pixels::<R, O, SV, M, 1, 1, 1, 3>(&k, ix0, dst(ox)),
+                (false, true) => pixels::<R, O, SV, M, 1, 1, 0, 2>(&k, ix0, dst(ox)),
+                (true, true) => pixels::<R, O, SV, M, 1, 1, 1, 2>(&k, ix0, dst(ox)),
+                (false, false) => pixels::<R, O, SV, M, 1, 1, 0, 3>(&k, ix0, dst(ox)),
             }
         }
     }
@@ -237,25 +261,32 @@ unsafe fn row<const R: usize, const M: bool>(p: &Plan, blk: &Block, epi: Epilogu
 
 /// Register-resident state of one channel block: input row pointers, weights, bias.
 struct Taps<const R: usize> {
-    src: [*const f32; R],
+    /// Input rows `iy0..iy0 + 5` at channel `c0`; a call reads only `R + (O − 1)·SV` of them.
+    src: [*const f32; 5],
     w: [[__m512; 3]; R],
     b: __m512,
     mask: __mmask16,
     c: usize,
+    /// Distance between output rows, in elements.
+    out_row: usize,
     epi: Epilogue,
 }
 
-/// `PX` output columns at stride `S` whose first tap column is `ix0`, using only taps
-/// `K0 ≤ kx < K1` (the others fall in the padding).
+/// `PX` output columns at stride `S` of `O` output rows whose input rows are `SV` apart;
+/// the first tap column is `ix0`, and only taps `K0 ≤ kx < K1` are used (the others fall
+/// in the padding).
 ///
 /// # Safety
-/// AVX-512F is available; for every pixel `p < PX` and tap `kx` in `K0..K1`, column
-/// `ix0 + p·S + kx` of every `k.src` row is inside the input, and output columns `0..PX`
-/// at `dst` are inside `out` (for the lanes of `k.mask`).
+/// AVX-512F is available; for every output row `o < O`, tap row `r < R`, pixel `p < PX`
+/// and tap `kx` in `K0..K1`, column `ix0 + p·S + kx` of input row `k.src[o·SV + r]` is
+/// inside the input, and output columns `0..PX` of rows `0..O` at `dst` are inside `out`
+/// (for the lanes of `k.mask`).
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn pixels<
     const R: usize,
+    const O: usize,
+    const SV: usize,
     const M: bool,
     const S: usize,
     const PX: usize,
@@ -267,24 +298,34 @@ unsafe fn pixels<
     dst: *mut f32,
 ) {
     let used = |j: usize, p: usize| j >= p * S + K0 && j < p * S + K1;
-    let mut acc = [k.b; PX];
-    for r in 0..R {
-        let base = k.src[r].wrapping_offset(ix0 * k.c as isize);
+    let mut acc = [[k.b; PX]; O];
+    for ir in 0..R + (O - 1) * SV {
+        let base = k.src[ir].wrapping_offset(ix0 * k.c as isize);
         for j in 0..(PX - 1) * S + 3 {
             if !(0..PX).any(|p| used(j, p)) {
                 continue;
             }
-            // SAFETY: column `ix0 + j` is a used tap column of this block (our contract).
+            // SAFETY: column `ix0 + j` of row `ir` is a used tap (our contract).
             let x = unsafe { ld::<M>(base.wrapping_add(j * k.c), k.mask) };
-            for (p, a) in acc.iter_mut().enumerate() {
-                if used(j, p) {
-                    *a = _mm512_fmadd_ps(x, k.w[r][j - p * S], *a);
+            for (o, acc_o) in acc.iter_mut().enumerate() {
+                // Tap row of input row `ir` for output row `o`, if any.
+                let r = ir.wrapping_sub(o * SV);
+                if r >= R {
+                    continue;
+                }
+                for (p, a) in acc_o.iter_mut().enumerate() {
+                    if used(j, p) {
+                        *a = _mm512_fmadd_ps(x, k.w[r][j - p * S], *a);
+                    }
                 }
             }
         }
     }
-    for (p, a) in acc.into_iter().enumerate() {
-        // SAFETY: output column `p < PX` is inside `out` (our contract).
-        unsafe { st::<M>(dst.wrapping_add(p * k.c), k.mask, k.epi.apply(a)) };
+    for (o, acc_o) in acc.into_iter().enumerate() {
+        for (p, a) in acc_o.into_iter().enumerate() {
+            let d = dst.wrapping_add(o * k.out_row + p * k.c);
+            // SAFETY: output column `p < PX` of row `o < O` is inside `out` (our contract).
+            unsafe { st::<M>(d, k.mask, k.epi.apply(a)) };
+        }
     }
 }
