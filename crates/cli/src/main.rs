@@ -33,6 +33,8 @@ enum Command {
     Bench(commands::bench::Args),
     /// Convert a .pth model to safetensors.
     Convert(commands::convert::Args),
+    /// VOC mAP of a model (or of a detections file) with its metrics, to a results CSV.
+    Eval(commands::eval::Args),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Detect(a) => commands::detect::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Convert(a) => commands::convert::run(a),
+        Command::Eval(a) => commands::eval::run(a),
     };
     match result {
         Ok(code) => code,

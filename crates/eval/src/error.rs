@@ -92,6 +92,21 @@ pub enum Error {
     /// An AP metric name other than `voc07` / `voc10`.
     #[error("unknown AP metric {value:?} (expected voc07 or voc10)")]
     UnknownMetric { value: String },
+    /// The model could not be built or run.
+    #[error(transparent)]
+    Model(#[from] slimdet_models::ModelError),
+    /// A dataset file could not be read.
+    #[error(transparent)]
+    Data(#[from] slimdet_data::Error),
+    /// A timing was asked for with no runs or no images.
+    #[error("nothing to time: zero runs or no images")]
+    NoRuns,
+    /// The dataset split selects no images.
+    #[error("{root}: split {split:?} selects no images")]
+    EmptySelection { root: PathBuf, split: String },
+    /// A result file's row does not have the documented columns.
+    #[error("result row has columns {got:?}, expected the documented {expected:?}")]
+    Columns { expected: Vec<String>, got: Vec<String> },
 }
 
 /// Result alias of this crate.

@@ -19,6 +19,9 @@ mod ap;
 pub mod detections_io;
 mod error;
 mod evaluate;
+pub mod metrics;
+pub mod results;
+pub mod runner;
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,9 +1,9 @@
 //! Depthwise convolution over NHWC images (`groups == in_c == out_c`).
 //!
 //! Channels are contiguous in NHWC, so every tap is a vector multiply-add across channels.
-//! 3x3 kernels with dilation 1 and padding ≤ 1 take the SIMD paths in `x86_64/` when the
-//! tier allows; everything else takes the portable loop below, which the compiler
-//! vectorises over channels. The plain-loop specification is [`crate::reference::conv2d`].
+//! 3x3 kernels with dilation 1, stride 1 or 2 and padding ≤ 1 take the SIMD paths in
+//! `x86_64/` when the tier allows (see [`kernel_id`]); everything else takes the portable
+//! loop below, which the compiler vectorises over channels. The plain-loop specification is [`crate::reference::conv2d`].
 
 use std::ops::Range;
 

@@ -147,6 +147,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             "p90_ms": t.p90, "mean_ms": t.mean, "std_ms": t.std, "min_ms": t.min, "runs": a.runs, "warmup": a.warmup,
             "threads": plan.threads(), "precision": a.precision, "kernels": plan.tier().name(), "macs": macs,
             "gflops": gflops, "fps": 1e3 / t.median, "arena_bytes": plan.arena_bytes(),
+            "peak_rss_bytes": slimdet_eval::metrics::peak_rss_bytes(),
         });
         println!("{v}");
     }

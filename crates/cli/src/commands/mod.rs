@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod convert;
 pub mod detect;
+pub mod eval;
 pub mod info;

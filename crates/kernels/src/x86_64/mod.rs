@@ -42,6 +42,7 @@ fn features() -> Features {
 
 /// The ISA a 3x3 depthwise call would run on, if any.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 enum Isa {
     Avx512,
     Avx2,

@@ -234,6 +234,27 @@ fn dwconv3x3_unaligned_slices() {
 }
 
 #[test]
+fn dwconv3x3_wide_images_in_channel_groups_match_reference() {
+    // Rows wide enough that the kernels walk the channels in several groups (each group's
+    // three input rows sized for L1), with a tail block in the last group.
+    let mut rng = Rng::new(7);
+    for (h, w, c) in [(6, 19, 200), (5, 40, 75), (7, 10, 300), (4, 64, 37)] {
+        for (s, p) in [(1, 1), (2, 1), (1, 0), (2, 0)] {
+            let g = geom(h, w, c, 3, s, p, 1);
+            let case = Case::new(&mut rng, g, Act::Relu6);
+            let want = case.reference();
+            let oh = g.out_h();
+            for tier in dispatch::available() {
+                assert_close(&case.run(tier, 0..oh), &want, DWCONV, &case.name(tier));
+                let mut split = case.run(tier, 0..oh / 2);
+                split.extend(case.run(tier, oh / 2..oh));
+                assert_close(&split, &want, DWCONV, &case.name(tier));
+            }
+        }
+    }
+}
+
+#[test]
 fn dwconv_other_geometries_take_the_portable_path() {
     let mut rng = Rng::new(4);
     let geoms = [

@@ -1,11 +1,13 @@
 //! `x86_64/avx2/dwconv3x3_f32[_relu|_relu6]_c8`: 3x3 depthwise convolution over NHWC with
 //! fused bias and activation, 8 channels per ymm, FMA.
 //!
-//! Same loop nest as the AVX-512 kernel (see `avx512/dwconv3x3_f32.rs`): per output row,
-//! channel blocks of 8 outermost with the block's weights and bias in registers, interior
-//! columns [`PX`] at a time without bounds checks, border columns tap by tap. AVX2 has
-//! only 16 ymm registers, so the interior block is narrower. The last `c % 8` channels
-//! are computed by a scalar loop.
+//! Same loop nest as `avx512/dwconv3x3_f32.rs` (channel groups, row pairs, channel blocks
+//! with weights in registers, interior columns [`PX`] at a time without bounds checks,
+//! border columns with their padding taps skipped at compile time), sized for the 16 ymm
+//! registers of AVX2. The last `c % 8` channels are computed by a scalar loop.
+//!
+//! Every output element accumulates bias, then taps in row-major order, with one FMA each,
+//! whichever path computes it, so results do not depend on how rows are split or paired.
 
 use core::arch::x86_64::*;
 use std::ops::Range;
@@ -16,8 +18,9 @@ use crate::x86_64::Plan;
 /// f32 lanes per ymm register.
 const LANES: usize = 8;
 
-/// Interior output columns per block: 9 weights + 2 accumulators + the streamed input
-/// + bias and the clamp bounds fill the 16 ymm registers.
+/// Interior output columns per block: 2·2 accumulators (a row pair), 9 weights and the
+/// streamed input vector use 14 of the 16 ymm registers; bias and clamp bounds are
+/// memory operands.
 const PX: usize = 2;
 
 /// The fused activation as a clamp, applied before each store.
@@ -64,6 +67,19 @@ unsafe fn st(p: *mut f32, v: __m256) {
     unsafe { _mm256_storeu_ps(p, v) }
 }
 
+/// One 8-channel block of one output row, as raw pointers at channel `c0`.
+///
+/// Invariants (established by [`dwconv3x3_f32_c8`]): `src` points at input row `iy0` of
+/// the row's [`RowTaps`](crate::x86_64::RowTaps); `w` at weight row `ky0·3`; `b` into the
+/// bias; `dst` at output column 0 of the row. The 8 lanes at each, offset by any in-image
+/// pixel or tap, lie inside their slices.
+struct Block {
+    src: *const f32,
+    w: *const f32,
+    b: *const f32,
+    dst: *mut f32,
+}
+
 /// Computes output rows `rows` of a 3x3 depthwise convolution into `out`.
 ///
 /// # Safety
@@ -88,74 +104,65 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c8(
         hi: _mm256_set1_ps(hi),
     };
     let row_len = plan.out_w * c;
-    for (r, oy) in rows.enumerate() {
-        let t = plan.taps(oy);
-        let src = input.as_ptr().wrapping_add(t.iy0 * plan.in_w * c);
-        let w = weight.as_ptr().wrapping_add(t.ky0 * 3 * c);
-        let dst = out.as_mut_ptr().wrapping_add(r * row_len);
-        for c0 in (0..vec_c).step_by(LANES) {
-            let blk = Block {
-                src: src.wrapping_add(c0),
-                w: w.wrapping_add(c0),
-                b: bias.as_ptr().wrapping_add(c0),
-                dst: dst.wrapping_add(c0),
-            };
-            // SAFETY: AVX2 and FMA are available (our contract). `blk` satisfies the
-            // `Block` invariants: input rows `iy0..iy0 + n` and tap rows `ky0..ky0 + n` are
-            // inside the image and the weight (`Plan::taps`), output row `r < rows.len()` is
-            // inside `out`, and channels `c0..c0 + 8 ≤ vec_c ≤ c`.
-            unsafe {
-                match t.n {
-                    3 => row::<3>(plan, &blk, epi),
-                    2 => row::<2>(plan, &blk, epi),
-                    1 => row::<1>(plan, &blk, epi),
-                    _ => unreachable!("a 3x3 output row reads 1 to 3 input rows"),
+    for group in plan.channel_groups(LANES) {
+        let mut r = 0;
+        while r < rows.len() {
+            let oy = rows.start + r;
+            let t = plan.taps(oy);
+            // Pair this row with the next when both read three in-image rows.
+            let pair = t.n == 3 && r + 1 < rows.len() && plan.taps(oy + 1).n == 3;
+            let src = input.as_ptr().wrapping_add(t.iy0 * plan.in_w * c);
+            let w = weight.as_ptr().wrapping_add(t.ky0 * 3 * c);
+            let dst = out.as_mut_ptr().wrapping_add(r * row_len);
+            for c0 in (group.start..group.end.min(vec_c)).step_by(LANES) {
+                let blk = Block {
+                    src: src.wrapping_add(c0),
+                    w: w.wrapping_add(c0),
+                    b: bias.as_ptr().wrapping_add(c0),
+                    dst: dst.wrapping_add(c0),
+                };
+                // SAFETY: AVX2 and FMA are available (our contract). `blk` satisfies the
+                // `Block` invariants: input rows `iy0..iy0 + n` and tap rows `ky0..ky0 + n`
+                // are inside the image and the weight (`Plan::taps`), and so are rows
+                // `iy0 + sh..iy0 + sh + 3` when `pair`; output rows `r` (and `r + 1` when
+                // `pair`) are below `rows.len()`, so inside `out`; channels
+                // `c0..c0 + 8 ≤ vec_c ≤ c`.
+                unsafe {
+                    match (t.n, pair, plan.sh) {
+                        (3, true, 1) => row::<3, 2, 1>(plan, &blk, epi),
+                        (3, true, _) => row::<3, 2, 2>(plan, &blk, epi),
+                        (3, false, _) => row::<3, 1, 1>(plan, &blk, epi),
+                        (2, _, _) => row::<2, 1, 1>(plan, &blk, epi),
+                        (1, _, _) => row::<1, 1, 1>(plan, &blk, epi),
+                        _ => unreachable!("a 3x3 output row reads 1 to 3 input rows"),
+                    }
                 }
             }
-        }
-        if vec_c < c {
-            scalar_tail(
-                plan,
-                input,
-                weight,
-                bias,
-                oy,
-                vec_c,
-                &mut out[r * row_len..][..row_len],
-            );
+            let done = if pair { 2 } else { 1 };
+            if group.end == c && vec_c < c {
+                for rr in r..r + done {
+                    let out_row = &mut out[rr * row_len..][..row_len];
+                    scalar_tail(plan, input, weight, bias, rows.start + rr, vec_c, out_row);
+                }
+            }
+            r += done;
         }
     }
 }
 
-/// One 8-channel block of one output row, as raw pointers at channel `c0`.
-///
-/// Invariants (established by [`dwconv3x3_f32_c8`]): `src` points at input row `iy0` of
-/// the row's `RowTaps`; `w` at weight row `ky0·3`; `b` into the bias; `dst` at output
-/// column 0 of the row. The 8 lanes at each, offset by any in-image pixel or tap, lie
-/// inside their slices.
-struct Block {
-    src: *const f32,
-    w: *const f32,
-    b: *const f32,
-    dst: *mut f32,
-}
-
-/// Register-resident state of one channel block: input row pointers, weights, bias.
-struct Taps<const R: usize> {
-    src: [*const f32; R],
-    w: [[__m256; 3]; R],
-    b: __m256,
-    c: usize,
-    epi: Epilogue,
-}
-
-/// One channel block of one output row that reads `R` input rows.
+/// One channel block of `O` output rows (1, or a pair whose input rows are `SV` apart),
+/// each reading `R` input rows.
 ///
 /// # Safety
-/// AVX2 and FMA are available and `blk` satisfies the [`Block`] invariants for `R` rows.
+/// AVX2 and FMA are available and `blk` satisfies the [`Block`] invariants for `R` tap rows,
+/// extended to `O` output rows and input rows `0..R + (O − 1)·SV`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn row<const R: usize>(p: &Plan, blk: &Block, epi: Epilogue) {
+unsafe fn row<const R: usize, const O: usize, const SV: usize>(
+    p: &Plan,
+    blk: &Block,
+    epi: Epilogue,
+) {
     let c = p.c;
     let mut w = [[_mm256_setzero_ps(); 3]; R];
     for (r, wr) in w.iter_mut().enumerate() {
@@ -166,91 +173,133 @@ unsafe fn row<const R: usize>(p: &Plan, blk: &Block, epi: Epilogue) {
     }
     // SAFETY: the bias lanes of this block are inside `bias` (`Block`).
     let b = unsafe { ld(blk.b) };
-    let src: [*const f32; R] = core::array::from_fn(|r| blk.src.wrapping_add(r * p.in_w * c));
-    let k = Taps { src, w, b, c, epi };
+    let src = core::array::from_fn(|r| blk.src.wrapping_add(r * p.in_w * c));
+    let k = Taps {
+        src,
+        w,
+        b,
+        c,
+        out_row: p.out_w * c,
+        epi,
+    };
 
-    for ox in 0..p.ox_lo {
-        // SAFETY: `ox < out_w`, and `border` reads only in-image tap columns.
-        unsafe { border::<R>(p, &k, ox, blk.dst.wrapping_add(ox * c)) };
-    }
     // Interior columns `ox..ox + n` (`ox_lo ≤ ox`, `ox + n ≤ ox_hi ≤ out_w`) have every tap
     // column `ix0(ox)..=ix0(ox + n − 1) + 2` inside the image.
+    let dst = |ox: usize| blk.dst.wrapping_add(ox * c);
     let mut ox = p.ox_lo;
     if p.sw == 1 {
         while ox + PX <= p.ox_hi {
             // SAFETY: columns `ox..ox + PX` are interior (see above).
-            unsafe { interior::<R, 1, PX>(&k, p.ix0(ox), blk.dst.wrapping_add(ox * c)) };
+            unsafe { pixels::<R, O, SV, 1, PX, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
             ox += PX;
+        }
+        if ox + 2 <= p.ox_hi {
+            // SAFETY: columns `ox..ox + 2` are interior (see above).
+            unsafe { pixels::<R, O, SV, 1, 2, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
+            ox += 2;
         }
     } else {
         while ox + PX <= p.ox_hi {
             // SAFETY: columns `ox..ox + PX` are interior (see above).
-            unsafe { interior::<R, 2, PX>(&k, p.ix0(ox), blk.dst.wrapping_add(ox * c)) };
+            unsafe { pixels::<R, O, SV, 2, PX, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
             ox += PX;
         }
+        if ox + 2 <= p.ox_hi {
+            // SAFETY: columns `ox..ox + 2` are interior (see above).
+            unsafe { pixels::<R, O, SV, 2, 2, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
+            ox += 2;
+        }
     }
-    while ox < p.ox_hi {
+    if ox < p.ox_hi {
         // SAFETY: column `ox` is interior (see above).
-        unsafe { interior::<R, 1, 1>(&k, p.ix0(ox), blk.dst.wrapping_add(ox * c)) };
-        ox += 1;
+        unsafe { pixels::<R, O, SV, 1, 1, 0, 3>(&k, p.ix0(ox) as isize, dst(ox)) };
     }
-    for ox in p.ox_hi..p.out_w {
-        // SAFETY: `ox < out_w`, and `border` reads only in-image tap columns.
-        unsafe { border::<R>(p, &k, ox, blk.dst.wrapping_add(ox * c)) };
+    // Border columns: with padding ≤ 1 only the first tap column (kx = 0) of column 0 and
+    // the last one (kx = 2) of the last column can fall outside, so there is at most one
+    // border column at each end (both are column 0 when the image is 1 wide).
+    for ox in (0..p.ox_lo).chain(p.ox_hi..p.out_w) {
+        let ix0 = (ox * p.sw) as isize - p.pw as isize;
+        let (left, right) = (ix0 < 0, ix0 + 2 >= p.in_w as isize);
+        // SAFETY: `ox < out_w`; tap columns `ix0 + kx` for `kx` in `K0..K1` (0 excluded
+        // when `left`, 2 excluded when `right`) are inside the image.
+        unsafe {
+            match (left, right) {
+                (true, false) => pixels::<R, O, SV, 1, 1, 1, 3>(&k, ix0, dst(ox)),
+                (false, true) => pixels::<R, O, SV, 1, 1, 0, 2>(&k, ix0, dst(ox)),
+                (true, true) => pixels::<R, O, SV, 1, 1, 1, 2>(&k, ix0, dst(ox)),
+                (false, false) => pixels::<R, O, SV, 1, 1, 0, 3>(&k, ix0, dst(ox)),
+            }
+        }
     }
 }
 
-/// `PX` interior output columns whose first tap column is `ix0`, stride `S`.
+/// Register-resident state of one channel block: input row pointers, weights, bias.
+struct Taps<const R: usize> {
+    /// Input rows `iy0..iy0 + 5` at channel `c0`; a call reads only `R + (O − 1)·SV` of them.
+    src: [*const f32; 5],
+    w: [[__m256; 3]; R],
+    b: __m256,
+    c: usize,
+    /// Distance between output rows, in elements.
+    out_row: usize,
+    epi: Epilogue,
+}
+
+/// `PX` output columns at stride `S` of `O` output rows whose input rows are `SV` apart;
+/// the first tap column is `ix0`, and only taps `K0 ≤ kx < K1` are used (the others fall
+/// in the padding).
 ///
 /// # Safety
-/// AVX2 and FMA are available; tap columns `ix0..=ix0 + (PX − 1)·S + 2` of every `k.src`
-/// row and output columns `0..PX` at `dst` are inside their slices (8 lanes each).
+/// AVX2 and FMA are available; for every output row `o < O`, tap row `r < R`, pixel `p < PX`
+/// and tap `kx` in `K0..K1`, column `ix0 + p·S + kx` of input row `k.src[o·SV + r]` is
+/// inside the input, and output columns `0..PX` of rows `0..O` at `dst` are inside `out`
+/// (8 lanes each).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn interior<const R: usize, const S: usize, const PX: usize>(
+unsafe fn pixels<
+    const R: usize,
+    const O: usize,
+    const SV: usize,
+    const S: usize,
+    const PX: usize,
+    const K0: usize,
+    const K1: usize,
+>(
     k: &Taps<R>,
-    ix0: usize,
+    ix0: isize,
     dst: *mut f32,
 ) {
-    let mut acc = [k.b; PX];
-    for r in 0..R {
-        let base = k.src[r].wrapping_add(ix0 * k.c);
+    let used = |j: usize, p: usize| j >= p * S + K0 && j < p * S + K1;
+    let mut acc = [[k.b; PX]; O];
+    for ir in 0..R + (O - 1) * SV {
+        let base = k.src[ir].wrapping_offset(ix0 * k.c as isize);
         for j in 0..(PX - 1) * S + 3 {
-            // SAFETY: column `ix0 + j` is a tap column of this block (our contract).
+            if !(0..PX).any(|p| used(j, p)) {
+                continue;
+            }
+            // SAFETY: column `ix0 + j` of row `ir` is a used tap (our contract).
             let x = unsafe { ld(base.wrapping_add(j * k.c)) };
-            for (p, a) in acc.iter_mut().enumerate() {
-                let kx = j.wrapping_sub(p * S);
-                if kx < 3 {
-                    *a = _mm256_fmadd_ps(x, k.w[r][kx], *a);
+            for (o, acc_o) in acc.iter_mut().enumerate() {
+                // Tap row of input row `ir` for output row `o`, if any.
+                let r = ir.wrapping_sub(o * SV);
+                if r >= R {
+                    continue;
+                }
+                for (p, a) in acc_o.iter_mut().enumerate() {
+                    if used(j, p) {
+                        *a = _mm256_fmadd_ps(x, k.w[r][j - p * S], *a);
+                    }
                 }
             }
         }
     }
-    for (p, a) in acc.into_iter().enumerate() {
-        // SAFETY: output column `p < PX` is inside `out` (our contract).
-        unsafe { st(dst.wrapping_add(p * k.c), k.epi.apply(a)) };
-    }
-}
-
-/// One output column `ox` whose taps may fall in the padding; each tap is checked.
-///
-/// # Safety
-/// AVX2 and FMA are available and `ox < out_w`, with `dst` at output column `ox`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn border<const R: usize>(p: &Plan, k: &Taps<R>, ox: usize, dst: *mut f32) {
-    let mut acc = k.b;
-    for r in 0..R {
-        for kx in 0..3 {
-            if let Some(ix) = p.tap_col(ox, kx) {
-                // SAFETY: `tap_col` returned an in-image column of an in-image row.
-                let x = unsafe { ld(k.src[r].wrapping_add(ix * k.c)) };
-                acc = _mm256_fmadd_ps(x, k.w[r][kx], acc);
-            }
+    for (o, acc_o) in acc.into_iter().enumerate() {
+        for (p, a) in acc_o.into_iter().enumerate() {
+            let d = dst.wrapping_add(o * k.out_row + p * k.c);
+            // SAFETY: output column `p < PX` of row `o < O` is inside `out` (our contract).
+            unsafe { st(d, k.epi.apply(a)) };
         }
     }
-    // SAFETY: `dst` is output column `ox < out_w` of this row (our contract).
-    unsafe { st(dst, k.epi.apply(acc)) };
 }
 
 /// Channels `c_lo..c` of output row `oy`, in plain bounds-checked code. `out_row` is the

@@ -1,0 +1,205 @@
+//! Dense convolution (`groups == 1`) forward and backward over an NHWC batch.
+//!
+//! - 1x1, stride 1, no padding: the batch is one matrix `X[N·H·W, I]`, so the forward is
+//!   `Y = X · Wᵀ` and the backward `dX = dY · W` (W viewed as `[O, I]`, no repacking) and
+//!   `dW = dYᵀ · X` (the narrower of X and dY is transposed first).
+//! - any other kernel, stride, padding or dilation: im2col of the whole batch into
+//!   `cols[N·OH·OW, kh·kw·I]` (patch order `[ky, kx, ci]`), `Y = cols · Wp`, and backward
+//!   `dW = colsᵀ · dY`, `dcols = dY · W_ohwi`, then col2im scatters `dcols` into dX.
+//!
+//! Every product goes through `slimdet_kernels::sgemm`; im2col/col2im run in parallel over
+//! the images of the batch.
+
+use rayon::prelude::*;
+use slimdet_core::{Conv2d, Tensor};
+use slimdet_kernels::im2col;
+use slimdet_kernels::reference::ConvGeom;
+
+use super::linalg::{Ctx, col_sums, transpose};
+
+/// The geometry of `c` on one image of an NHWC input of shape `xs` (`[N, H, W, C]`).
+pub(crate) fn geom(c: &Conv2d, xs: &[usize]) -> ConvGeom {
+    let [kh, kw] = c.kernel();
+    ConvGeom {
+        in_h: xs[1],
+        in_w: xs[2],
+        in_c: xs[3],
+        out_c: c.out_channels(),
+        kh,
+        kw,
+        stride_h: c.stride[0],
+        stride_w: c.stride[1],
+        pad_h: c.pad[0],
+        pad_w: c.pad[1],
+        dil_h: c.dilation[0],
+        dil_w: c.dilation[1],
+        groups: c.groups,
+    }
+}
+
+/// im2col of every image of `x` `[N, H, W, I]` into `[N·OH·OW, kh·kw·I]`.
+fn batch_cols(g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
+    let (oh, ow) = (g.out_h(), g.out_w());
+    let k = g.kh * g.kw * g.in_c;
+    let img = g.in_h * g.in_w * g.in_c;
+    let mut cols = vec![0.0f32; n * oh * ow * k];
+    cols.par_chunks_mut((oh * ow * k).max(1))
+        .zip(x.par_chunks(img.max(1)))
+        .for_each(|(dst, src)| im2col::im2col_rows(g, src, 0..oh, dst));
+    cols
+}
+
+/// Forward of a dense convolution without its activation: `[N, OH, OW, O]`.
+pub(crate) fn forward(ctx: Ctx, c: &Conv2d, g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
+    let o = g.out_c;
+    let m = n * g.out_h() * g.out_w();
+    let wp = im2col::pack_weight(c.weight.data(), o, g.in_c, g.kh, g.kw);
+    let mut y = vec![0.0f32; m * o];
+    if c.is_pointwise() {
+        ctx.matmul(m, o, g.in_c, x, &wp, &mut y);
+    } else {
+        let cols = batch_cols(g, n, x);
+        ctx.matmul(m, o, g.kh * g.kw * g.in_c, &cols, &wp, &mut y);
+    }
+    if let Some(b) = &c.bias {
+        let b = b.data();
+        y.par_chunks_mut(o * 256).for_each(|rows| {
+            for row in rows.chunks_mut(o) {
+                for (v, bv) in row.iter_mut().zip(b) {
+                    *v += bv;
+                }
+            }
+        });
+    }
+    y
+}
+
+/// Gradients of one convolution.
+pub(crate) struct ConvGrads {
+    /// `[N, H, W, I]`, when asked for.
+    pub dx: Option<Vec<f32>>,
+    /// OIHW, when the layer is trained.
+    pub dw: Option<Tensor>,
+    /// `[O]`, when the layer is trained and has a bias.
+    pub db: Option<Tensor>,
+}
+
+/// Backward of a dense convolution given `dy` `[N, OH, OW, O]` (already multiplied by the
+/// derivative of the fused activation).
+pub(crate) fn backward(
+    ctx: Ctx,
+    c: &Conv2d,
+    g: &ConvGeom,
+    n: usize,
+    x: &[f32],
+    dy: &[f32],
+    need_dx: bool,
+    need_params: bool,
+) -> ConvGrads {
+    let (o, i) = (g.out_c, g.in_c);
+    let m = n * g.out_h() * g.out_w();
+    let k = g.kh * g.kw * i;
+    let db = (need_params && c.bias.is_some()).then(|| {
+        let s = col_sums(dy, o);
+        Tensor::new(vec![o], s.into_iter().map(|v| v as f32).collect()).expect("bias shape")
+    });
+    let pointwise = c.is_pointwise();
+    let cols_owned;
+    let cols: &[f32] = if pointwise {
+        x
+    } else {
+        cols_owned = batch_cols(g, n, x);
+        &cols_owned
+    };
+    let dw = need_params.then(|| {
+        // dW in [O, K] with K in (ky, kx, ci) order.
+        let w_ok = if k <= o {
+            let ct = transpose(cols, m, k);
+            let mut dwp = vec![0.0f32; k * o];
+            ctx.matmul(k, o, m, &ct, dy, &mut dwp);
+            transpose(&dwp, k, o)
+        } else {
+            let dyt = transpose(dy, m, o);
+            let mut dwk = vec![0.0f32; o * k];
+            ctx.matmul(o, k, m, &dyt, cols, &mut dwk);
+            dwk
+        };
+        let oihw = ohwi_to_oihw(&w_ok, o, i, g.kh, g.kw);
+        Tensor::new(c.weight.shape().to_vec(), oihw).expect("weight shape")
+    });
+    let dx = need_dx.then(|| {
+        let w_ok = oihw_to_ohwi(c.weight.data(), o, i, g.kh, g.kw);
+        if pointwise {
+            let mut dx = vec![0.0f32; m * i];
+            ctx.matmul(m, i, o, dy, &w_ok, &mut dx);
+            dx
+        } else {
+            let mut dcols = vec![0.0f32; m * k];
+            ctx.matmul(m, k, o, dy, &w_ok, &mut dcols);
+            col2im(g, n, &dcols)
+        }
+    });
+    ConvGrads { dx, dw, db }
+}
+
+/// OIHW `[O, I, kh, kw]` to `[O, kh, kw, I]` (the im2col patch order).
+fn oihw_to_ohwi(w: &[f32], o: usize, i: usize, kh: usize, kw: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; w.len()];
+    for oc in 0..o {
+        for ci in 0..i {
+            for t in 0..kh * kw {
+                out[(oc * kh * kw + t) * i + ci] = w[(oc * i + ci) * kh * kw + t];
+            }
+        }
+    }
+    out
+}
+
+/// Inverse of [`oihw_to_ohwi`].
+fn ohwi_to_oihw(w: &[f32], o: usize, i: usize, kh: usize, kw: usize) -> Vec<f32> {
+    let mut out = vec![0.0f32; w.len()];
+    for oc in 0..o {
+        for ci in 0..i {
+            for t in 0..kh * kw {
+                out[(oc * i + ci) * kh * kw + t] = w[(oc * kh * kw + t) * i + ci];
+            }
+        }
+    }
+    out
+}
+
+/// Scatter-adds `dcols` `[N·OH·OW, kh·kw·I]` back into the input gradient `[N, H, W, I]`.
+fn col2im(g: &ConvGeom, n: usize, dcols: &[f32]) -> Vec<f32> {
+    let (oh, ow, c) = (g.out_h(), g.out_w(), g.in_c);
+    let k = g.kh * g.kw * c;
+    let img = g.in_h * g.in_w * c;
+    let mut dx = vec![0.0f32; n * img];
+    dx.par_chunks_mut(img.max(1))
+        .zip(dcols.par_chunks((oh * ow * k).max(1)))
+        .for_each(|(dst, src)| {
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let row = &src[(oy * ow + ox) * k..(oy * ow + ox + 1) * k];
+                    for ky in 0..g.kh {
+                        let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                        if iy < 0 || iy >= g.in_h as isize {
+                            continue;
+                        }
+                        for kx in 0..g.kw {
+                            let ix =
+                                (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
+                            if ix < 0 || ix >= g.in_w as isize {
+                                continue;
+                            }
+                            let base = (iy as usize * g.in_w + ix as usize) * c;
+                            let t = (ky * g.kw + kx) * c;
+                            for (d, v) in dst[base..base + c].iter_mut().zip(&row[t..t + c]) {
+                                *d += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
