@@ -30,21 +30,37 @@ fn stderr(o: &Output) -> String {
 fn assert_clear_error(o: &Output, file: &Path, cause: &str) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    assert!(err.contains(&file.display().to_string()), "error does not name {}: {err}", file.display());
-    assert!(err.to_lowercase().contains(&cause.to_lowercase()), "error lacks {cause:?}: {err}");
+    assert!(
+        err.contains(&file.display().to_string()),
+        "error does not name {}: {err}",
+        file.display()
+    );
+    assert!(
+        err.to_lowercase().contains(&cause.to_lowercase()),
+        "error lacks {cause:?}: {err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
 #[test]
 fn info_json_reports_reference_macs_and_params() {
-    let o = run(&["info", "--model", golden_model().to_str().unwrap(), "--format", "json"]);
+    let o = run(&[
+        "info",
+        "--model",
+        golden_model().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["macs"], 660_828_976u64);
     assert_eq!(v["params"], 3_388_228u64);
     assert_eq!(v["macs_effective"], 660_828_976u64);
     assert_eq!(v["sparsity"], 0.0);
-    assert_eq!(v["file_bytes"], std::fs::metadata(golden_model()).unwrap().len());
+    assert_eq!(
+        v["file_bytes"],
+        std::fs::metadata(golden_model()).unwrap().len()
+    );
     assert_eq!(v["conv_layers"], 86);
 }
 
@@ -62,8 +78,16 @@ fn detect_writes_png_and_json_in_original_pixels() {
     let img = shared().join("fixtures/ultraface/images/2.jpg");
     let model = shared().join("fixtures/ultraface/models/version-RFB-320.pth");
     let o = run(&[
-        "detect", "--model", model.to_str().unwrap(), "--arch", "ultraface-rfb", img.to_str().unwrap(), "-o",
-        dir.path().to_str().unwrap(), "--format", "json",
+        "detect",
+        "--model",
+        model.to_str().unwrap(),
+        "--arch",
+        "ultraface-rfb",
+        img.to_str().unwrap(),
+        "-o",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -73,8 +97,16 @@ fn detect_writes_png_and_json_in_original_pixels() {
         assert_eq!(d["label"], "face");
         assert_eq!(d["label_index"], 1);
         assert!(d["score"].as_f64().unwrap() > 0.7);
-        let b: Vec<f64> = d["box"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
-        assert!(b[0] < b[2] && b[1] < b[3] && b[2] <= 1030.0 && b[3] <= 490.0, "{b:?}");
+        let b: Vec<f64> = d["box"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert!(
+            b[0] < b[2] && b[1] < b[3] && b[2] <= 1030.0 && b[3] <= 490.0,
+            "{b:?}"
+        );
     }
     let png = dir.path().join("2.png");
     let drawn = slimdet_data::load_rgb(&png).unwrap();
@@ -88,22 +120,50 @@ fn detect_writes_png_and_json_in_original_pixels() {
 fn detect_csv_has_documented_header() {
     let img = shared().join("fixtures/ultraface/images/13.jpg");
     let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&["detect", "--model", model.to_str().unwrap(), img.to_str().unwrap(), "--format", "csv"]);
+    let o = run(&[
+        "detect",
+        "--model",
+        model.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--format",
+        "csv",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let mut lines = out.lines();
-    assert_eq!(lines.next(), Some("image,label,label_index,score,x1,y1,x2,y2"));
+    assert_eq!(
+        lines.next(),
+        Some("image,label,label_index,score,x1,y1,x2,y2")
+    );
     assert_eq!(lines.count(), 2, "two faces in 13.jpg: {out}");
 }
 
 #[test]
 fn bench_json_last_line_has_required_fields() {
     let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&["bench", "--model", model.to_str().unwrap(), "--threads", "1", "--runs", "3", "--warmup", "1", "--json"]);
+    let o = run(&[
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "1",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    for k in ["median_ms", "p10_ms", "p90_ms", "runs", "threads", "precision"] {
+    for k in [
+        "median_ms",
+        "p10_ms",
+        "p90_ms",
+        "runs",
+        "threads",
+        "precision",
+    ] {
         assert!(!v[k].is_null(), "missing {k}: {v}");
     }
     assert_eq!(v["runs"], 3);
@@ -114,7 +174,8 @@ fn bench_json_last_line_has_required_fields() {
 #[test]
 fn truncated_pth_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = std::fs::read(shared().join("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
+    let bytes =
+        std::fs::read(shared().join("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
     for (name, cut) in [("legacy_cut.pth", bytes.len() / 2), ("tiny.pth", 10)] {
         let p = dir.path().join(name);
         std::fs::write(&p, &bytes[..cut]).unwrap();
@@ -126,13 +187,18 @@ fn truncated_pth_is_a_clear_error() {
     std::fs::write(&p, &zip[..zip.len() - 100]).unwrap();
     let o = run(&["info", "--model", p.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains(&p.display().to_string()), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&p.display().to_string()),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn wrong_magic_number_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let mut bytes = std::fs::read(shared().join("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
+    let mut bytes =
+        std::fs::read(shared().join("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
     // The legacy magic is the first pickle: PROTO 2, LONG1 of 10 bytes; flip a byte of it.
     bytes[6] ^= 0xFF;
     let p = dir.path().join("bad_magic.pth");
@@ -176,8 +242,16 @@ fn missing_key_is_listed() {
 fn shape_mismatch_is_listed() {
     let dir = tempfile::tempdir().unwrap();
     let mut sd = golden_state_dict();
-    let t = sd.tensors.iter_mut().find(|t| t.name == "regression_headers.1.3.bias").unwrap();
-    *t = NamedTensor { name: t.name.clone(), shape: vec![23], data: TensorData::F32(vec![0.0; 23]) };
+    let t = sd
+        .tensors
+        .iter_mut()
+        .find(|t| t.name == "regression_headers.1.3.bias")
+        .unwrap();
+    *t = NamedTensor {
+        name: t.name.clone(),
+        shape: vec![23],
+        data: TensorData::F32(vec![0.0; 23]),
+    };
     let p = dir.path().join("shape.safetensors");
     slimdet_formats::save_safetensors(&p, &sd, &Default::default()).unwrap();
     let o = run(&["info", "--model", p.to_str().unwrap()]);
@@ -190,10 +264,20 @@ fn unreadable_image_is_a_clear_error() {
     let p = dir.path().join("broken.jpg");
     std::fs::write(&p, b"\xFF\xD8\xFF\xE0 not really a jpeg").unwrap();
     let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&["detect", "--model", model.to_str().unwrap(), p.to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        "--model",
+        model.to_str().unwrap(),
+        p.to_str().unwrap(),
+    ]);
     assert_clear_error(&o, &p, "");
     let missing = dir.path().join("nope.png");
-    let o = run(&["detect", "--model", model.to_str().unwrap(), missing.to_str().unwrap()]);
+    let o = run(&[
+        "detect",
+        "--model",
+        model.to_str().unwrap(),
+        missing.to_str().unwrap(),
+    ]);
     assert_clear_error(&o, &missing, "");
 }
 
@@ -201,11 +285,30 @@ fn unreadable_image_is_a_clear_error() {
 fn out_of_range_options_are_refused() {
     let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
     let img = shared().join("fixtures/ultraface/images/13.jpg");
-    let o = run(&["detect", "--model", model.to_str().unwrap(), img.to_str().unwrap(), "--threshold", "1.5"]);
+    let o = run(&[
+        "detect",
+        "--model",
+        model.to_str().unwrap(),
+        img.to_str().unwrap(),
+        "--threshold",
+        "1.5",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = run(&["bench", "--model", model.to_str().unwrap(), "--threads", "0"]);
+    let o = run(&[
+        "bench",
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "0",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = run(&["info", "--model", model.to_str().unwrap(), "--arch", "resnet"]);
+    let o = run(&[
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+        "--arch",
+        "resnet",
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
@@ -213,7 +316,13 @@ fn out_of_range_options_are_refused() {
 fn convert_round_trips_to_safetensors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.safetensors");
-    let o = run(&["convert", "--model", golden_model().to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    let o = run(&[
+        "convert",
+        "--model",
+        golden_model().to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let a = slimdet_models::Detector::load(&golden_model(), None).unwrap();
     let b = slimdet_models::Detector::load(&out, None).unwrap();

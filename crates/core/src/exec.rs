@@ -40,6 +40,9 @@ impl Default for PlanOptions {
     }
 }
 
+/// Floats of input plus output rows per pointwise block (≈ 1 MiB: half a typical L2).
+const POINTWISE_BLOCK_FLOATS: usize = 256 * 1024;
+
 /// How a convolution is executed.
 #[derive(Debug)]
 enum ConvKind {
@@ -269,6 +272,36 @@ impl Plan {
                 &self.slots[self.slot_of[*v]][..len]
             })
             .collect())
+    }
+
+    /// Runs once like [`Plan::run`] and returns, per compiled step, its kind, output shape
+    /// and wall time in milliseconds (for `slimdet bench --profile`).
+    pub fn profile(&mut self, input: &[f32]) -> Result<Vec<(String, Vec<usize>, f64)>> {
+        self.run(input)?;
+        let pool = Arc::clone(&self.pool);
+        let mut out = Vec::with_capacity(self.nodes.len());
+        pool.install(|| {
+            for i in 0..self.nodes.len() {
+                let t = std::time::Instant::now();
+                self.exec_node(i);
+                let ms = t.elapsed().as_secs_f64() * 1e3;
+                let kind = match &self.nodes[i].step {
+                    Step::Conv { kind, geom, .. } => {
+                        format!(
+                            "{kind:?} {}x{} s{} {}->{}",
+                            geom.kh, geom.kw, geom.stride_h, geom.in_c, geom.out_c
+                        )
+                    }
+                    other => format!("{other:?}")
+                        .split([' ', '(', '{'])
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                };
+                out.push((kind, self.shapes[self.nodes[i].output].clone(), ms));
+            }
+        });
+        Ok(out)
     }
 
     fn exec_node(&mut self, i: usize) {
@@ -512,17 +545,34 @@ fn run_conv(
     let out_img = oh * ow * oc;
     match kind {
         ConvKind::Pointwise => {
+            // Row blocks sized so a block's input and output stay in L2: the epilogue then
+            // runs on hot data instead of as a second pass over a large output.
             let m = batch * g.in_h * g.in_w;
-            sgemm(
-                tier,
-                GemmShape::dense(m, oc, g.in_c),
-                input,
-                w,
-                out,
-                false,
-                threads,
-            );
-            epi.apply(out);
+            let k = g.in_c;
+            let block = (POINTWISE_BLOCK_FLOATS / (k + oc)).clamp(64, m.max(64));
+            let run_block = |bi: usize, o: &mut [f32], gemm_threads: usize| {
+                let rows = o.len() / oc;
+                let x = &input[bi * block * k..(bi * block + rows) * k];
+                sgemm(
+                    tier,
+                    GemmShape::dense(rows, oc, k),
+                    x,
+                    w,
+                    o,
+                    false,
+                    gemm_threads,
+                );
+                epi.apply(o);
+            };
+            if m <= block || threads == 1 {
+                for (bi, o) in out.chunks_mut(block * oc).enumerate() {
+                    run_block(bi, o, threads);
+                }
+            } else {
+                out.par_chunks_mut(block * oc)
+                    .enumerate()
+                    .for_each(|(bi, o)| run_block(bi, o, 1));
+            }
         }
         ConvKind::Im2col => {
             let k = g.kh * g.kw * g.in_c;
@@ -551,16 +601,6 @@ fn run_conv(
             }
         }
         ConvKind::Depthwise => {
-            // The direct kernel fuses bias and activation; a BN scale needs the raw sums,
-            // so then the kernel runs without them and the epilogue follows.
-            let zeros;
-            let (kbias, kact) = match epi.scale {
-                Some(_) => {
-                    zeros = vec![0.0; oc];
-                    (zeros.as_slice(), Act::None)
-                }
-                None => (epi.bias, epi.act),
-            };
             for b in 0..batch {
                 let x = &input[b * in_img..(b + 1) * in_img];
                 let o = &mut out[b * out_img..(b + 1) * out_img];
@@ -569,19 +609,10 @@ fn run_conv(
                     .enumerate()
                     .for_each(|(ci, c)| {
                         let r0 = ci * chunk;
-                        dwconv::dwconv_rows(
-                            tier,
-                            g,
-                            x,
-                            w,
-                            kbias,
-                            kact,
-                            r0..(r0 + chunk).min(oh),
-                            c,
+                        let rows = r0..(r0 + chunk).min(oh);
+                        dwconv::dwconv_scaled_rows(
+                            tier, g, x, w, epi.scale, epi.bias, epi.act, rows, c,
                         );
-                        if epi.scale.is_some() {
-                            epi.apply(c);
-                        }
                     });
             }
         }

@@ -14,6 +14,7 @@
 mod error;
 mod image_io;
 mod resize;
+pub mod synth;
 pub mod voc;
 
 pub use error::{Error, Result};

@@ -106,7 +106,10 @@ pub enum Error {
     EmptySelection { root: PathBuf, split: String },
     /// A result file's row does not have the documented columns.
     #[error("result row has columns {got:?}, expected the documented {expected:?}")]
-    Columns { expected: Vec<String>, got: Vec<String> },
+    Columns {
+        expected: Vec<String>,
+        got: Vec<String>,
+    },
 }
 
 /// Result alias of this crate.

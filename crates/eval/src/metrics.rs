@@ -26,11 +26,25 @@ pub struct FileSize {
 
 /// Reads `path` and measures its raw and gzip-compressed size.
 pub fn file_size(path: &Path) -> Result<FileSize> {
-    let data = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    let data = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(&data).and_then(|_| enc.flush()).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let gz = enc.finish().map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    Ok(FileSize { bytes: data.len() as u64, gz_bytes: gz.len() as u64 })
+    enc.write_all(&data)
+        .and_then(|_| enc.flush())
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let gz = enc.finish().map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(FileSize {
+        bytes: data.len() as u64,
+        gz_bytes: gz.len() as u64,
+    })
 }
 
 /// Summary of repeated timings, in milliseconds.
@@ -68,7 +82,11 @@ pub fn summarize(ms: &[f64]) -> Option<Timing> {
         v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
     };
     let mean = v.iter().sum::<f64>() / v.len() as f64;
-    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64 } else { 0.0 };
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (v.len() - 1) as f64
+    } else {
+        0.0
+    };
     Some(Timing {
         mean_ms: mean,
         std_ms: var.sqrt(),
@@ -113,7 +131,13 @@ pub fn time_forward(det: &Detector, threads: usize, warmup: usize, runs: usize) 
 
 /// Times the whole pipeline per image: JPEG decode, resize, normalise, forward, NMS,
 /// cycling over `images`.
-pub fn time_pipeline(det: &Detector, images: &[PathBuf], threads: usize, warmup: usize, runs: usize) -> Result<Timing> {
+pub fn time_pipeline(
+    det: &Detector,
+    images: &[PathBuf],
+    threads: usize,
+    warmup: usize,
+    runs: usize,
+) -> Result<Timing> {
     if images.is_empty() {
         return Err(Error::NoRuns);
     }
@@ -148,7 +172,12 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn cpu_name() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|v| v.trim().to_string())
+        })
         .unwrap_or_else(|| std::env::consts::ARCH.to_string())
 }
 

@@ -77,17 +77,34 @@ impl ResultRow {
     /// Orders the fields as documented: [`COLUMNS`] with the `ap_*` columns after `map`.
     /// Fails if a documented column is missing or an undocumented one is present.
     pub fn normalized(&self) -> Result<ResultRow> {
-        let expected = expected_columns(self.fields.iter().map(|(k, _)| k.as_str()).filter(|k| k.starts_with("ap_")));
+        let expected = expected_columns(
+            self.fields
+                .iter()
+                .map(|(k, _)| k.as_str())
+                .filter(|k| k.starts_with("ap_")),
+        );
         let mut got = self.columns();
         let mut want = expected.clone();
         got.sort();
         want.sort();
         if got != want {
-            return Err(Error::Columns { expected, got: self.columns() });
+            return Err(Error::Columns {
+                expected,
+                got: self.columns(),
+            });
         }
         let fields = expected
             .iter()
-            .map(|k| (k.clone(), self.fields.iter().find(|(f, _)| f == k).map(|(_, v)| v.clone()).unwrap_or(Value::Null)))
+            .map(|k| {
+                (
+                    k.clone(),
+                    self.fields
+                        .iter()
+                        .find(|(f, _)| f == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or(Value::Null),
+                )
+            })
             .collect();
         Ok(ResultRow { fields })
     }
@@ -110,7 +127,9 @@ pub fn expected_columns<'a>(ap: impl Iterator<Item = &'a str>) -> Vec<String> {
 fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::String(s) if s.contains([',', '"', '\n']) => format!("\"{}\"", s.replace('"', "\"\"")),
+        Value::String(s) if s.contains([',', '"', '\n']) => {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        }
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
@@ -120,11 +139,21 @@ fn cell(v: &Value) -> String {
 pub fn to_csv(rows: &[ResultRow]) -> String {
     let mut s = String::new();
     if let Some(first) = rows.first() {
-        s += &first.columns().iter().map(|c| cell(&Value::String(c.clone()))).collect::<Vec<_>>().join(",");
+        s += &first
+            .columns()
+            .iter()
+            .map(|c| cell(&Value::String(c.clone())))
+            .collect::<Vec<_>>()
+            .join(",");
         s.push('\n');
     }
     for r in rows {
-        s += &r.fields.iter().map(|(_, v)| cell(v)).collect::<Vec<_>>().join(",");
+        s += &r
+            .fields
+            .iter()
+            .map(|(_, v)| cell(v))
+            .collect::<Vec<_>>()
+            .join(",");
         s.push('\n');
     }
     s
@@ -135,7 +164,11 @@ pub fn to_json(rows: &[ResultRow]) -> String {
     let items: Vec<String> = rows
         .iter()
         .map(|r| {
-            let body: Vec<String> = r.fields.iter().map(|(k, v)| format!("{}: {}", Value::String(k.clone()), v)).collect();
+            let body: Vec<String> = r
+                .fields
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), v))
+                .collect();
             format!("  {{{}}}", body.join(", "))
         })
         .collect();
@@ -144,18 +177,37 @@ pub fn to_json(rows: &[ResultRow]) -> String {
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes).and_then(|_| tmp.as_file().sync_all()).map_err(io)?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(io)?;
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
 
 /// Writes `dir/<stamp>_<command>.csv` and `.json` (creating `dir`); returns both paths.
-pub fn write_results(dir: &Path, stamp: &str, command: &str, rows: &[ResultRow]) -> Result<(PathBuf, PathBuf)> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_path_buf(), source })?;
-    let rows: Vec<ResultRow> = rows.iter().map(ResultRow::normalized).collect::<Result<_>>()?;
+pub fn write_results(
+    dir: &Path,
+    stamp: &str,
+    command: &str,
+    rows: &[ResultRow],
+) -> Result<(PathBuf, PathBuf)> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let rows: Vec<ResultRow> = rows
+        .iter()
+        .map(ResultRow::normalized)
+        .collect::<Result<_>>()?;
     let csv = dir.join(format!("{stamp}_{command}.csv"));
     let json = dir.join(format!("{stamp}_{command}.json"));
     write_atomic(&csv, to_csv(&rows).as_bytes())?;
@@ -177,12 +229,20 @@ pub fn timestamp(unix_s: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}_{:02}{:02}{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}_{:02}{:02}{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// The current UTC time as [`timestamp`].
 pub fn now_stamp() -> String {
-    let s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     timestamp(s)
 }
 
@@ -207,7 +267,10 @@ mod tests {
         let n = r.normalized().unwrap();
         let cols = n.columns();
         assert_eq!(cols[0], "timestamp");
-        assert_eq!(cols[cols.iter().position(|c| c == "map").unwrap() + 1], "ap_cat");
+        assert_eq!(
+            cols[cols.iter().position(|c| c == "map").unwrap() + 1],
+            "ap_cat"
+        );
         r.set("surprise", 1);
         assert!(r.normalized().is_err());
         let mut short = ResultRow::default();
@@ -221,7 +284,10 @@ mod tests {
         r.set("reproduce", "slimdet eval --model \"a,b\"");
         r.set("map", Value::Null);
         let csv = to_csv(std::slice::from_ref(&r));
-        assert_eq!(csv, "reproduce,map\n\"slimdet eval --model \"\"a,b\"\"\",\n");
+        assert_eq!(
+            csv,
+            "reproduce,map\n\"slimdet eval --model \"\"a,b\"\"\",\n"
+        );
         let v: Value = serde_json::from_str(&to_json(&[r])).unwrap();
         assert_eq!(v[0]["reproduce"], "slimdet eval --model \"a,b\"");
     }

@@ -49,9 +49,18 @@ pub fn load_split(ds: &VocDataset, opts: &EvalOptions) -> Result<(Vec<AnnotatedI
         items.truncate(n);
     }
     if items.is_empty() {
-        return Err(Error::EmptySelection { root: ds.root().to_path_buf(), split: ds.split().to_string() });
+        return Err(Error::EmptySelection {
+            root: ds.root().to_path_buf(),
+            split: ds.split().to_string(),
+        });
     }
-    Ok((items, skipped.into_iter().map(|s| format!("{}: {}", s.id, s.error)).collect()))
+    Ok((
+        items,
+        skipped
+            .into_iter()
+            .map(|s| format!("{}: {}", s.id, s.error))
+            .collect(),
+    ))
 }
 
 /// Detects on every selected image of `ds` with `det` (pytorch-ssd evaluation settings:
@@ -70,7 +79,10 @@ pub fn evaluate_detector(
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads.max(1))
         .build()
-        .map_err(|e| Error::Io { path: ds.root().to_path_buf(), source: std::io::Error::other(e) })?;
+        .map_err(|e| Error::Io {
+            path: ds.root().to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
     let bad = Mutex::new(Vec::new());
     let per_image: Vec<Result<Vec<Detection>>> = pool.install(|| {
         items
@@ -78,7 +90,10 @@ pub fn evaluate_detector(
             .map_init(
                 || Predictor::new(det, 1),
                 |pred, (id, _)| {
-                    let pred = pred.as_mut().map_err(|e| Error::Io { path: ds.root().to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
+                    let pred = pred.as_mut().map_err(|e| Error::Io {
+                        path: ds.root().to_path_buf(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
                     let img = match ds.load_image(id) {
                         Ok(img) => img,
                         Err(e) if opts.skip_bad => {
@@ -91,7 +106,12 @@ pub fn evaluate_detector(
                     progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
                     Ok(dets
                         .into_iter()
-                        .map(|d| Detection { image: id.clone(), class_index: d.label, score: d.score, bbox: d.bbox })
+                        .map(|d| Detection {
+                            image: id.clone(),
+                            class_index: d.label,
+                            score: d.score,
+                            bbox: d.bbox,
+                        })
                         .collect())
                 },
             )
@@ -103,6 +123,18 @@ pub fn evaluate_detector(
     }
     skipped.extend(bad.into_inner().unwrap_or_default());
     let gts = ground_truth_from_voc(&items);
-    let ap = evaluate(&gts, &detections, ds.class_names(), opts.metric, opts.nan, total);
-    Ok(EvalOutcome { ap, detections, skipped, wall_s: start.elapsed().as_secs_f64() })
+    let ap = evaluate(
+        &gts,
+        &detections,
+        ds.class_names(),
+        opts.metric,
+        opts.nan,
+        total,
+    );
+    Ok(EvalOutcome {
+        ap,
+        detections,
+        skipped,
+        wall_s: start.elapsed().as_secs_f64(),
+    })
 }

@@ -43,6 +43,27 @@ pub fn dwconv_rows(
     rows: Range<usize>,
     out: &mut [f32],
 ) {
+    dwconv_scaled_rows(tier, g, input, weight, None, bias, act, rows, out);
+}
+
+/// [`dwconv_rows`] with an optional per-channel `scale` `[C]`: then each output is
+/// `act(acc · scale + bias)` with `acc` the plain sum of the taps, which is a batch norm
+/// applied after the convolution in PyTorch's order (no rounding of folded weights).
+///
+/// # Panics
+/// As [`dwconv_rows`], and if `scale` is not `[C]`.
+#[allow(clippy::too_many_arguments)]
+pub fn dwconv_scaled_rows(
+    tier: Tier,
+    g: &ConvGeom,
+    input: &[f32],
+    weight: &[f32],
+    scale: Option<&[f32]>,
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
     let c = g.in_c;
     assert!(
         g.groups == c && g.out_c == c,
@@ -56,15 +77,19 @@ pub fn dwconv_rows(
     );
     assert_eq!(weight.len(), g.kh * g.kw * c, "dwconv_rows: weight length");
     assert_eq!(bias.len(), c, "dwconv_rows: bias length");
+    assert!(
+        scale.is_none_or(|s| s.len() == c),
+        "dwconv_rows: scale length"
+    );
     assert_eq!(
         out.len(),
         rows.len() * g.out_w() * c,
         "dwconv_rows: output length"
     );
-    if crate::x86_64::dwconv3x3_rows(tier, g, input, weight, bias, act, rows.clone(), out) {
+    if crate::x86_64::dwconv3x3_rows(tier, g, input, weight, scale, bias, act, rows.clone(), out) {
         return;
     }
-    portable_rows(g, input, weight, bias, act, rows, out);
+    portable_rows(g, input, weight, scale, bias, act, rows, out);
 }
 
 /// Id of the kernel [`dwconv_rows`] runs for `tier`, `g` and `act` (the SIMD kernel, or
@@ -74,10 +99,12 @@ pub fn kernel_id(tier: Tier, g: &ConvGeom, act: Act) -> &'static str {
 }
 
 /// Portable path: any kernel size, stride, padding and dilation.
+#[allow(clippy::too_many_arguments)]
 pub fn portable_rows(
     g: &ConvGeom,
     input: &[f32],
     weight: &[f32],
+    scale: Option<&[f32]>,
     bias: &[f32],
     act: Act,
     rows: Range<usize>,
@@ -89,7 +116,10 @@ pub fn portable_rows(
     for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
             let o = &mut out[(r * ow + ox) * c..(r * ow + ox + 1) * c];
-            o.copy_from_slice(bias);
+            match scale {
+                Some(_) => o.fill(0.0),
+                None => o.copy_from_slice(bias),
+            }
             for ky in 0..g.kh {
                 let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
                 if iy < 0 || iy >= g.in_h as isize {
@@ -107,6 +137,11 @@ pub fn portable_rows(
                     for ((ov, iv), wv) in o.iter_mut().zip(src).zip(w) {
                         *ov += iv * wv;
                     }
+                }
+            }
+            if let Some(s) = scale {
+                for ((v, s), b) in o.iter_mut().zip(s).zip(bias) {
+                    *v = *v * s + b;
                 }
             }
             if act != Act::None {

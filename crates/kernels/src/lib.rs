@@ -2,7 +2,7 @@
 //!
 //! This is the only crate allowed to use `unsafe`. Every SIMD kernel lives under
 //! `x86_64/<isa>/`, is reached only through a safe wrapper, and is tested against the
-//! plain-loop reference in [`reference`], which is the specification.
+//! plain-loop reference in [`reference`](mod@reference), which is the specification.
 //!
 //! Layouts: activations are NHWC (`[H, W, C]` per image, channels contiguous), weights are
 //! packed by the caller into the layout each kernel documents.

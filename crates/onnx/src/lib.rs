@@ -1,1 +1,26 @@
-//! ONNX import and export (in progress).
+//! ONNX for slimdet: import ONNX detectors onto the NHWC engine, and export our
+//! detectors as fp32 ONNX models.
+//!
+//! - [`proto`]: the `onnx.proto` messages as hand-written prost structs (no protoc).
+//! - [`import()`]: an ONNX file (NCHW) becomes a [`slimdet_core::Graph`] (NHWC) that runs
+//!   the network up to its raw head outputs, plus a "tail" of element-wise ONNX operators
+//!   (softmax, box decoding) run by a small interpreter ([`interp`]) on the engine's
+//!   outputs. Shape subgraphs are folded to constants at import time.
+//! - [`OnnxModel`]: both parts compiled, producing the outputs exactly as named in the file.
+//! - [`export_detector`]: a [`slimdet_models::Detector`] as ONNX (opset 13, IR 7).
+//!
+//! Quantized ONNX operators are refused with [`OnnxError::Unsupported`]: the engine has no
+//! int8 kernels yet, and running them in float would silently change the model.
+
+pub mod error;
+pub mod interp;
+pub mod proto;
+pub mod value;
+
+pub use error::{OnnxError, Result};
+pub mod import;
+pub mod model;
+pub mod tail;
+
+pub use import::{Imported, OutputKind, import, import_bytes};
+pub use model::{NamedOutput, OnnxModel};

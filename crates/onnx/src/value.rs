@@ -137,7 +137,11 @@ pub fn from_proto(t: &TensorProto) -> Result<Value, String> {
         data_type::FLOAT | data_type::INT32 => 4,
         data_type::DOUBLE | data_type::INT64 => 8,
         data_type::INT8 | data_type::UINT8 | data_type::BOOL => 1,
-        other => return Err(format!("tensor `{name}` has unsupported element type {other}")),
+        other => {
+            return Err(format!(
+                "tensor `{name}` has unsupported element type {other}"
+            ));
+        }
     };
     if !raw.is_empty() {
         if raw.len() % size != 0 {
@@ -149,7 +153,9 @@ pub fn from_proto(t: &TensorProto) -> Result<Value, String> {
         check(raw.len() / size)?;
     }
     let data = match (t.data_type, raw.is_empty()) {
-        (data_type::FLOAT, false) => Data::F32(le_chunks::<4>(raw).map(f32::from_le_bytes).collect()),
+        (data_type::FLOAT, false) => {
+            Data::F32(le_chunks::<4>(raw).map(f32::from_le_bytes).collect())
+        }
         (data_type::FLOAT, true) => {
             check(t.float_data.len())?;
             Data::F32(t.float_data.clone())
@@ -163,7 +169,9 @@ pub fn from_proto(t: &TensorProto) -> Result<Value, String> {
             check(t.double_data.len())?;
             Data::F32(t.double_data.iter().map(|&v| v as f32).collect())
         }
-        (data_type::INT64, false) => Data::I64(le_chunks::<8>(raw).map(i64::from_le_bytes).collect()),
+        (data_type::INT64, false) => {
+            Data::I64(le_chunks::<8>(raw).map(i64::from_le_bytes).collect())
+        }
         (data_type::INT64, true) => {
             check(t.int64_data.len())?;
             Data::I64(t.int64_data.clone())
@@ -181,7 +189,11 @@ pub fn from_proto(t: &TensorProto) -> Result<Value, String> {
             check(t.int32_data.len())?;
             Data::I64(t.int32_data.iter().map(|&v| v as i64).collect())
         }
-        (other, false) => return Err(format!("tensor `{name}` has unsupported element type {other}")),
+        (other, false) => {
+            return Err(format!(
+                "tensor `{name}` has unsupported element type {other}"
+            ));
+        }
     };
     Ok(Value { shape, data })
 }

@@ -34,6 +34,9 @@ pub struct Args {
     /// Print a JSON object as the last line.
     #[arg(long)]
     json: bool,
+    /// Also print the time of each step, summed by kind, over the timed runs.
+    #[arg(long)]
+    profile: bool,
 }
 
 /// Summary statistics of a set of timings, in milliseconds.
@@ -119,6 +122,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
         std::hint::black_box(out);
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    if a.profile {
+        print_profile(&mut plan, &input, a.runs)?;
+    }
     let t = summarize(&mut ms);
     if !t.median.is_finite() || t.median <= 0.0 {
         bail!("timer returned no usable measurement");
@@ -152,4 +158,38 @@ pub fn run(a: Args) -> Result<ExitCode> {
         println!("{v}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Times every step over `runs` passes and prints the totals per kind, slowest first.
+fn print_profile(plan: &mut Plan, input: &[f32], runs: u32) -> Result<()> {
+    let mut acc: Vec<(String, Vec<usize>, f64)> = plan.profile(input)?;
+    for _ in 1..runs {
+        for (slot, (_, _, ms)) in acc.iter_mut().zip(plan.profile(input)?) {
+            slot.2 += ms;
+        }
+    }
+    let total: f64 = acc.iter().map(|x| x.2).sum();
+    let mut by_kind: Vec<(String, f64, usize)> = Vec::new();
+    for (k, _, ms) in &acc {
+        match by_kind.iter_mut().find(|x| &x.0 == k) {
+            Some(e) => {
+                e.1 += ms;
+                e.2 += 1;
+            }
+            None => by_kind.push((k.clone(), *ms, 1)),
+        }
+    }
+    by_kind.sort_by(|a, b| b.1.total_cmp(&a.1));
+    println!(
+        "{:<40} {:>6} {:>10} {:>7}",
+        "step", "count", "ms/run", "share"
+    );
+    for (k, ms, n) in by_kind {
+        println!(
+            "{k:<40} {n:>6} {:>10.3} {:>6.1}%",
+            ms / runs as f64,
+            100.0 * ms / total
+        );
+    }
+    Ok(())
 }

@@ -80,20 +80,44 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     .with_context(|| format!("opening dataset {}", a.voc.display()))?
     .with_skip_unknown(a.skip_bad);
-    let metric = if a.metric == "voc10" { ApMetric::Voc10 } else { ApMetric::Voc07 };
-    let nan = if a.nan == "safe" { NanPolicy::Safe } else { NanPolicy::Strict };
-    let opts = EvalOptions { metric, nan, limit: a.limit.map(|n| n as usize), threads: a.threads.get(), skip_bad: a.skip_bad };
+    let metric = if a.metric == "voc10" {
+        ApMetric::Voc10
+    } else {
+        ApMetric::Voc07
+    };
+    let nan = if a.nan == "safe" {
+        NanPolicy::Safe
+    } else {
+        NanPolicy::Strict
+    };
+    let opts = EvalOptions {
+        metric,
+        nan,
+        limit: a.limit.map(|n| n as usize),
+        threads: a.threads.get(),
+        skip_bad: a.skip_bad,
+    };
     if let Some(path) = &a.detections {
         let (items, skipped) = load_split(&ds, &opts)?;
         let read = detections_io::read_detections(path, ds.class_names(), a.skip_bad)
             .with_context(|| format!("reading detections {}", path.display()))?;
         report_skips(&skipped, read.skipped.len());
-        let ap = evaluate(&ground_truth_from_voc(&items), &read.detections, ds.class_names(), metric, nan, items.len());
+        let ap = evaluate(
+            &ground_truth_from_voc(&items),
+            &read.detections,
+            ds.class_names(),
+            metric,
+            nan,
+            items.len(),
+        );
         print_ap(&ap, &a.format)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(model) = &a.model else { bail!("give --model M (a .pth or .safetensors) or --detections FILE") };
-    let det = Detector::load(model, a.arch.as_deref()).with_context(|| format!("loading model {}", model.display()))?;
+    let Some(model) = &a.model else {
+        bail!("give --model M (a .pth or .safetensors) or --detections FILE")
+    };
+    let det = Detector::load(model, a.arch.as_deref())
+        .with_context(|| format!("loading model {}", model.display()))?;
     if det.class_names.len() != ds.class_names().len() {
         bail!(
             "{} has {} classes (with background) but dataset {} has {}: pass --classes FILE matching the model",
@@ -105,12 +129,19 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     let n = a.limit.map_or(ds.len(), |l| (l as usize).min(ds.len()));
     let bar = ProgressBar::new(n as u64).with_style(
-        ProgressStyle::with_template("eval {bar:40} {pos}/{len} images  {per_sec}  eta {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("eval {bar:40} {pos}/{len} images  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let out = evaluate_detector(&det, &ds, &opts, &|done, _| bar.set_position(done as u64))?;
     bar.finish_and_clear();
     report_skips(&out.skipped, 0);
-    eprintln!("evaluated {} images in {:.2} s ({:.1} images/s, {} threads)", out.ap.images, out.wall_s, out.ap.images as f64 / out.wall_s, opts.threads);
+    eprintln!(
+        "evaluated {} images in {:.2} s ({:.1} images/s, {} threads)",
+        out.ap.images,
+        out.wall_s,
+        out.ap.images as f64 / out.wall_s,
+        opts.threads
+    );
     print_ap(&out.ap, &a.format)?;
     if a.no_results {
         return Ok(ExitCode::SUCCESS);
@@ -123,7 +154,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
 
 fn report_skips(skipped: &[String], rows: usize) {
     if !skipped.is_empty() || rows > 0 {
-        eprintln!("skipped {} images and {} detection rows (--skip-bad)", skipped.len(), rows);
+        eprintln!(
+            "skipped {} images and {} detection rows (--skip-bad)",
+            skipped.len(),
+            rows
+        );
         for s in skipped.iter().take(10) {
             eprintln!("  {s}");
         }
@@ -136,15 +171,25 @@ fn num(v: f64) -> Value {
 
 fn print_ap(ap: &ApResult, format: &str) -> Result<()> {
     if format == "json" {
-        let per: serde_json::Map<String, Value> = ap.per_class.iter().map(|(c, v)| (c.clone(), num(*v))).collect();
-        println!("{}", json!({"metric": ap.metric.to_string(), "map": num(ap.map), "per_class": per, "images": ap.images}));
+        let per: serde_json::Map<String, Value> = ap
+            .per_class
+            .iter()
+            .map(|(c, v)| (c.clone(), num(*v)))
+            .collect();
+        println!(
+            "{}",
+            json!({"metric": ap.metric.to_string(), "map": num(ap.map), "per_class": per, "images": ap.images})
+        );
         return Ok(());
     }
     println!("{:<16} {:>8} {:>6}", "class", "AP", "gt");
     for ((c, v), n) in ap.per_class.iter().zip(&ap.num_gt) {
         println!("{c:<16} {v:>8.4} {n:>6}");
     }
-    println!("{:<16} {:>8.4}   ({}, {} images)", "mAP", ap.map, ap.metric, ap.images);
+    println!(
+        "{:<16} {:>8.4}   ({}, {} images)",
+        "mAP", ap.map, ap.metric, ap.images
+    );
     Ok(())
 }
 
@@ -153,7 +198,18 @@ fn print_ap(ap: &ApResult, format: &str) -> Result<()> {
 fn child_peak_rss(model: &std::path::Path, arch: Option<&str>, threads: usize) -> Option<u64> {
     let exe = std::env::current_exe().ok()?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["bench", "--runs", "3", "--warmup", "1", "--json", "--threads", &threads.to_string(), "--model"]).arg(model);
+    cmd.args([
+        "bench",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+        "--threads",
+        &threads.to_string(),
+        "--model",
+    ])
+    .arg(model);
     if let Some(a) = arch {
         cmd.args(["--arch", a]);
     }
@@ -163,24 +219,48 @@ fn child_peak_rss(model: &std::path::Path, arch: Option<&str>, threads: usize) -
     v["peak_rss_bytes"].as_u64()
 }
 
-fn metrics_row(a: &Args, det: &Detector, model: &std::path::Path, ds: &VocDataset, ap: &ApResult, wall_s: f64) -> Result<ResultRow> {
+fn metrics_row(
+    a: &Args,
+    det: &Detector,
+    model: &std::path::Path,
+    ds: &VocDataset,
+    ap: &ApResult,
+    wall_s: f64,
+) -> Result<ResultRow> {
     let mut r = ResultRow::default();
     let input = det.input_shape();
     let st = model_stats(&det.graph, &input)?;
     let size = metrics::file_size(model)?;
     let threads = a.threads.get();
     let (fwd, pipe, rss) = if a.timing_runs > 0 {
-        let images: Vec<PathBuf> = ds.ids().iter().take(16).map(|id| ds.image_path(id)).collect();
+        let images: Vec<PathBuf> = ds
+            .ids()
+            .iter()
+            .take(16)
+            .map(|id| ds.image_path(id))
+            .collect();
         let fwd = metrics::time_forward(det, threads, 3, a.timing_runs)?;
         let pipe = metrics::time_pipeline(det, &images, threads, 2, a.timing_runs)?;
-        (Some(fwd), Some(pipe), child_peak_rss(model, a.arch.as_deref(), threads))
+        (
+            Some(fwd),
+            Some(pipe),
+            child_peak_rss(model, a.arch.as_deref(), threads),
+        )
     } else {
         (None, None, None)
     };
     let plan = slimdet_core::Plan::new(&det.graph, &input, &slimdet_core::PlanOptions::default())?;
     r.set("timestamp", now_stamp());
     r.set("command", "eval");
-    r.set("variant", a.variant.clone().unwrap_or_else(|| model.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default()));
+    r.set(
+        "variant",
+        a.variant.clone().unwrap_or_else(|| {
+            model
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default()
+        }),
+    );
     r.set("model", model.display().to_string());
     r.set("dataset", a.voc.display().to_string());
     r.set("split", a.split.clone());
@@ -223,6 +303,9 @@ fn set_timing(r: &mut ResultRow, prefix: &str, t: Option<Timing>) {
 
 /// The command line that reproduces this run.
 pub fn reproduce_command() -> String {
-    let args: Vec<String> = std::env::args().skip(1).map(|a| if a.contains(' ') { format!("'{a}'") } else { a }).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| if a.contains(' ') { format!("'{a}'") } else { a })
+        .collect();
     format!("slimdet {}", args.join(" "))
 }

@@ -19,11 +19,11 @@
 //!
 //! [`generate`] writes the stream in the Pascal VOC layout that
 //! [`crate::voc::VocDataset`] reads (see the [`generate`] docs for the
-//! files). Rendering is about 3 ms an image (300 x 300) on one core.
-//!
-//! - [`rng`]-free API: [`SynthConfig`], [`render_sample`], [`render_scene`],
-//!   [`generate`], [`is_generated`], [`sample_grid`].
+//! files); [`is_generated`] tells whether a folder already holds the
+//! dataset of a config, and [`sample_grid`] draws a contact sheet with the
+//! boxes (`docs/synth_samples.png`).
 
+mod background;
 mod grid;
 mod paint;
 mod rng;

@@ -7,6 +7,7 @@
 //! its visible fraction is those pixels over its full area (counted as if
 //! the image had no border), so occlusion and truncation both lower it.
 
+use super::background;
 use super::paint::{self, Canvas, Fill};
 use super::rng::Rng;
 use super::shapes::{Kind, SYNTH_CLASSES, Shape};
@@ -25,6 +26,9 @@ pub const DROP_SIDE: u32 = 3;
 /// Most objects painted into one image.
 pub const MAX_OBJECTS: usize = 6;
 
+/// Chance that an object after the first is placed to overlap an earlier one.
+const OVERLAP_CHANCE: f64 = 0.4;
+
 /// What the painter knows about one painted object.
 struct Painted {
     kind: Kind,
@@ -39,15 +43,21 @@ pub(crate) fn render(cfg: &SynthConfig, index: usize) -> SynthScene {
     let side = cfg.size;
     let mut rng = Rng::for_image(cfg.seed, index as u64);
     let mut cv = Canvas::new(side);
-    paint::background(&mut cv, &mut rng);
+    background::background(&mut cv, &mut rng);
 
     // owner[p] = 1 + paint order of the object that owns pixel p, 0 = none.
     let mut owner = vec![0u8; side * side];
     let mut painted = Vec::with_capacity(MAX_OBJECTS);
+    let mut shapes: Vec<Shape> = Vec::with_capacity(MAX_OBJECTS);
     let n_objects = 1 + rng.below(MAX_OBJECTS);
     for k in 0..n_objects {
         let kind = Kind::from_class(1 + rng.below(SYNTH_CLASSES.len()));
-        let shape = Shape::sample(kind, side as f64, &mut rng);
+        let mut shape = Shape::sample(kind, side as f64, &mut rng);
+        // Overlap an earlier object on purpose 40 % of the time.
+        if k > 0 && rng.chance(OVERLAP_CHANCE) {
+            let j = rng.below(k);
+            shape.move_near(&shapes[j], side as f64, &mut rng);
+        }
         let (ex, ey) = shape.half_extent();
         let long = 2.0 * ex.max(ey);
         let under = cv.mean_around(shape.cx as i64, shape.cy as i64, 2);
@@ -83,12 +93,13 @@ pub(crate) fn render(cfg: &SynthConfig, index: usize) -> SynthScene {
             }
         }
         painted.push(info);
+        shapes.push(shape);
     }
     // Thin occluders over everything in a quarter of the images.
     if rng.chance(0.25) {
         for _ in 0..1 + rng.below(2) {
             let colour = paint::random_colour(&mut rng);
-            paint::scribble(&mut cv, &mut rng, colour, |i| owner[i] = 0);
+            background::scribble(&mut cv, &mut rng, colour, |i| owner[i] = 0);
         }
     }
     paint::photometric(&mut cv, &mut rng);

@@ -156,11 +156,28 @@ impl Shape {
         let (ex, ey) = shape.half_extent();
         let place = |rng: &mut Rng, e: f64| {
             let (lo, hi) = (0.2 * e, side - 0.2 * e);
-            if lo < hi { rng.range(lo, hi) } else { side / 2.0 }
+            if lo < hi {
+                rng.range(lo, hi)
+            } else {
+                side / 2.0
+            }
         };
         shape.cx = place(rng, ex);
         shape.cy = place(rng, ey);
         shape
+    }
+
+    /// Moves the shape next to `other` so that the two overlap: the centre
+    /// goes 30-100 % of the way from `other`'s centre to where the two
+    /// bounding boxes would just touch, in a random direction, kept inside
+    /// the image of side `side`.
+    pub(crate) fn move_near(&mut self, other: &Shape, side: f64, rng: &mut Rng) {
+        let (ox, oy) = other.half_extent();
+        let (ex, ey) = self.half_extent();
+        let (s, c) = sin_cos(rng.range(0.0, 2.0 * std::f64::consts::PI));
+        let f = rng.range(0.3, 1.0);
+        self.cx = (other.cx + c * f * (ox + ex)).clamp(0.0, side);
+        self.cy = (other.cy + s * f * (oy + ey)).clamp(0.0, side);
     }
 
     fn build_polygon(&mut self) {
@@ -290,7 +307,10 @@ mod tests {
     }
 
     fn area(s: &Shape) -> usize {
-        (0..100).flat_map(|y| (0..100).map(move |x| (x, y))).filter(|&(x, y)| s.contains(x, y)).count()
+        (0..100)
+            .flat_map(|y| (0..100).map(move |x| (x, y)))
+            .filter(|&(x, y)| s.contains(x, y))
+            .count()
     }
 
     #[test]
@@ -303,7 +323,11 @@ mod tests {
             (Kind::Triangle, 0.0, 0.5),
             (Kind::Hexagon, 0.0, 3.0 * 3f64.sqrt() / 8.0),
             (Kind::Ring, 0.5, std::f64::consts::PI / 4.0 * 0.75),
-            (Kind::Cross, 0.25, (2.0 * 0.25 * 2.0 * 2.0 - 0.25 * 0.25 * 4.0) / 4.0),
+            (
+                Kind::Cross,
+                0.25,
+                (2.0 * 0.25 * 2.0 * 2.0 - 0.25 * 0.25 * 4.0) / 4.0,
+            ),
         ];
         for (kind, param, frac) in cases {
             let got = area(&fixed(kind, param)) as f64 / full;

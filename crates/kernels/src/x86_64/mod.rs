@@ -202,6 +202,7 @@ pub(crate) fn dwconv3x3_rows(
     g: &ConvGeom,
     input: &[f32],
     weight: &[f32],
+    scale: Option<&[f32]>,
     bias: &[f32],
     act: Act,
     rows: Range<usize>,
@@ -214,10 +215,7 @@ pub(crate) fn dwconv3x3_rows(
         return false;
     };
     let c = plan.c;
-    assert!(
-        rows.start <= rows.end && rows.end <= plan.out_h,
-        "dwconv3x3: rows out of range"
-    );
+    assert!(rows.end <= plan.out_h, "dwconv3x3: rows out of range");
     assert_eq!(
         input.len(),
         plan.in_h * plan.in_w * c,
@@ -225,21 +223,30 @@ pub(crate) fn dwconv3x3_rows(
     );
     assert_eq!(weight.len(), 9 * c, "dwconv3x3: weight length");
     assert_eq!(bias.len(), c, "dwconv3x3: bias length");
+    assert!(
+        scale.is_none_or(|s| s.len() == c),
+        "dwconv3x3: scale length"
+    );
     assert_eq!(
         out.len(),
         rows.len() * plan.out_w * c,
         "dwconv3x3: output length"
     );
-    run(isa, &plan, input, weight, bias, rows, out);
+    if rows.is_empty() || plan.out_w == 0 {
+        return true; // nothing to write (and an empty image row would divide by zero below)
+    }
+    run(isa, &plan, input, weight, scale, bias, rows, out);
     true
 }
 
 #[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
 fn run(
     isa: Isa,
     plan: &Plan,
     input: &[f32],
     weight: &[f32],
+    scale: Option<&[f32]>,
     bias: &[f32],
     rows: Range<usize>,
     out: &mut [f32],
@@ -248,18 +255,28 @@ fn run(
         // SAFETY: `isa_for` returned Avx512 only after `features()` detected AVX-512F on
         // this CPU, and the caller checked every slice length against `plan` and `rows`.
         Isa::Avx512 => unsafe {
-            avx512::dwconv3x3_f32_c16(plan, input, weight, bias, rows, out);
+            avx512::dwconv3x3_f32_c16(plan, input, weight, scale, bias, rows, out);
         },
         // SAFETY: `isa_for` returned Avx2 only after `features()` detected AVX2 and FMA on
         // this CPU, and the caller checked every slice length against `plan` and `rows`.
         Isa::Avx2 => unsafe {
-            avx2::dwconv3x3_f32_c8(plan, input, weight, bias, rows, out);
+            avx2::dwconv3x3_f32_c8(plan, input, weight, scale, bias, rows, out);
         },
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn run(_: Isa, _: &Plan, _: &[f32], _: &[f32], _: &[f32], _: Range<usize>, _: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn run(
+    _: Isa,
+    _: &Plan,
+    _: &[f32],
+    _: &[f32],
+    _: Option<&[f32]>,
+    _: &[f32],
+    _: Range<usize>,
+    _: &mut [f32],
+) {
     unreachable!("no SIMD ISA is ever selected off x86-64")
 }
 
@@ -275,4 +292,106 @@ pub(crate) fn dwconv3x3_id(tier: Tier, g: &ConvGeom, act: Act) -> Option<&'stati
         (Isa::Avx2, Act::Relu) => "x86_64/avx2/dwconv3x3_f32_relu_c8",
         (Isa::Avx2, Act::Relu6) => "x86_64/avx2/dwconv3x3_f32_relu6_c8",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn geom(h: usize, w: usize, s: usize, p: usize) -> ConvGeom {
+        ConvGeom {
+            in_h: h,
+            in_w: w,
+            in_c: 3,
+            out_c: 3,
+            kh: 3,
+            kw: 3,
+            stride_h: s,
+            stride_w: s,
+            pad_h: p,
+            pad_w: p,
+            dil_h: 1,
+            dil_w: 1,
+            groups: 3,
+        }
+    }
+
+    /// The interior column range and the per-row taps agree with the definition: a tap is
+    /// used exactly when its input row and column are inside the image.
+    #[test]
+    fn plan_matches_the_definition() {
+        for (h, w) in (1..12).flat_map(|h| (1..12).map(move |w| (h, w))) {
+            for (s, p) in [(1, 0), (1, 1), (2, 0), (2, 1)] {
+                let plan = Plan::new(&geom(h, w, s, p), Act::None).unwrap();
+                let inside = |i: isize, n: usize| i >= 0 && i < n as isize;
+                for ox in 0..plan.out_w {
+                    let ix0 = (ox * s) as isize - p as isize;
+                    let interior = (0..3).all(|kx| inside(ix0 + kx, w));
+                    assert_eq!(
+                        interior,
+                        (plan.ox_lo..plan.ox_hi).contains(&ox),
+                        "{h}x{w} s{s} p{p} ox {ox}"
+                    );
+                    for kx in 0..3 {
+                        let want =
+                            inside(ix0 + kx as isize, w).then_some((ix0 + kx as isize) as usize);
+                        assert_eq!(plan.tap_col(ox, kx), want);
+                    }
+                }
+                for oy in 0..plan.out_h {
+                    let t = plan.taps(oy);
+                    let iy0 = (oy * s) as isize - p as isize;
+                    let used: Vec<usize> =
+                        (0..3).filter(|&ky| inside(iy0 + ky as isize, h)).collect();
+                    assert_eq!(
+                        used,
+                        (t.ky0..t.ky0 + t.n).collect::<Vec<_>>(),
+                        "{h}x{w} s{s} p{p} oy {oy}"
+                    );
+                    assert_eq!(t.iy0 as isize, iy0 + t.ky0 as isize);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn channel_groups_cover_the_channels_in_whole_blocks() {
+        for (w, c) in [(1, 1), (10, 960), (19, 576), (40, 75), (75, 144), (150, 96)] {
+            let plan = Plan::new(
+                &ConvGeom {
+                    in_c: c,
+                    out_c: c,
+                    groups: c,
+                    ..geom(5, w, 1, 1)
+                },
+                Act::None,
+            )
+            .unwrap();
+            for lanes in [8, 16] {
+                let groups: Vec<_> = plan.channel_groups(lanes).collect();
+                assert_eq!(groups.first().map(|g| g.start), Some(0));
+                assert_eq!(groups.last().map(|g| g.end), Some(c));
+                for pair in groups.windows(2) {
+                    assert_eq!(pair[0].end, pair[1].start);
+                    assert_eq!(pair[0].end % lanes, 0, "groups split channel blocks");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_geometries_have_no_plan() {
+        let ok = geom(8, 8, 1, 1);
+        assert!(Plan::new(&ok, Act::Relu).is_some());
+        for bad in [
+            ConvGeom { kh: 5, kw: 5, ..ok },
+            ConvGeom { dil_h: 2, ..ok },
+            ConvGeom { stride_w: 3, ..ok },
+            ConvGeom { pad_h: 2, ..ok },
+            ConvGeom { groups: 1, ..ok },
+            ConvGeom { out_c: 6, ..ok },
+        ] {
+            assert!(Plan::new(&bad, Act::None).is_none(), "{bad:?}");
+        }
+    }
 }

@@ -255,6 +255,27 @@ fn dwconv3x3_wide_images_in_channel_groups_match_reference() {
 }
 
 #[test]
+fn dwconv3x3_empty_images_and_row_ranges() {
+    let mut rng = Rng::new(8);
+    for (h, w) in [(0, 5), (5, 0), (0, 0), (1, 1)] {
+        for p in [0, 1] {
+            let g = geom(h, w, 17, 3, 1, p, 1);
+            let case = Case::new(&mut rng, g, Act::None);
+            let want = case.reference();
+            for tier in dispatch::available() {
+                assert_close(
+                    &case.run(tier, 0..g.out_h()),
+                    &want,
+                    DWCONV,
+                    &case.name(tier),
+                );
+                assert!(case.run(tier, g.out_h()..g.out_h()).is_empty());
+            }
+        }
+    }
+}
+
+#[test]
 fn dwconv_other_geometries_take_the_portable_path() {
     let mut rng = Rng::new(4);
     let geoms = [
@@ -340,4 +361,45 @@ fn dwconv3x3_kernel_ids_name_the_isa_and_activation() {
             Tier::Avx512 => assert_eq!(id, "x86_64/avx512/dwconv3x3_f32_relu6_c16"),
         }
     }
+}
+
+/// The BN-scaled epilogue `act(acc · scale + bias)` under every tier, over the edge grid,
+/// against the reference conv without bias followed by the scale and shift in f32.
+#[test]
+fn dwconv3x3_scaled_epilogue_matches_reference() {
+    let mut rng = Rng::new(7);
+    let mut checked = 0;
+    for (g, act) in grid() {
+        let case = Case::new(&mut rng, g, act);
+        let scale: Vec<f32> = rng.vec(g.in_c).iter().map(|v| 2.0 * v).collect();
+        let mut want = vec![0.0; g.out_h() * g.out_w() * g.out_c];
+        let zeros = vec![0.0; g.in_c];
+        reference::conv2d(&g, &case.input, &case.oihw, &zeros, Act::None, &mut want);
+        for (i, v) in want.iter_mut().enumerate() {
+            let c = i % g.in_c;
+            *v = act.apply(*v * scale[c] + case.bias[c]);
+        }
+        for tier in dispatch::available() {
+            let oh = g.out_h();
+            let mut got = vec![f32::NAN; oh * case.row_len()];
+            let split = oh / 2;
+            let (top, bottom) = got.split_at_mut(split * case.row_len());
+            for (rows, out) in [(0..split, top), (split..oh, bottom)] {
+                dwconv::dwconv_scaled_rows(
+                    tier,
+                    &g,
+                    &case.input,
+                    &case.packed,
+                    Some(&scale),
+                    &case.bias,
+                    act,
+                    rows,
+                    out,
+                );
+            }
+            assert_close(&got, &want, DWCONV, &case.name(tier));
+            checked += 1;
+        }
+    }
+    assert!(checked >= CHANNELS.len() * SIZES.len() * SIZES.len() * 12);
 }

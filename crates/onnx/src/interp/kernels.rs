@@ -177,7 +177,11 @@ pub fn slice_plan(
 
 /// ONNX `Reshape` target resolution: `0` copies the input dimension (unless
 /// `allowzero`), one `-1` is inferred.
-pub fn reshape_dims(input: &[usize], target: &[i64], allowzero: bool) -> Result<Vec<usize>, String> {
+pub fn reshape_dims(
+    input: &[usize],
+    target: &[i64],
+    allowzero: bool,
+) -> Result<Vec<usize>, String> {
     let total = numel(input)?;
     let mut out = Vec::with_capacity(target.len());
     let mut infer = None;
@@ -192,9 +196,8 @@ pub fn reshape_dims(input: &[usize], target: &[i64], allowzero: bool) -> Result<
                     .get(i)
                     .ok_or_else(|| format!("reshape {target:?}: no input dimension {i} to copy"))?,
             ),
-            d if d >= 0 => out.push(
-                usize::try_from(d).map_err(|_| format!("reshape dimension {d} too large"))?,
-            ),
+            d if d >= 0 => out
+                .push(usize::try_from(d).map_err(|_| format!("reshape dimension {d} too large"))?),
             _ => return Err(format!("bad reshape target {target:?}")),
         }
     }
@@ -206,7 +209,9 @@ pub fn reshape_dims(input: &[usize], target: &[i64], allowzero: bool) -> Result<
         out[i] = total / known;
     }
     if numel(&out)? != total {
-        return Err(format!("cannot reshape {input:?} ({total} values) to {target:?}"));
+        return Err(format!(
+            "cannot reshape {input:?} ({total} values) to {target:?}"
+        ));
     }
     Ok(out)
 }
@@ -221,7 +226,10 @@ pub fn perm_of(perm: Option<&[i64]>, rank: usize) -> Result<Vec<usize>, String> 
             .collect::<Result<_, _>>()?,
     };
     let mut seen = vec![false; rank];
-    if p.len() != rank || p.iter().any(|&a| a >= rank || std::mem::replace(&mut seen[a], true)) {
+    if p.len() != rank
+        || p.iter()
+            .any(|&a| a >= rank || std::mem::replace(&mut seen[a], true))
+    {
         return Err(format!("bad permutation {p:?} for rank {rank}"));
     }
     Ok(p)
@@ -265,9 +273,18 @@ mod tests {
         assert_eq!(got, vec![4, 2, 0]);
         assert_eq!(broadcast(&[1, 3, 1], &[2, 1, 4]).unwrap(), vec![2, 3, 4]);
         assert!(broadcast(&[3], &[4]).is_err());
-        let b = binary((&[1.0f32, 2.0][..], &[2, 1][..]), (&[10.0, 20.0, 30.0][..], &[3][..]), &[2, 3], |x, y| x + y).unwrap();
+        let b = binary(
+            (&[1.0f32, 2.0][..], &[2, 1][..]),
+            (&[10.0, 20.0, 30.0][..], &[3][..]),
+            &[2, 3],
+            |x, y| x + y,
+        )
+        .unwrap();
         assert_eq!(b, vec![11.0, 21.0, 31.0, 12.0, 22.0, 32.0]);
-        assert_eq!(reshape_dims(&[1, 6, 2], &[0, -1], false).unwrap(), vec![1, 12]);
+        assert_eq!(
+            reshape_dims(&[1, 6, 2], &[0, -1], false).unwrap(),
+            vec![1, 12]
+        );
         assert!(reshape_dims(&[1, 6, 2], &[-1, -1], false).is_err());
     }
 }

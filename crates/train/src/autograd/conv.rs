@@ -186,8 +186,7 @@ fn col2im(g: &ConvGeom, n: usize, dcols: &[f32]) -> Vec<f32> {
                             continue;
                         }
                         for kx in 0..g.kw {
-                            let ix =
-                                (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
+                            let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
                             if ix < 0 || ix >= g.in_w as isize {
                                 continue;
                             }

@@ -26,6 +26,9 @@ const PX: usize = 2;
 /// The fused activation as a clamp, applied before each store.
 #[derive(Clone, Copy)]
 struct Epilogue {
+    /// Accumulate from zero and finish with `acc · scale + bias` (a BN after the conv),
+    /// instead of accumulating from the bias.
+    scaled: bool,
     clamp: bool,
     lo: __m256,
     hi: __m256,
@@ -71,12 +74,14 @@ unsafe fn st(p: *mut f32, v: __m256) {
 ///
 /// Invariants (established by [`dwconv3x3_f32_c8`]): `src` points at input row `iy0` of
 /// the row's [`RowTaps`](crate::x86_64::RowTaps); `w` at weight row `ky0·3`; `b` into the
-/// bias; `dst` at output column 0 of the row. The 8 lanes at each, offset by any in-image
+/// bias; `dst` at output column 0 of the row (the first row of a pair). The 8 lanes at each, offset by any in-image
 /// pixel or tap, lie inside their slices.
 struct Block {
     src: *const f32,
     w: *const f32,
     b: *const f32,
+    /// Scale lanes (the bias lanes when unscaled: loaded, never used).
+    s: *const f32,
     dst: *mut f32,
 }
 
@@ -91,6 +96,7 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c8(
     plan: &Plan,
     input: &[f32],
     weight: &[f32],
+    scale: Option<&[f32]>,
     bias: &[f32],
     rows: Range<usize>,
     out: &mut [f32],
@@ -99,6 +105,7 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c8(
     let vec_c = c - c % LANES;
     let (lo, hi) = plan.act.bounds();
     let epi = Epilogue {
+        scaled: scale.is_some(),
         clamp: plan.act != Act::None,
         lo: _mm256_set1_ps(lo),
         hi: _mm256_set1_ps(hi),
@@ -119,6 +126,7 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c8(
                     src: src.wrapping_add(c0),
                     w: w.wrapping_add(c0),
                     b: bias.as_ptr().wrapping_add(c0),
+                    s: scale.unwrap_or(bias).as_ptr().wrapping_add(c0),
                     dst: dst.wrapping_add(c0),
                 };
                 // SAFETY: AVX2 and FMA are available (our contract). `blk` satisfies the
@@ -142,7 +150,16 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c8(
             if group.end == c && vec_c < c {
                 for rr in r..r + done {
                     let out_row = &mut out[rr * row_len..][..row_len];
-                    scalar_tail(plan, input, weight, bias, rows.start + rr, vec_c, out_row);
+                    scalar_tail(
+                        plan,
+                        input,
+                        weight,
+                        scale,
+                        bias,
+                        rows.start + rr,
+                        vec_c,
+                        out_row,
+                    );
                 }
             }
             r += done;
@@ -173,11 +190,14 @@ unsafe fn row<const R: usize, const O: usize, const SV: usize>(
     }
     // SAFETY: the bias lanes of this block are inside `bias` (`Block`).
     let b = unsafe { ld(blk.b) };
+    // SAFETY: the scale lanes are inside `scale` (or `bias`), as the bias lanes (`Block`).
+    let s = unsafe { ld(blk.s) };
     let src = core::array::from_fn(|r| blk.src.wrapping_add(r * p.in_w * c));
     let k = Taps {
         src,
         w,
         b,
+        s,
         c,
         out_row: p.out_w * c,
         epi,
@@ -239,6 +259,8 @@ struct Taps<const R: usize> {
     src: [*const f32; 5],
     w: [[__m256; 3]; R],
     b: __m256,
+    /// Per-channel scale, used when `epi.scaled`.
+    s: __m256,
     c: usize,
     /// Distance between output rows, in elements.
     out_row: usize,
@@ -270,7 +292,12 @@ unsafe fn pixels<
     dst: *mut f32,
 ) {
     let used = |j: usize, p: usize| j >= p * S + K0 && j < p * S + K1;
-    let mut acc = [[k.b; PX]; O];
+    let init = if k.epi.scaled {
+        _mm256_setzero_ps()
+    } else {
+        k.b
+    };
+    let mut acc = [[init; PX]; O];
     for ir in 0..R + (O - 1) * SV {
         let base = k.src[ir].wrapping_offset(ix0 * k.c as isize);
         for j in 0..(PX - 1) * S + 3 {
@@ -297,17 +324,28 @@ unsafe fn pixels<
         for (p, a) in acc_o.into_iter().enumerate() {
             let d = dst.wrapping_add(o * k.out_row + p * k.c);
             // SAFETY: output column `p < PX` of row `o < O` is inside `out` (our contract).
-            unsafe { st(d, k.epi.apply(a)) };
+            unsafe {
+                st(
+                    d,
+                    k.epi.apply(if k.epi.scaled {
+                        _mm256_fmadd_ps(a, k.s, k.b)
+                    } else {
+                        a
+                    }),
+                )
+            };
         }
     }
 }
 
 /// Channels `c_lo..c` of output row `oy`, in plain bounds-checked code. `out_row` is the
 /// whole row, `[out_w, c]`.
+#[allow(clippy::too_many_arguments)]
 fn scalar_tail(
     p: &Plan,
     input: &[f32],
     weight: &[f32],
+    scale: Option<&[f32]>,
     bias: &[f32],
     oy: usize,
     c_lo: usize,
@@ -317,7 +355,10 @@ fn scalar_tail(
     let t = p.taps(oy);
     for ox in 0..p.out_w {
         let o = &mut out_row[ox * c + c_lo..(ox + 1) * c];
-        o.copy_from_slice(&bias[c_lo..]);
+        match scale {
+            Some(_) => o.fill(0.0),
+            None => o.copy_from_slice(&bias[c_lo..]),
+        }
         for r in 0..t.n {
             for kx in 0..3 {
                 let Some(ix) = p.tap_col(ox, kx) else {
@@ -330,6 +371,11 @@ fn scalar_tail(
                 for ((ov, xv), wv) in o.iter_mut().zip(x).zip(w) {
                     *ov += xv * wv;
                 }
+            }
+        }
+        if let Some(s) = scale {
+            for ((v, s), b) in o.iter_mut().zip(&s[c_lo..]).zip(&bias[c_lo..]) {
+                *v = *v * s + b;
             }
         }
         if p.act != Act::None {

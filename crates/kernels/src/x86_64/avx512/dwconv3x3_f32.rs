@@ -34,6 +34,9 @@ const PX: usize = 4;
 /// The fused activation as a clamp, applied before each store.
 #[derive(Clone, Copy)]
 struct Epilogue {
+    /// Accumulate from zero and finish with `acc · scale + bias` (a BN after the conv),
+    /// instead of accumulating from the bias.
+    scaled: bool,
     clamp: bool,
     lo: __m512,
     hi: __m512,
@@ -57,12 +60,14 @@ impl Epilogue {
 ///
 /// Invariants (established by [`dwconv3x3_f32_c16`]): `src` points at input row `iy0` of
 /// the row's [`RowTaps`](crate::x86_64::RowTaps); `w` at weight row `ky0·3`; `b` into the
-/// bias; `dst` at output column 0 of the row. Lanes `mask` of each, offset by any in-image
+/// bias; `dst` at output column 0 of the row (the first row of a pair). Lanes `mask` of each, offset by any in-image
 /// pixel or tap, lie inside their slices.
 struct Block {
     src: *const f32,
     w: *const f32,
     b: *const f32,
+    /// Scale lanes (the bias lanes when unscaled: loaded, never used).
+    s: *const f32,
     dst: *mut f32,
     mask: __mmask16,
 }
@@ -112,6 +117,7 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c16(
     plan: &Plan,
     input: &[f32],
     weight: &[f32],
+    scale: Option<&[f32]>,
     bias: &[f32],
     rows: Range<usize>,
     out: &mut [f32],
@@ -119,6 +125,7 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c16(
     let c = plan.c;
     let (lo, hi) = plan.act.bounds();
     let epi = Epilogue {
+        scaled: scale.is_some(),
         clamp: plan.act != Act::None,
         lo: _mm512_set1_ps(lo),
         hi: _mm512_set1_ps(hi),
@@ -145,6 +152,7 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c16(
                     src: src.wrapping_add(c0),
                     w: w.wrapping_add(c0),
                     b: bias.as_ptr().wrapping_add(c0),
+                    s: scale.unwrap_or(bias).as_ptr().wrapping_add(c0),
                     dst: dst.wrapping_add(c0),
                     mask,
                 };
@@ -198,11 +206,14 @@ unsafe fn row<const R: usize, const O: usize, const SV: usize, const M: bool>(
     }
     // SAFETY: the bias lanes of this block are inside `bias` (`Block`).
     let b = unsafe { ld::<M>(blk.b, blk.mask) };
+    // SAFETY: the scale lanes are inside `scale` (or `bias`), as the bias lanes (`Block`).
+    let s = unsafe { ld::<M>(blk.s, blk.mask) };
     let src = core::array::from_fn(|r| blk.src.wrapping_add(r * p.in_w * c));
     let k = Taps {
         src,
         w,
         b,
+        s,
         mask: blk.mask,
         c,
         out_row: p.out_w * c,
@@ -265,6 +276,8 @@ struct Taps<const R: usize> {
     src: [*const f32; 5],
     w: [[__m512; 3]; R],
     b: __m512,
+    /// Per-channel scale, used when `epi.scaled`.
+    s: __m512,
     mask: __mmask16,
     c: usize,
     /// Distance between output rows, in elements.
@@ -298,7 +311,12 @@ unsafe fn pixels<
     dst: *mut f32,
 ) {
     let used = |j: usize, p: usize| j >= p * S + K0 && j < p * S + K1;
-    let mut acc = [[k.b; PX]; O];
+    let init = if k.epi.scaled {
+        _mm512_setzero_ps()
+    } else {
+        k.b
+    };
+    let mut acc = [[init; PX]; O];
     for ir in 0..R + (O - 1) * SV {
         let base = k.src[ir].wrapping_offset(ix0 * k.c as isize);
         for j in 0..(PX - 1) * S + 3 {
@@ -325,7 +343,17 @@ unsafe fn pixels<
         for (p, a) in acc_o.into_iter().enumerate() {
             let d = dst.wrapping_add(o * k.out_row + p * k.c);
             // SAFETY: output column `p < PX` of row `o < O` is inside `out` (our contract).
-            unsafe { st::<M>(d, k.mask, k.epi.apply(a)) };
+            unsafe {
+                st::<M>(
+                    d,
+                    k.mask,
+                    k.epi.apply(if k.epi.scaled {
+                        _mm512_fmadd_ps(a, k.s, k.b)
+                    } else {
+                        a
+                    }),
+                )
+            };
         }
     }
 }

@@ -1,0 +1,194 @@
+//! `slimdet eval` end to end: AP printing, the results CSV/JSON and their documented
+//! columns, detections-file evaluation and bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn shared() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
+}
+
+fn voc() -> PathBuf {
+    shared().join("fixtures/voc2007/VOCdevkit/VOC2007")
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slimdet"))
+        .args(args)
+        .output()
+        .expect("run slimdet")
+}
+
+/// Column names documented in the README's "Results files" table (`a`, `b` cells split).
+fn documented_columns() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## Results files")
+        .nth(1)
+        .expect("README has a Results files section");
+    let mut cols = Vec::new();
+    for line in section
+        .lines()
+        .skip_while(|l| !l.starts_with("| column"))
+        .skip(2)
+    {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cell = line.split('|').nth(1).unwrap();
+        cols.extend(
+            cell.split(',')
+                .map(|c| c.trim().trim_matches('`').to_string()),
+        );
+    }
+    cols
+}
+
+#[test]
+fn eval_writes_documented_results_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let o = run(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--voc",
+        voc().to_str().unwrap(),
+        "--format",
+        "json",
+        "--threads",
+        "2",
+        "--timing-runs",
+        "2",
+        "--results",
+        dir.path().to_str().unwrap(),
+        "--variant",
+        "golden",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["metric"], "voc07");
+    assert_eq!(v["images"], 4);
+    assert_eq!(v["per_class"].as_object().unwrap().len(), 20);
+    assert!(v["map"].as_f64().unwrap() >= 0.0);
+    let files: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let csv = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "csv"))
+        .expect("csv written");
+    let json = files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("json written");
+    let name = csv.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        name.ends_with("_eval.csv") && name.len() == "YYYY-MM-DD_HHMMSS_eval.csv".len(),
+        "{name}"
+    );
+    let text = std::fs::read_to_string(csv).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let documented = documented_columns();
+    for h in &header {
+        let ok = documented.iter().any(|d| d == h)
+            || (h.starts_with("ap_") && documented.iter().any(|d| d == "ap_<class>"));
+        assert!(ok, "column {h} is not documented in the README");
+    }
+    for d in &documented {
+        let ok = header.contains(&d.as_str())
+            || (d == "ap_<class>" && header.iter().any(|h| h.starts_with("ap_")));
+        assert!(ok, "documented column {d} is missing from the CSV");
+    }
+    assert_eq!(text.lines().count(), 2);
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let row = &rows[0];
+    assert_eq!(row["variant"], "golden");
+    assert_eq!(row["macs"], 660_828_976u64);
+    assert!(row["peak_rss_bytes"].as_u64().unwrap() > 10_000_000);
+    assert!(row["forward_p50_ms"].as_f64().unwrap() > 0.0);
+    assert!(row["file_gz_bytes"].as_u64().unwrap() < row["file_bytes"].as_u64().unwrap());
+}
+
+#[test]
+fn eval_of_golden_detections_is_reproducible() {
+    let dets = shared().join("golden/mb2-ssd-lite-voc21-seed0/detections.csv");
+    let v = voc();
+    let args = [
+        "eval",
+        "--detections",
+        dets.to_str().unwrap(),
+        "--voc",
+        v.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let a = run(&args);
+    let b = run(&args);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert_eq!(a.stdout, b.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    // Values cross-checked against a numpy transcription of pytorch-ssd's evaluation.
+    assert_eq!(v["map"].as_f64().unwrap(), 0.0017040453434096464);
+    assert_eq!(
+        v["per_class"]["chair"].as_f64().unwrap(),
+        0.03363636363636363
+    );
+}
+
+#[test]
+fn eval_bad_inputs_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("dets.csv");
+    std::fs::write(
+        &bad,
+        "image,label,score,x1,y1,x2,y2\n000002,train,0.5,1,2,3,4\n000003,unicorn,0.5,1,2,3,4\n",
+    )
+    .unwrap();
+    let o = run(&[
+        "eval",
+        "--detections",
+        bad.to_str().unwrap(),
+        "--voc",
+        voc().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("dets.csv:3"), "{err}");
+    let o = run(&[
+        "eval",
+        "--detections",
+        bad.to_str().unwrap(),
+        "--voc",
+        voc().to_str().unwrap(),
+        "--skip-bad",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 detection rows"));
+    let o = run(&[
+        "eval",
+        "--detections",
+        bad.to_str().unwrap(),
+        "--voc",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let o = run(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--voc",
+        voc().to_str().unwrap(),
+        "--no-results",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("classes"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -1,0 +1,548 @@
+//! ONNX import: an NCHW ONNX graph becomes an NHWC engine [`Graph`] plus a [`Tail`].
+//!
+//! Every ONNX value is tracked as one of three kinds ([`Val`]):
+//! - a constant (initializers, `Constant` nodes, and every node whose inputs are all
+//!   constant, folded with the interpreter, e.g. the `Shape`/`Gather`/`Unsqueeze`/`Concat`
+//!   chains that PyTorch emits to compute reshape targets);
+//! - an engine value, with its layout: `nhwc` (an ONNX `[N, C, H, W]` feature map stored
+//!   `[N, H, W, C]`) or plain (stored in ONNX axis order);
+//! - a tail value, computed after the engine by the interpreter.
+//!
+//! Layers the engine has (Conv, BatchNormalization, Relu, Clip(0, 6), Add, Concat, the
+//! heads' Transpose + Reshape, Softmax over the last axis, Gemm/MatMul with constant
+//! weights) become engine nodes; other supported operators go to the tail, which reads
+//! engine values converted to ONNX layout. An engine layer cannot read a tail value.
+
+mod attrs;
+mod convert;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use prost::Message;
+use slimdet_core::{Graph, Op, ValueId};
+
+use crate::error::{OnnxError, Result};
+use crate::proto::{ModelProto, NodeProto, TensorProto, ValueInfoProto, type_proto};
+use crate::tail::{Src, Tail, TailStep};
+use crate::value::{Value, from_proto};
+
+/// Operators of quantized ONNX models, refused until the engine has int8 kernels.
+const QUANTIZED: [&str; 10] = [
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "QLinearConv",
+    "QLinearMatMul",
+    "QLinearAdd",
+    "QLinearMul",
+    "QLinearConcat",
+    "ConvInteger",
+    "MatMulInteger",
+];
+
+/// Where an output of the ONNX model is computed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OutputKind {
+    /// Engine graph output `index` (`graph.outputs[index]`), already in ONNX layout.
+    Engine(usize),
+    /// Tail slot.
+    Tail(usize),
+    /// A constant.
+    Constant(Value),
+}
+
+/// An imported model.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// The file it came from (for messages).
+    pub file: String,
+    /// Engine graph: NHWC input `[N, H, W, C]`; outputs are the ONNX outputs it computes
+    /// and the tail's feeds, all in ONNX layout.
+    pub graph: Graph,
+    /// Name of the ONNX data input.
+    pub input_name: String,
+    /// ONNX input shape `[N, C, H, W]`.
+    pub input_shape_nchw: [usize; 4],
+    /// The ONNX outputs, in file order.
+    pub outputs: Vec<(String, OutputKind)>,
+    /// Their shapes (ONNX layout), same order.
+    pub output_shapes: Vec<Vec<usize>>,
+    /// Shapes of the engine graph's outputs, same order as `graph.outputs`.
+    pub engine_output_shapes: Vec<Vec<usize>>,
+    /// Post-processing run after the engine.
+    pub tail: Tail,
+    /// Version of the default operator set.
+    pub opset: i64,
+    /// IR version of the file.
+    pub ir_version: i64,
+    /// `producer_name producer_version`.
+    pub producer: String,
+}
+
+/// What an ONNX value is during import.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    Const(Rc<Value>),
+    Core { id: ValueId, nhwc: bool },
+    Tail { slot: usize, shape: Vec<usize> },
+}
+
+/// Reads and imports an ONNX file.
+pub fn import(path: &Path) -> Result<Imported> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    import_bytes(&bytes, &file)
+}
+
+/// Imports an ONNX model from memory; `file` names it in errors.
+pub fn import_bytes(bytes: &[u8], file: &str) -> Result<Imported> {
+    let model = ModelProto::decode(bytes).map_err(|source| OnnxError::Decode {
+        file: file.to_string(),
+        source,
+    })?;
+    Importer::run(&model, file)
+}
+
+pub(crate) struct Importer<'m> {
+    pub(crate) file: String,
+    pub(crate) opset: i64,
+    inits: HashMap<&'m str, &'m TensorProto>,
+    env: HashMap<String, Val>,
+    pub(crate) graph: Graph,
+    /// Shape of every engine value, in its stored layout.
+    pub(crate) shapes: Vec<Vec<usize>>,
+    tail: Tail,
+    tail_shapes: Vec<Vec<usize>>,
+    tail_producer: Vec<String>,
+    feeds: HashMap<ValueId, usize>,
+    used_names: HashMap<String, usize>,
+}
+
+/// `name` (or `#i`, output `x` when unnamed), for messages.
+fn label(i: usize, n: &NodeProto) -> String {
+    match (n.name.is_empty(), n.output.first()) {
+        (false, _) => format!("`{}`", n.name),
+        (true, Some(o)) => format!("#{i} (output `{o}`)"),
+        (true, None) => format!("#{i}"),
+    }
+}
+
+impl<'m> Importer<'m> {
+    pub(crate) fn invalid(&self, reason: impl Into<String>) -> OnnxError {
+        OnnxError::Invalid {
+            file: self.file.clone(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn node_err(&self, node: &str, op: &str, reason: impl Into<String>) -> OnnxError {
+        OnnxError::Node {
+            file: self.file.clone(),
+            node: node.to_string(),
+            op: op.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn unsupported(&self, node: &str, op: &str, reason: impl Into<String>) -> OnnxError {
+        OnnxError::Unsupported {
+            file: self.file.clone(),
+            node: node.to_string(),
+            op: op.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    fn run(model: &'m ModelProto, file: &str) -> Result<Imported> {
+        let g = model.graph.as_ref().ok_or_else(|| OnnxError::Invalid {
+            file: file.into(),
+            reason: "the model has no graph".into(),
+        })?;
+        let opset = model
+            .opset_import
+            .iter()
+            .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
+            .map(|o| o.version)
+            .ok_or_else(|| OnnxError::Invalid {
+                file: file.into(),
+                reason: "no opset imported for the default ONNX domain".into(),
+            })?;
+        let mut imp = Importer {
+            file: file.to_string(),
+            opset,
+            inits: g.initializer.iter().map(|t| (t.name.as_str(), t)).collect(),
+            env: HashMap::new(),
+            graph: Graph::new(),
+            shapes: Vec::new(),
+            tail: Tail::default(),
+            tail_shapes: Vec::new(),
+            tail_producer: Vec::new(),
+            feeds: HashMap::new(),
+            used_names: HashMap::new(),
+        };
+        let (input_name, nchw) = imp.input(&g.input)?;
+        let [n, c, h, w] = nchw;
+        imp.shapes.push(vec![n, h, w, c]);
+        imp.env.insert(
+            input_name.clone(),
+            Val::Core {
+                id: imp.graph.input,
+                nhwc: true,
+            },
+        );
+        for (i, node) in g.node.iter().enumerate() {
+            imp.node(&label(i, node), node)?;
+        }
+        imp.finish(model, g, input_name, nchw)
+    }
+
+    /// The data input: the first graph input that is not an initializer, `[N, C, H, W]`.
+    fn input(&self, inputs: &[ValueInfoProto]) -> Result<(String, [usize; 4])> {
+        let data: Vec<&ValueInfoProto> = inputs
+            .iter()
+            .filter(|i| !self.inits.contains_key(i.name.as_str()))
+            .collect();
+        let vi = match data.as_slice() {
+            [one] => *one,
+            [] => return Err(self.invalid("the graph has no data input")),
+            more => {
+                return Err(self.invalid(format!(
+                    "the graph has {} data inputs; only single-input models are supported",
+                    more.len()
+                )));
+            }
+        };
+        let Some(type_proto::Value::TensorType(t)) =
+            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
+        else {
+            return Err(self.invalid(format!("input `{}` is not a tensor", vi.name)));
+        };
+        if t.elem_type != crate::proto::data_type::FLOAT {
+            return Err(self.invalid(format!(
+                "input `{}` has element type {}; only float inputs are supported",
+                vi.name, t.elem_type
+            )));
+        }
+        let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
+        if dims.len() != 4 {
+            return Err(self.invalid(format!(
+                "input `{}` has rank {}; an NCHW image input of rank 4 is needed",
+                vi.name,
+                dims.len()
+            )));
+        }
+        let mut out = [0usize; 4];
+        for (k, d) in dims.iter().enumerate() {
+            use crate::proto::tensor_shape_proto::dimension::Value as D;
+            out[k] = match &d.value {
+                Some(D::DimValue(v)) if (1..=1 << 16).contains(v) => *v as usize,
+                // A symbolic batch runs with one image.
+                Some(D::DimParam(_)) | None if k == 0 => 1,
+                other => {
+                    return Err(self.invalid(format!(
+                        "input `{}` dimension {k} is {other:?}; a static size is needed",
+                        vi.name
+                    )));
+                }
+            };
+        }
+        crate::value::numel(&out).map_err(|e| self.invalid(format!("input `{}`: {e}", vi.name)))?;
+        Ok((vi.name.clone(), out))
+    }
+
+    /// The value named `name`: defined earlier, or an initializer (decoded on first use).
+    pub(crate) fn get(&mut self, name: &str, node: &str) -> Result<Val> {
+        if let Some(v) = self.env.get(name) {
+            return Ok(v.clone());
+        }
+        let t = self.inits.get(name).ok_or_else(|| {
+            self.invalid(format!(
+                "node {node} reads `{name}`, which is never defined"
+            ))
+        })?;
+        let v = Val::Const(Rc::new(from_proto(t).map_err(|e| self.invalid(e))?));
+        self.env.insert(name.to_string(), v.clone());
+        Ok(v)
+    }
+
+    /// The initializer name of input `k` of `node`, if it is one.
+    pub(crate) fn init_name(&self, node: &NodeProto, k: usize) -> Option<&'m str> {
+        node.input
+            .get(k)
+            .and_then(|n| self.inits.get_key_value(n.as_str()))
+            .map(|(k, _)| *k)
+    }
+
+    /// A unique engine node name: `base` if free, else `base_2`, ...
+    pub(crate) fn unique(&mut self, base: String) -> String {
+        let n = self.used_names.entry(base.clone()).or_insert(0);
+        *n += 1;
+        if *n == 1 { base } else { format!("{base}_{n}") }
+    }
+
+    fn define(&mut self, node: &NodeProto, label: &str, v: Val) -> Result<()> {
+        let out = node
+            .output
+            .first()
+            .filter(|o| !o.is_empty())
+            .ok_or_else(|| self.invalid(format!("node {label} has no output")))?;
+        if self.env.contains_key(out) || self.inits.contains_key(out.as_str()) {
+            return Err(self.invalid(format!("value `{out}` is defined twice (node {label})")));
+        }
+        self.env.insert(out.clone(), v);
+        Ok(())
+    }
+
+    fn node(&mut self, label: &str, node: &NodeProto) -> Result<()> {
+        let op = node.op_type.as_str();
+        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(self.unsupported(label, op, format!("custom domain `{}`", node.domain)));
+        }
+        if QUANTIZED.contains(&op) || op.starts_with("QLinear") {
+            return Err(self.unsupported(
+                label,
+                op,
+                "quantized ONNX import is not implemented yet (the engine has no int8 kernels, \
+                 and running a quantized node in float would change the model)",
+            ));
+        }
+        let v = match op {
+            "Constant" => {
+                let c = attrs::Attrs(&node.attribute).constant();
+                Val::Const(Rc::new(c.map_err(|e| self.node_err(label, op, e))?))
+            }
+            "Shape" => {
+                let x = self
+                    .input_val(node, 0, label)?
+                    .ok_or_else(|| self.node_err(label, op, "missing input"))?;
+                let shape = self.onnx_shape(&x);
+                let v = Value::i64(vec![shape.len()], shape.iter().map(|&d| d as i64).collect());
+                Val::Const(Rc::new(
+                    shape_slice(v, node).map_err(|e| self.node_err(label, op, e))?,
+                ))
+            }
+            _ => {
+                let ins: Vec<Option<Val>> = (0..node.input.len())
+                    .map(|k| self.input_val(node, k, label))
+                    .collect::<Result<_>>()?;
+                let all_const = ins.iter().all(|v| matches!(v, None | Some(Val::Const(_))));
+                match attrs::interp_arity(op, ins.len()) {
+                    Some(arity) if all_const => self.fold(label, node, arity, &ins)?,
+                    _ => match self.convert(label, node, &ins)? {
+                        Some(v) => v,
+                        None => self.to_tail(label, node, &ins)?,
+                    },
+                }
+            }
+        };
+        self.define(node, label, v)
+    }
+
+    fn input_val(&mut self, node: &NodeProto, k: usize, label: &str) -> Result<Option<Val>> {
+        match node.input.get(k).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(name) => self.get(name, label).map(Some),
+        }
+    }
+
+    /// The ONNX shape of a value.
+    pub(crate) fn onnx_shape(&self, v: &Val) -> Vec<usize> {
+        match v {
+            Val::Const(c) => c.shape.clone(),
+            Val::Tail { shape, .. } => shape.clone(),
+            Val::Core { id, nhwc: true } => {
+                let s = &self.shapes[*id];
+                vec![s[0], s[3], s[1], s[2]]
+            }
+            Val::Core { id, nhwc: false } => self.shapes[*id].clone(),
+        }
+    }
+
+    /// Splits `ins` into data inputs (first `arity`) and constant parameters.
+    fn params(
+        &self,
+        label: &str,
+        node: &NodeProto,
+        arity: usize,
+        ins: &[Option<Val>],
+    ) -> Result<Vec<Option<Rc<Value>>>> {
+        ins.iter()
+            .enumerate()
+            .skip(arity)
+            .map(|(k, v)| match v {
+                None => Ok(None),
+                Some(Val::Const(c)) => Ok(Some(c.clone())),
+                Some(_) => Err(self.unsupported(
+                    label,
+                    &node.op_type,
+                    format!("input {k} (`{}`) must be a constant", node.input[k]),
+                )),
+            })
+            .collect()
+    }
+
+    fn fold(
+        &mut self,
+        label: &str,
+        node: &NodeProto,
+        arity: usize,
+        ins: &[Option<Val>],
+    ) -> Result<Val> {
+        let op_type = node.op_type.as_str();
+        let params = self.params(label, node, arity, ins)?;
+        let op = attrs::interp_op(node, self.opset, &params)
+            .map_err(|e| self.node_err(label, op_type, e))?;
+        let data: Vec<&Value> = ins[..arity.min(ins.len())]
+            .iter()
+            .map(|v| match v {
+                Some(Val::Const(c)) => Ok(c.as_ref()),
+                _ => Err(self.node_err(label, op_type, "missing input")),
+            })
+            .collect::<Result<_>>()?;
+        let v = op
+            .eval(&data)
+            .map_err(|e| self.node_err(label, op_type, e))?;
+        Ok(Val::Const(Rc::new(v)))
+    }
+
+    /// Runs `node` in the tail; engine inputs become feeds.
+    fn to_tail(&mut self, label: &str, node: &NodeProto, ins: &[Option<Val>]) -> Result<Val> {
+        let op_type = node.op_type.as_str();
+        let arity = attrs::interp_arity(op_type, ins.len())
+            .ok_or_else(|| self.unsupported(label, op_type, "no translation for this operator"))?;
+        let params = self.params(label, node, arity, ins)?;
+        let op = attrs::interp_op(node, self.opset, &params)
+            .map_err(|e| self.node_err(label, op_type, e))?;
+        let mut srcs = Vec::new();
+        let mut shapes = Vec::new();
+        for v in ins.iter().take(arity) {
+            let v = v
+                .clone()
+                .ok_or_else(|| self.node_err(label, op_type, "missing input"))?;
+            shapes.push(self.onnx_shape(&v));
+            srcs.push(match v {
+                Val::Const(c) => {
+                    self.tail.consts.push((*c).clone());
+                    Src::Const(self.tail.consts.len() - 1)
+                }
+                Val::Tail { slot, .. } => Src::Slot(slot),
+                core @ Val::Core { .. } => Src::Slot(self.feed(label, core)?),
+            });
+        }
+        let refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
+        let shape = op
+            .out_shape(&refs)
+            .map_err(|e| self.node_err(label, op_type, e))?;
+        let slot = self.new_tail_slot(shape.clone(), format!("{label} (`{op_type}`)"));
+        self.tail.steps.push(TailStep {
+            node: label.to_string(),
+            op,
+            inputs: srcs,
+            output: slot,
+        });
+        Ok(Val::Tail { slot, shape })
+    }
+
+    fn new_tail_slot(&mut self, shape: Vec<usize>, producer: String) -> usize {
+        self.tail_shapes.push(shape);
+        self.tail_producer.push(producer);
+        self.tail.new_slot()
+    }
+
+    /// The tail slot holding engine value `v` in ONNX layout.
+    fn feed(&mut self, label: &str, v: Val) -> Result<usize> {
+        let id = self.to_plain(label, v)?;
+        if let Some(&s) = self.feeds.get(&id) {
+            return Ok(s);
+        }
+        let shape = self.shapes[id].clone();
+        let slot = self.new_tail_slot(shape, "the engine".into());
+        self.feeds.insert(id, slot);
+        Ok(slot)
+    }
+
+    /// Error for an engine layer reading a tail value.
+    pub(crate) fn tail_input_err(&self, label: &str, op: &str, slot: usize) -> OnnxError {
+        self.unsupported(
+            label,
+            op,
+            format!(
+                "its input is computed by node {}, which runs only as float post-processing \
+                 after the engine; an engine layer cannot follow it",
+                self.tail_producer[slot]
+            ),
+        )
+    }
+
+    /// The engine value of `v` in ONNX axis order (transposing a feature map).
+    pub(crate) fn to_plain(&mut self, label: &str, v: Val) -> Result<ValueId> {
+        match v {
+            Val::Core { id, nhwc: false } => Ok(id),
+            Val::Core { id, nhwc: true } => {
+                let name = self.unique(format!("{}.to_nchw", self.value_name(id)));
+                self.push(label, name, Op::Transpose(vec![0, 3, 1, 2]), &[id])
+            }
+            Val::Tail { slot, .. } => Err(self.tail_input_err(label, "engine", slot)),
+            Val::Const(_) => Err(self.unsupported(
+                label,
+                "engine",
+                "constant input where a computed value is expected",
+            )),
+        }
+    }
+
+    fn value_name(&self, id: ValueId) -> String {
+        self.graph
+            .nodes
+            .iter()
+            .find(|n| n.output == id)
+            .map_or_else(|| "input".to_string(), |n| n.name.clone())
+    }
+
+    /// Appends an engine node, inferring (and checking) its output shape.
+    pub(crate) fn push(
+        &mut self,
+        label: &str,
+        name: String,
+        op: Op,
+        inputs: &[ValueId],
+    ) -> Result<ValueId> {
+        let out = self.graph.push(name, op, inputs);
+        let node = self.graph.nodes.last().expect("just pushed");
+        let ins: Vec<&[usize]> = inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
+        let shape =
+            slimdet_core::shape::node_shape(node, &ins).map_err(|source| OnnxError::Core {
+                file: self.file.clone(),
+                node: label.to_string(),
+                source,
+            })?;
+        crate::value::numel(&shape)
+            .map_err(|e| self.node_err(label, &node.op.kind().to_string(), e))?;
+        self.shapes.push(shape);
+        debug_assert_eq!(self.shapes.len(), self.graph.num_values);
+        Ok(out)
+    }
+}
+
+/// `Shape` with the opset-15 `start`/`end` attributes.
+fn shape_slice(v: Value, node: &NodeProto) -> std::result::Result<Value, String> {
+    let a = attrs::Attrs(&node.attribute);
+    let (start, end) = (a.int("start"), a.int("end"));
+    if start.is_none() && end.is_none() {
+        return Ok(v);
+    }
+    crate::interp::Op::Slice {
+        starts: vec![start.unwrap_or(0)],
+        ends: vec![end.unwrap_or(i64::MAX)],
+        axes: vec![0],
+        steps: vec![1],
+    }
+    .eval(&[&v])
+}
+
+mod finish;
