@@ -33,6 +33,10 @@ enum Command {
     Bench(commands::bench::Args),
     /// Convert a .pth model to safetensors.
     Convert(commands::convert::Args),
+    /// Generate the built-in synthetic dataset.
+    Dataset(commands::dataset::Args),
+    /// Create a randomly initialised model for a class list.
+    Init(commands::init::Args),
     /// VOC mAP of a model (or of a detections file) with its metrics, to a results CSV.
     Eval(commands::eval::Args),
 }
@@ -45,6 +49,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => commands::bench::run(a),
         Command::Convert(a) => commands::convert::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Dataset(a) => commands::dataset::run(a),
+        Command::Init(a) => commands::init::run(a),
     };
     match result {
         Ok(code) => code,

@@ -229,6 +229,19 @@ impl Detector {
         }
     }
 
+    /// A randomly initialised detector (pytorch-ssd's initialisation, see
+    /// [`crate::init::random_init`]) with the given class names (index 0 = BACKGROUND).
+    pub fn random(arch: Arch, class_names: Vec<String>, seed: u64) -> Self {
+        let mut det = Detector::new(arch);
+        crate::init::random_init(
+            &mut det.graph,
+            seed,
+            &["extras", "classification_headers", "regression_headers"],
+        );
+        det.class_names = class_names;
+        det
+    }
+
     /// Loads a `.pth` (zip or legacy) or `.safetensors` file. The architecture comes from
     /// `arch_hint`, the file's metadata, or the keys, which must all agree.
     pub fn load(path: &Path, arch_hint: Option<&str>) -> Result<Self> {

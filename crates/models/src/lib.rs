@@ -10,6 +10,7 @@ pub mod arch;
 pub mod blocks;
 pub mod box_coding;
 pub mod error;
+pub mod init;
 pub mod mobilenet_v2;
 pub mod nms;
 pub mod predictor;

@@ -15,3 +15,4 @@ pub mod rng;
 
 pub use autograd::{BackwardOptions, Gradients, Mode, Tape, TrainGraph};
 pub use error::{Result, TrainError};
+pub mod loss;

@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod convert;
+pub mod dataset;
 pub mod detect;
 pub mod eval;
 pub mod info;
+pub mod init;
