@@ -146,7 +146,6 @@ mod dwconv3x3 {
                     &d.g,
                     black_box(&d.input),
                     &d.packed,
-                    None,
                     &d.bias,
                     Act::Relu6,
                     0..oh,

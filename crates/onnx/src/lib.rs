@@ -13,11 +13,13 @@
 //! int8 kernels yet, and running them in float would silently change the model.
 
 pub mod error;
+pub mod export;
 pub mod interp;
 pub mod proto;
 pub mod value;
 
 pub use error::{OnnxError, Result};
+pub use export::{detector_model, export_detector};
 pub mod import;
 pub mod model;
 pub mod tail;

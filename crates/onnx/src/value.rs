@@ -144,7 +144,7 @@ pub fn from_proto(t: &TensorProto) -> Result<Value, String> {
         }
     };
     if !raw.is_empty() {
-        if raw.len() % size != 0 {
+        if !raw.len().is_multiple_of(size) {
             return Err(format!(
                 "tensor `{name}`: raw_data has {} bytes, not a multiple of {size}",
                 raw.len()

@@ -15,4 +15,11 @@ pub mod rng;
 
 pub use autograd::{BackwardOptions, Gradients, Mode, Tape, TrainGraph};
 pub use error::{Result, TrainError};
+pub mod augment;
+pub mod checkpoint;
+pub mod data;
+pub mod init;
 pub mod loss;
+pub mod optim;
+pub mod schedule;
+pub mod validate;

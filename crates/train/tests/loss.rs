@@ -144,11 +144,11 @@ fn hard_negatives_are_three_per_positive_per_image_by_background_loss() {
         .unwrap();
     assert_eq!(out.value.num_pos, 3);
     assert_eq!(out.value.num_neg, 3 + 6);
-    for b in 0..n {
+    for (b, pos_b) in pos.iter().enumerate().take(n) {
         let img = b * p..(b + 1) * p;
         let mut negs: Vec<usize> = img.clone().filter(|&i| labels[i] == 0).collect();
         negs.sort_by(|&x, &y| bg(&logits, k, y).total_cmp(&bg(&logits, k, x)));
-        let want = 3 * pos[b].len();
+        let want = 3 * pos_b.len();
         for (rank, &i) in negs.iter().enumerate() {
             let in_loss = out.d_logits[i * k..(i + 1) * k].iter().any(|v| *v != 0.0);
             assert_eq!(in_loss, rank < want, "image {b} prior {i} rank {rank}");

@@ -15,6 +15,9 @@
 
 mod attrs;
 mod convert;
+mod io;
+mod layers;
+mod route;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -24,8 +27,8 @@ use prost::Message;
 use slimdet_core::{Graph, Op, ValueId};
 
 use crate::error::{OnnxError, Result};
-use crate::proto::{ModelProto, NodeProto, TensorProto, ValueInfoProto, type_proto};
-use crate::tail::{Src, Tail, TailStep};
+use crate::proto::{ModelProto, NodeProto, TensorProto};
+use crate::tail::Tail;
 use crate::value::{Value, from_proto};
 
 /// Operators of quantized ONNX models, refused until the engine has int8 kernels.
@@ -201,70 +204,16 @@ impl<'m> Importer<'m> {
         imp.finish(model, g, input_name, nchw)
     }
 
-    /// The data input: the first graph input that is not an initializer, `[N, C, H, W]`.
-    fn input(&self, inputs: &[ValueInfoProto]) -> Result<(String, [usize; 4])> {
-        let data: Vec<&ValueInfoProto> = inputs
-            .iter()
-            .filter(|i| !self.inits.contains_key(i.name.as_str()))
-            .collect();
-        let vi = match data.as_slice() {
-            [one] => *one,
-            [] => return Err(self.invalid("the graph has no data input")),
-            more => {
-                return Err(self.invalid(format!(
-                    "the graph has {} data inputs; only single-input models are supported",
-                    more.len()
-                )));
-            }
-        };
-        let Some(type_proto::Value::TensorType(t)) =
-            vi.r#type.as_ref().and_then(|t| t.value.as_ref())
-        else {
-            return Err(self.invalid(format!("input `{}` is not a tensor", vi.name)));
-        };
-        if t.elem_type != crate::proto::data_type::FLOAT {
-            return Err(self.invalid(format!(
-                "input `{}` has element type {}; only float inputs are supported",
-                vi.name, t.elem_type
-            )));
-        }
-        let dims = t.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or(&[]);
-        if dims.len() != 4 {
-            return Err(self.invalid(format!(
-                "input `{}` has rank {}; an NCHW image input of rank 4 is needed",
-                vi.name,
-                dims.len()
-            )));
-        }
-        let mut out = [0usize; 4];
-        for (k, d) in dims.iter().enumerate() {
-            use crate::proto::tensor_shape_proto::dimension::Value as D;
-            out[k] = match &d.value {
-                Some(D::DimValue(v)) if (1..=1 << 16).contains(v) => *v as usize,
-                // A symbolic batch runs with one image.
-                Some(D::DimParam(_)) | None if k == 0 => 1,
-                other => {
-                    return Err(self.invalid(format!(
-                        "input `{}` dimension {k} is {other:?}; a static size is needed",
-                        vi.name
-                    )));
-                }
-            };
-        }
-        crate::value::numel(&out).map_err(|e| self.invalid(format!("input `{}`: {e}", vi.name)))?;
-        Ok((vi.name.clone(), out))
-    }
-
     /// The value named `name`: defined earlier, or an initializer (decoded on first use).
-    pub(crate) fn get(&mut self, name: &str, node: &str) -> Result<Val> {
+    /// `who` describes the reader in errors.
+    pub(crate) fn get(&mut self, name: &str, who: &str) -> Result<Val> {
         if let Some(v) = self.env.get(name) {
             return Ok(v.clone());
         }
-        let t = self.inits.get(name).ok_or_else(|| {
-            self.invalid(format!(
-                "node {node} reads `{name}`, which is never defined"
-            ))
-        })?;
+        let t = self
+            .inits
+            .get(name)
+            .ok_or_else(|| self.invalid(format!("{who} reads `{name}`, which is never defined")))?;
         let v = Val::Const(Rc::new(from_proto(t).map_err(|e| self.invalid(e))?));
         self.env.insert(name.to_string(), v.clone());
         Ok(v)
@@ -335,7 +284,7 @@ impl<'m> Importer<'m> {
                     Some(arity) if all_const => self.fold(label, node, arity, &ins)?,
                     _ => match self.convert(label, node, &ins)? {
                         Some(v) => v,
-                        None => self.to_tail(label, node, &ins)?,
+                        None => self.lower_tail(label, node, &ins)?,
                     },
                 }
             }
@@ -346,7 +295,7 @@ impl<'m> Importer<'m> {
     fn input_val(&mut self, node: &NodeProto, k: usize, label: &str) -> Result<Option<Val>> {
         match node.input.get(k).map(String::as_str) {
             None | Some("") => Ok(None),
-            Some(name) => self.get(name, label).map(Some),
+            Some(name) => self.get(name, &format!("node {label}")).map(Some),
         }
     }
 
@@ -363,124 +312,8 @@ impl<'m> Importer<'m> {
         }
     }
 
-    /// Splits `ins` into data inputs (first `arity`) and constant parameters.
-    fn params(
-        &self,
-        label: &str,
-        node: &NodeProto,
-        arity: usize,
-        ins: &[Option<Val>],
-    ) -> Result<Vec<Option<Rc<Value>>>> {
-        ins.iter()
-            .enumerate()
-            .skip(arity)
-            .map(|(k, v)| match v {
-                None => Ok(None),
-                Some(Val::Const(c)) => Ok(Some(c.clone())),
-                Some(_) => Err(self.unsupported(
-                    label,
-                    &node.op_type,
-                    format!("input {k} (`{}`) must be a constant", node.input[k]),
-                )),
-            })
-            .collect()
-    }
-
-    fn fold(
-        &mut self,
-        label: &str,
-        node: &NodeProto,
-        arity: usize,
-        ins: &[Option<Val>],
-    ) -> Result<Val> {
-        let op_type = node.op_type.as_str();
-        let params = self.params(label, node, arity, ins)?;
-        let op = attrs::interp_op(node, self.opset, &params)
-            .map_err(|e| self.node_err(label, op_type, e))?;
-        let data: Vec<&Value> = ins[..arity.min(ins.len())]
-            .iter()
-            .map(|v| match v {
-                Some(Val::Const(c)) => Ok(c.as_ref()),
-                _ => Err(self.node_err(label, op_type, "missing input")),
-            })
-            .collect::<Result<_>>()?;
-        let v = op
-            .eval(&data)
-            .map_err(|e| self.node_err(label, op_type, e))?;
-        Ok(Val::Const(Rc::new(v)))
-    }
-
-    /// Runs `node` in the tail; engine inputs become feeds.
-    fn to_tail(&mut self, label: &str, node: &NodeProto, ins: &[Option<Val>]) -> Result<Val> {
-        let op_type = node.op_type.as_str();
-        let arity = attrs::interp_arity(op_type, ins.len())
-            .ok_or_else(|| self.unsupported(label, op_type, "no translation for this operator"))?;
-        let params = self.params(label, node, arity, ins)?;
-        let op = attrs::interp_op(node, self.opset, &params)
-            .map_err(|e| self.node_err(label, op_type, e))?;
-        let mut srcs = Vec::new();
-        let mut shapes = Vec::new();
-        for v in ins.iter().take(arity) {
-            let v = v
-                .clone()
-                .ok_or_else(|| self.node_err(label, op_type, "missing input"))?;
-            shapes.push(self.onnx_shape(&v));
-            srcs.push(match v {
-                Val::Const(c) => {
-                    self.tail.consts.push((*c).clone());
-                    Src::Const(self.tail.consts.len() - 1)
-                }
-                Val::Tail { slot, .. } => Src::Slot(slot),
-                core @ Val::Core { .. } => Src::Slot(self.feed(label, core)?),
-            });
-        }
-        let refs: Vec<&[usize]> = shapes.iter().map(Vec::as_slice).collect();
-        let shape = op
-            .out_shape(&refs)
-            .map_err(|e| self.node_err(label, op_type, e))?;
-        let slot = self.new_tail_slot(shape.clone(), format!("{label} (`{op_type}`)"));
-        self.tail.steps.push(TailStep {
-            node: label.to_string(),
-            op,
-            inputs: srcs,
-            output: slot,
-        });
-        Ok(Val::Tail { slot, shape })
-    }
-
-    fn new_tail_slot(&mut self, shape: Vec<usize>, producer: String) -> usize {
-        self.tail_shapes.push(shape);
-        self.tail_producer.push(producer);
-        self.tail.new_slot()
-    }
-
-    /// The tail slot holding engine value `v` in ONNX layout.
-    fn feed(&mut self, label: &str, v: Val) -> Result<usize> {
-        let id = self.to_plain(label, v)?;
-        if let Some(&s) = self.feeds.get(&id) {
-            return Ok(s);
-        }
-        let shape = self.shapes[id].clone();
-        let slot = self.new_tail_slot(shape, "the engine".into());
-        self.feeds.insert(id, slot);
-        Ok(slot)
-    }
-
-    /// Error for an engine layer reading a tail value.
-    pub(crate) fn tail_input_err(&self, label: &str, op: &str, slot: usize) -> OnnxError {
-        self.unsupported(
-            label,
-            op,
-            format!(
-                "its input is computed by node {}, which runs only as float post-processing \
-                 after the engine; an engine layer cannot follow it",
-                self.tail_producer[slot]
-            ),
-        )
-    }
-
     /// The engine value of `v` in ONNX axis order (transposing a feature map).
-    pub(crate) fn to_plain(&mut self, label: &str, v: Val) -> Result<ValueId> {
+    pub(crate) fn materialize(&mut self, label: &str, v: Val) -> Result<ValueId> {
         match v {
             Val::Core { id, nhwc: false } => Ok(id),
             Val::Core { id, nhwc: true } => {
@@ -515,14 +348,17 @@ impl<'m> Importer<'m> {
         let out = self.graph.push(name, op, inputs);
         let node = self.graph.nodes.last().expect("just pushed");
         let ins: Vec<&[usize]> = inputs.iter().map(|&i| self.shapes[i].as_slice()).collect();
-        let shape =
-            slimdet_core::shape::node_shape(node, &ins).map_err(|source| OnnxError::Core {
+        let shape = slimdet_core::shape::node_shape(node, &ins).map_err(|source| match source {
+            slimdet_core::CoreError::Shape { reason, .. } => {
+                self.node_err(label, node.op.kind(), reason)
+            }
+            source => OnnxError::Core {
                 file: self.file.clone(),
                 node: label.to_string(),
                 source,
-            })?;
-        crate::value::numel(&shape)
-            .map_err(|e| self.node_err(label, &node.op.kind().to_string(), e))?;
+            },
+        })?;
+        crate::value::numel(&shape).map_err(|e| self.node_err(label, node.op.kind(), e))?;
         self.shapes.push(shape);
         debug_assert_eq!(self.shapes.len(), self.graph.num_values);
         Ok(out)
@@ -544,5 +380,3 @@ fn shape_slice(v: Value, node: &NodeProto) -> std::result::Result<Value, String>
     }
     .eval(&[&v])
 }
-
-mod finish;

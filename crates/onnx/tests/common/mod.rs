@@ -20,6 +20,28 @@ pub fn mb2_model() -> PathBuf {
     ))
 }
 
+/// A float tensor of the MobileNetV2-SSD-Lite golden file (`<id>.scores` `[1, 3000, 21]`,
+/// `<id>.boxes` `[1, 3000, 4]`, ...).
+pub fn mb2_golden(name: &str) -> Vec<f32> {
+    let path = mb2_model().with_file_name("golden.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// The golden network input of image `id`, NHWC `[1, 300, 300, 3]`. (`<id>.input` is
+/// declared `[1, 3, 300, 300]` but holds the values in the resized image's HWC order, as
+/// `slimdet-models`' golden test checks.)
+pub fn mb2_golden_input_nhwc(id: &str) -> Vec<f32> {
+    mb2_golden(&format!("{id}.input"))
+}
+
 /// A little-endian f32 file.
 pub fn read_f32(path: PathBuf) -> Vec<f32> {
     let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -88,5 +110,121 @@ impl XorShift {
     /// Uniform in `[-1, 1)`.
     pub fn unit(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+    }
+}
+
+/// Builders for small hand-made ONNX models.
+pub mod build {
+    use slimdet_onnx::proto::*;
+    use slimdet_onnx::value::{Value, to_proto};
+
+    /// A float tensor type of static shape.
+    pub fn vi(name: &str, shape: &[i64]) -> ValueInfoProto {
+        let dim = shape
+            .iter()
+            .map(|&d| tensor_shape_proto::Dimension {
+                value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                ..Default::default()
+            })
+            .collect();
+        ValueInfoProto {
+            name: name.into(),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: data_type::FLOAT,
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// A node.
+    pub fn node(
+        op: &str,
+        name: &str,
+        ins: &[&str],
+        outs: &[&str],
+        attribute: Vec<AttributeProto>,
+    ) -> NodeProto {
+        NodeProto {
+            input: ins.iter().map(|s| s.to_string()).collect(),
+            output: outs.iter().map(|s| s.to_string()).collect(),
+            name: name.into(),
+            op_type: op.into(),
+            attribute,
+            ..Default::default()
+        }
+    }
+
+    /// An INTS attribute.
+    pub fn ints(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            r#type: attr_type::INTS,
+            ints: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    /// An INT attribute.
+    pub fn int(name: &str, i: i64) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            r#type: attr_type::INT,
+            i,
+            ..Default::default()
+        }
+    }
+
+    /// A FLOAT attribute.
+    pub fn float(name: &str, f: f32) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            r#type: attr_type::FLOAT,
+            f,
+            ..Default::default()
+        }
+    }
+
+    /// A float initializer.
+    pub fn f32_init(name: &str, shape: &[usize], data: Vec<f32>) -> TensorProto {
+        to_proto(name, &Value::f32(shape.to_vec(), data))
+    }
+
+    /// An int64 initializer.
+    pub fn i64_init(name: &str, shape: &[usize], data: Vec<i64>) -> TensorProto {
+        to_proto(name, &Value::i64(shape.to_vec(), data))
+    }
+
+    /// A model with input `x` of `shape`, and the given nodes, initializers and outputs.
+    pub fn model(
+        opset: i64,
+        shape: &[i64],
+        nodes: Vec<NodeProto>,
+        inits: Vec<TensorProto>,
+        outputs: &[(&str, &[i64])],
+    ) -> ModelProto {
+        ModelProto {
+            ir_version: 7,
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: opset,
+            }],
+            graph: Some(GraphProto {
+                node: nodes,
+                initializer: inits,
+                input: vec![vi("x", shape)],
+                output: outputs.iter().map(|(n, s)| vi(n, s)).collect(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// Encoded bytes of `m`.
+    pub fn bytes(m: &ModelProto) -> Vec<u8> {
+        prost::Message::encode_to_vec(m)
     }
 }

@@ -86,6 +86,7 @@ pub(crate) struct ConvGrads {
 
 /// Backward of a dense convolution given `dy` `[N, OH, OW, O]` (already multiplied by the
 /// derivative of the fused activation).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
     ctx: Ctx,
     c: &Conv2d,
