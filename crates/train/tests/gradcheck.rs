@@ -274,10 +274,7 @@ fn conv_with_fused_relu6() {
     let x = rand_tensor(&mut Rng::new(21), vec![1, 4, 4, 3], -3.0, 3.0);
     let tape = tg.forward(&g, &x, Mode::Train).unwrap();
     let y = tape.output("y").unwrap().2;
-    assert!(
-        y.contains(&0.0) && y.contains(&6.0),
-        "kinks exercised"
-    );
+    assert!(y.contains(&0.0) && y.contains(&6.0), "kinks exercised");
     // Every weight touches 16 outputs, some near a clamp: allow more skipped elements.
     check_with(&g, &x, Mode::Train, 25);
 }
