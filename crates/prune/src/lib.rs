@@ -1,0 +1,24 @@
+//! Pruning for slimdet detectors.
+//!
+//! - [`unstructured`]: zero individual weights, by magnitude ([`Method::L1`]) or at random
+//!   ([`Method::Random`]), per layer or globally. The model keeps its shapes; the zeros can
+//!   be stored compactly (`slimdet_formats::sparse`) and skipped at run time by the sparse
+//!   1x1 kernel (`slimdet_kernels::sparse`).
+//! - [`masks`]: keep-masks rebuilt from the zeros, for fine-tuning.
+//!
+//! Everything is deterministic: random pruning draws from a [`rng::SplitMix64`] stream
+//! per layer derived from the seed.
+
+pub mod error;
+pub mod masks;
+pub mod pattern;
+pub mod rng;
+pub mod target;
+pub mod unstructured;
+
+pub use error::{PruneError, Result};
+pub use masks::{apply_masks, masks};
+pub use target::PruneTarget;
+pub use unstructured::{
+    LayerReport, Method, PruneReport, Scope, UnstructuredOptions, check_amount, prune_unstructured,
+};
