@@ -9,7 +9,7 @@ use slimdet_models::Detector;
 /// Which model to load.
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Weight file: PyTorch .pth (zip or legacy) or .safetensors.
+    /// Model file: PyTorch .pth (zip or legacy), .safetensors, or .onnx.
     #[arg(long, short = 'm')]
     pub model: PathBuf,
     /// Architecture: mb2-ssd-lite, ultraface-slim or ultraface-rfb (default: recognised
@@ -21,6 +21,14 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Loads the detector.
     pub fn load(&self) -> Result<Detector> {
+        let is_onnx = self
+            .model
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("onnx"));
+        if is_onnx {
+            return slimdet_onnx::detector_from_onnx(&self.model, self.arch.as_deref())
+                .with_context(|| format!("loading model {}", self.model.display()));
+        }
         Detector::load(&self.model, self.arch.as_deref())
             .with_context(|| format!("loading model {}", self.model.display()))
     }

@@ -12,12 +12,14 @@
 //! Quantized ONNX operators are refused with [`OnnxError::Unsupported`]: the engine has no
 //! int8 kernels yet, and running them in float would silently change the model.
 
+pub mod detector;
 pub mod error;
 pub mod export;
 pub mod interp;
 pub mod proto;
 pub mod value;
 
+pub use detector::detector_from_onnx;
 pub use error::{OnnxError, Result};
 pub use export::{detector_model, export_detector};
 pub mod import;

@@ -1,0 +1,180 @@
+//! An ONNX file as a [`Detector`], so that every command taking `--model` accepts `.onnx`.
+//!
+//! Why not run the imported graph as is: the rest of the toolkit (pruning groups,
+//! quantization, training, the predictor's post-processing) works on the named graphs of
+//! the architectures it knows. So the imported network's convolutions are mapped, in
+//! execution order and by shape, onto the graph of a known architecture, which then runs
+//! with its own priors, softmax, box decoding and NMS.
+//!
+//! The architecture comes from the model's outputs (`[1, P, K]` class scores or logits:
+//! `P = 3000` is MobileNetV2-SSD-Lite with `K` classes, `P = 4420` an UltraFace model) and
+//! from the convolution shapes, which must match one candidate exactly; anything else is
+//! an error that says what did not match. Exporters usually fold batch norm into the
+//! convolutions (PyTorch does in eval mode); a folded conv `W, b` is stored as `W` followed
+//! by an identity batch norm (`γ = 1`, `β = b`, mean 0, variance `1 − ε`), which computes
+//! the same function. Unfolded batch norms in the file are folded first.
+
+use std::path::Path;
+
+use slimdet_core::{Conv2d, Graph, Op, Tensor, passes};
+use slimdet_models::{Arch, Detector};
+
+use crate::error::{OnnxError, Result};
+use crate::import::import;
+
+/// Loads an ONNX detector as a [`Detector`] of a known architecture. `arch_hint` (`--arch`)
+/// restricts the candidates to that architecture name.
+pub fn detector_from_onnx(path: &Path, arch_hint: Option<&str>) -> Result<Detector> {
+    let file = path.display().to_string();
+    let imported = import(path)?;
+    let mut src = imported.graph.clone();
+    passes::fold_bn(&mut src);
+    if let Some(n) = src.nodes.iter().find(|n| matches!(n.op, Op::BatchNorm(_))) {
+        return Err(invalid(
+            &file,
+            format!(
+                "batch norm `{}` does not follow a convolution and cannot be mapped",
+                n.name
+            ),
+        ));
+    }
+    let convs: Vec<&Conv2d> = src
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.op {
+            Op::Conv(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let candidates = candidates(&imported.output_shapes, &convs);
+    let mut reasons = Vec::new();
+    for arch in candidates {
+        if arch_hint.is_some_and(|h| h != arch.name()) {
+            continue;
+        }
+        let mut det = Detector::new(arch.clone());
+        match fill(&mut det.graph, &convs) {
+            Ok(()) => return Ok(det),
+            Err(why) => reasons.push(format!("{}: {why}", arch.name())),
+        }
+    }
+    if reasons.is_empty() {
+        reasons.push(match arch_hint {
+            Some(h) => format!("the outputs {:?} do not fit --arch {h}", imported.output_shapes),
+            None => format!(
+                "no known architecture has outputs {:?} (expected [1, 3000, K] for mb2-ssd-lite or [1, 4420, 2] for UltraFace)",
+                imported.output_shapes
+            ),
+        });
+    }
+    Err(invalid(
+        &file,
+        format!("not a detector slimdet knows: {}", reasons.join("; ")),
+    ))
+}
+
+fn invalid(file: &str, reason: String) -> OnnxError {
+    OnnxError::Invalid {
+        file: file.to_string(),
+        reason,
+    }
+}
+
+/// Architectures whose outputs fit the model's `[1, P, K]` outputs.
+fn candidates(output_shapes: &[Vec<usize>], convs: &[&Conv2d]) -> Vec<Arch> {
+    let mut out = Vec::new();
+    for s in output_shapes {
+        let &[1, p, k] = s.as_slice() else { continue };
+        if k == 4 {
+            continue;
+        }
+        if p == 3000 && k >= 2 {
+            let width = convs
+                .first()
+                .map(|c| c.out_channels() as f64 / 32.0)
+                .unwrap_or(1.0);
+            out.push(Arch::Mb2SsdLite {
+                width_mult: width,
+                num_classes: k,
+            });
+        } else if p == 4420 && k == 2 {
+            out.push(Arch::UltrafaceSlim);
+            out.push(Arch::UltrafaceRfb);
+        }
+    }
+    out.dedup();
+    out
+}
+
+/// Copies the source convolutions into `g`'s convolutions, pairing them in order. A target
+/// conv followed by a batch norm receives the source bias through an identity BN.
+fn fill(g: &mut Graph, src: &[&Conv2d]) -> std::result::Result<(), String> {
+    let conv_idx: Vec<usize> = (0..g.nodes.len())
+        .filter(|&i| matches!(g.nodes[i].op, Op::Conv(_)))
+        .collect();
+    if conv_idx.len() != src.len() {
+        return Err(format!(
+            "{} convolutions in the file, {} in the architecture",
+            src.len(),
+            conv_idx.len()
+        ));
+    }
+    let users = g.use_counts();
+    for (&i, s) in conv_idx.iter().zip(src) {
+        let out_value = g.nodes[i].output;
+        let next_bn = g
+            .nodes
+            .iter()
+            .position(|n| n.inputs.first() == Some(&out_value) && matches!(n.op, Op::BatchNorm(_)))
+            .filter(|_| users[out_value] == 1);
+        let name = g.nodes[i].name.clone();
+        let Op::Conv(t) = &mut g.nodes[i].op else {
+            unreachable!("filtered on Conv")
+        };
+        if t.weight.shape() != s.weight.shape()
+            || t.stride != s.stride
+            || t.pad != s.pad
+            || t.dilation != s.dilation
+            || t.groups != s.groups
+        {
+            return Err(format!(
+                "conv `{name}` expects weight {:?} stride {:?} pad {:?} groups {}, the file's conv #{} has {:?} stride {:?} pad {:?} groups {}",
+                t.weight.shape(),
+                t.stride,
+                t.pad,
+                t.groups,
+                conv_idx.iter().position(|&j| j == i).unwrap_or(0),
+                s.weight.shape(),
+                s.stride,
+                s.pad,
+                s.groups
+            ));
+        }
+        t.weight = s.weight.clone();
+        let c = t.out_channels();
+        let bias = s.bias.clone();
+        match (t.bias.is_some(), next_bn) {
+            (true, _) => t.bias = Some(bias.unwrap_or_else(|| Tensor::zeros(vec![c]))),
+            (false, Some(b)) => {
+                let Op::BatchNorm(bn) = &mut g.nodes[b].op else {
+                    unreachable!("found as BatchNorm")
+                };
+                bn.gamma = Tensor::full(vec![c], 1.0);
+                bn.beta = bias.unwrap_or_else(|| Tensor::zeros(vec![c]));
+                bn.mean = Tensor::zeros(vec![c]);
+                bn.var = Tensor::full(vec![c], 1.0 - bn.eps);
+            }
+            (false, None) => {
+                if bias
+                    .as_ref()
+                    .is_some_and(|b| b.data().iter().any(|v| *v != 0.0))
+                {
+                    return Err(format!(
+                        "conv `{name}` has no bias and no batch norm, but the file's conv has a bias"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
