@@ -95,12 +95,13 @@ pub(crate) fn load_safetensors_at(
             data: tensor_data,
         });
     }
-    let metadata = meta
+    let mut metadata = meta
         .metadata()
         .clone()
         .unwrap_or_default()
         .into_iter()
         .collect();
+    crate::sparse::expand(&mut sd, &mut metadata, path)?;
     Ok((sd, metadata))
 }
 
