@@ -65,7 +65,7 @@ def quantize(path, shape, calib):
     tmpdir = tempfile.mkdtemp()
     pre = os.path.join(tmpdir, "pre.onnx")
     out = os.path.join(tmpdir, "int8.onnx")
-    quant_pre_process(path, pre)
+    quant_pre_process(path, pre, skip_symbolic_shape=True)
     quantize_static(pre, out, Reader(name), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     return out
