@@ -250,6 +250,10 @@ impl Detector {
         let hint = arch_hint.or(meta.get("slimdet.arch").map(String::as_str));
         let arch = Arch::detect(&sd, hint, &p)?;
         let mut det = Detector::new(arch);
+        if meta.contains_key(crate::reshape::PRUNED_META_KEY) {
+            let input = det.input_shape();
+            crate::reshape::adopt_shapes(&mut det.graph, &sd, &input, &p)?;
+        }
         weights::load_into(&mut det.graph, &sd, &p, det.arch.name())?;
         if let Some(names) = meta.get("slimdet.classes") {
             let names: Vec<String> = names.split(',').map(str::to_string).collect();
@@ -263,11 +267,35 @@ impl Detector {
     /// Saves the weights as safetensors with the architecture and class names in the
     /// metadata, atomically.
     pub fn save_safetensors(&self, path: &Path) -> Result<()> {
+        let meta = self.metadata();
+        slimdet_formats::save_safetensors(path, &weights::to_state_dict(&self.graph), &meta)?;
+        Ok(())
+    }
+
+    /// [`Detector::save_safetensors`] with mostly-zero tensors in the sparse `bitmap-v1`
+    /// encoding (see `slimdet_formats::sparse`); [`Detector::load`] reads both.
+    pub fn save_safetensors_sparse(
+        &self,
+        path: &Path,
+    ) -> Result<slimdet_formats::SparseSaveReport> {
+        let meta = self.metadata();
+        let sd = weights::to_state_dict(&self.graph);
+        Ok(slimdet_formats::save_safetensors_sparse(path, &sd, &meta)?)
+    }
+
+    /// File metadata: architecture, class names, and the structured-pruning marker when
+    /// the channel counts differ from the architecture's.
+    fn metadata(&self) -> BTreeMap<String, String> {
         let mut meta = BTreeMap::new();
         meta.insert("slimdet.arch".to_string(), self.arch.name().to_string());
         meta.insert("slimdet.classes".to_string(), self.class_names.join(","));
-        slimdet_formats::save_safetensors(path, &weights::to_state_dict(&self.graph), &meta)?;
-        Ok(())
+        if crate::reshape::shapes_differ(&self.graph, &self.arch.build_graph()) {
+            meta.insert(
+                crate::reshape::PRUNED_META_KEY.to_string(),
+                "structured".to_string(),
+            );
+        }
+        meta
     }
 
     /// Input shape `[1, H, W, 3]` for one image.

@@ -15,6 +15,7 @@ pub mod mobilenet_v2;
 pub mod nms;
 pub mod predictor;
 pub mod priors;
+pub mod reshape;
 pub mod ultraface;
 pub mod weights;
 
