@@ -11,6 +11,7 @@ pub mod act;
 pub mod dispatch;
 pub mod dwconv;
 pub mod im2col;
+pub mod quant;
 pub mod reference;
 pub mod sgemm;
 mod x86_64;

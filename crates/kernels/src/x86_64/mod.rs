@@ -19,6 +19,7 @@ use crate::reference::ConvGeom;
 mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
+pub(crate) mod quant;
 
 /// CPU features the kernels here need, detected once per process.
 #[cfg(target_arch = "x86_64")]

@@ -1,5 +1,12 @@
 //! AVX-512F kernels: 16 f32 lanes per zmm, masked loads and stores for channel tails.
 
 mod dwconv3x3_f32;
+mod qadd_u8;
+mod qdwconv_u8i8;
+mod qgemm_u8i8_vnni;
+mod requant_u8;
 
 pub(super) use dwconv3x3_f32::dwconv3x3_f32_c16;
+pub(super) use qadd_u8::qadd_u8;
+pub(super) use qdwconv_u8i8::qdwconv_u8i8_c16;
+pub(super) use qgemm_u8i8_vnni::qgemm_u8i8_vnni;

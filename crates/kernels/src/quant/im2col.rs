@@ -1,0 +1,82 @@
+//! im2col for `u8` NHWC images: the dense k×k int8 convolution as one int8 GEMM.
+//!
+//! Row `p` of the column matrix holds output pixel `p`'s input patch in `[kh, kw, in_c]`
+//! order. Taps in the padding are filled with the input zero point (the real value 0),
+//! so the GEMM's folded zero-point term stays exact.
+
+use std::ops::Range;
+
+use crate::reference::ConvGeom;
+
+/// Fills the column matrix for output rows `rows`.
+///
+/// - `input`: `[in_h, in_w, in_c]` with zero point `zp`
+/// - `cols`: `[rows.len() · out_w, kh·kw·in_c]`
+///
+/// # Panics
+/// If `cols` has the wrong length (a programmer error).
+pub fn im2col_u8_rows(g: &ConvGeom, input: &[u8], zp: u8, rows: Range<usize>, cols: &mut [u8]) {
+    let c = g.in_c;
+    let ow = g.out_w();
+    let k = g.kh * g.kw * c;
+    assert_eq!(
+        cols.len(),
+        rows.len() * ow * k,
+        "im2col_u8_rows: cols length"
+    );
+    for (r, oy) in rows.enumerate() {
+        for ox in 0..ow {
+            let dst = &mut cols[(r * ow + ox) * k..(r * ow + ox + 1) * k];
+            for ky in 0..g.kh {
+                let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                for kx in 0..g.kw {
+                    let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
+                    let d = &mut dst[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
+                    if iy < 0 || iy >= g.in_h as isize || ix < 0 || ix >= g.in_w as isize {
+                        d.fill(zp);
+                    } else {
+                        let base = (iy as usize * g.in_w + ix as usize) * c;
+                        d.copy_from_slice(&input[base..base + c]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Reference dense int8 convolution (`groups == 1`) of one image, for tests of the
+/// im2col + GEMM path: `out[oy, ox, o] = rq(Σ (x − zp) · w[o, ci, ky, kx], o)` with
+/// `w` in OIHW.
+pub fn qconv_reference(
+    g: &ConvGeom,
+    x: &[u8],
+    zp: i32,
+    w_oihw: &[i8],
+    rq: &super::Requant,
+    out: &mut [u8],
+) {
+    let (oh, ow, oc, ic) = (g.out_h(), g.out_w(), g.out_c, g.in_c);
+    assert_eq!(out.len(), oh * ow * oc, "qconv_reference: output length");
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for o in 0..oc {
+                let mut acc = 0i32;
+                for ky in 0..g.kh {
+                    let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                    for kx in 0..g.kw {
+                        let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
+                        if iy < 0 || iy >= g.in_h as isize || ix < 0 || ix >= g.in_w as isize {
+                            continue;
+                        }
+                        for ci in 0..ic {
+                            let xv = x[(iy as usize * g.in_w + ix as usize) * ic + ci] as i32 - zp;
+                            let wv = w_oihw[((o * ic + ci) * g.kh + ky) * g.kw + kx] as i32;
+                            acc = acc.wrapping_add(xv * wv);
+                        }
+                    }
+                }
+                out[(oy * ow + ox) * oc + o] = rq.apply(acc, o);
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! `qgemm_u8i8_i32_requant_avx512vnni_6x64`: the int8 GEMM on AVX-512 VNNI.
+//!
+//! Micro-tile: 6 rows × 4 column blocks of 16 = 24 zmm accumulators. Each depth group
+//! of 4 loads four 64-byte weight vectors and broadcasts 4 activation bytes per row;
+//! `vpdpbusd` multiplies `u8 × i8` and adds the four products into each `i32` lane
+//! without saturation, so the result equals the scalar `i32` sum exactly.
+
+use core::arch::x86_64::*;
+
+use super::requant_u8::{MulV, mulv, to_u8};
+use crate::quant::qgemm::{KR, NR};
+use crate::x86_64::quant::Out;
+
+/// Rows per micro-tile.
+pub(in crate::x86_64) const MR: usize = 6;
+/// Column blocks per micro-tile.
+const NB: usize = 4;
+
+/// `C = stage(A · B)`.
+///
+/// # Safety
+/// The CPU has AVX-512 F/BW/VL/VNNI; `a` holds `m` rows of `k` bytes at stride `lda`;
+/// `b` is packed `[n.div_ceil(16)][k.div_ceil(4)][16][4]`; `out` holds `m` rows of `n`
+/// values at stride `ldc` and its stage vectors have at least `n` entries.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub(in crate::x86_64) unsafe fn qgemm_u8i8_vnni(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[u8],
+    lda: usize,
+    b: &[i8],
+    out: &mut Out,
+    ldc: usize,
+) {
+    let nblocks = n.div_ceil(NR);
+    let mut jb = 0;
+    while jb < nblocks {
+        let nb = (nblocks - jb).min(NB);
+        let mut i = 0;
+        while i < m {
+            let mr = (m - i).min(MR);
+            let t = Tile {
+                i,
+                jb,
+                m: mr,
+                n,
+                k,
+                lda,
+                ldc,
+            };
+            // SAFETY: forwarded from this function's contract; the tile lies inside the
+            // matrices (rows i..i+mr ≤ m, blocks jb..jb+nb ≤ nblocks).
+            unsafe {
+                match (mr, nb) {
+                    (6, 4) => tile::<6, 4>(t, a, b, out),
+                    (6, 3) => tile::<6, 3>(t, a, b, out),
+                    (6, 2) => tile::<6, 2>(t, a, b, out),
+                    (6, _) => tile::<6, 1>(t, a, b, out),
+                    (5, 4) => tile::<5, 4>(t, a, b, out),
+                    (4, 4) => tile::<4, 4>(t, a, b, out),
+                    (3, 4) => tile::<3, 4>(t, a, b, out),
+                    (2, 4) => tile::<2, 4>(t, a, b, out),
+                    (1, 4) => tile::<1, 4>(t, a, b, out),
+                    (r, q) => {
+                        // Rare edge tiles (narrow and short): row by row, block by block.
+                        for rr in 0..r {
+                            for qq in 0..q {
+                                let t1 = Tile {
+                                    i: i + rr,
+                                    jb: jb + qq,
+                                    m: 1,
+                                    ..t
+                                };
+                                tile::<1, 1>(t1, a, b, out);
+                            }
+                        }
+                    }
+                }
+            }
+            i += mr;
+        }
+        jb += nb;
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Tile {
+    i: usize,
+    jb: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    lda: usize,
+    ldc: usize,
+}
+
+/// Four activation bytes `a[row, 4p..4p + 4]` as one lane (zero beyond `k`).
+#[inline(always)]
+fn quad(a: &[u8], base: usize, p: usize, k: usize) -> i32 {
+    let s = KR * p;
+    if s + KR <= k {
+        i32::from_le_bytes([
+            a[base + s],
+            a[base + s + 1],
+            a[base + s + 2],
+            a[base + s + 3],
+        ])
+    } else {
+        let mut q = [0u8; 4];
+        for (t, v) in q.iter_mut().enumerate().take(k - s) {
+            *v = a[base + s + t];
+        }
+        i32::from_le_bytes(q)
+    }
+}
+
+/// One `R × (16·Q)` micro-tile over the whole depth, then its output stage.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out: &mut Out) {
+    debug_assert!(t.m == R);
+    let kb = t.k.div_ceil(KR);
+    let full = t.k / KR;
+    let mut acc = [[_mm512_setzero_si512(); Q]; R];
+    let bp = b.as_ptr();
+    let ap = a.as_ptr();
+    for p in 0..kb {
+        let mut bv = [_mm512_setzero_si512(); Q];
+        for (q, v) in bv.iter_mut().enumerate() {
+            // SAFETY: block jb + q < nblocks and depth group p < kb, so the 64 bytes at
+            // ((jb + q)·kb + p)·64 are inside the packed matrix.
+            *v = unsafe { _mm512_loadu_si512(bp.add(((t.jb + q) * kb + p) * NR * KR).cast()) };
+        }
+        for (r, accr) in acc.iter_mut().enumerate() {
+            let base = (t.i + r) * t.lda;
+            let lane = if p < full {
+                // SAFETY: 4p + 4 ≤ k and row i + r < m, so the 4 bytes are inside `a`.
+                unsafe { (ap.add(base + KR * p) as *const i32).read_unaligned() }
+            } else {
+                quad(a, base, p, t.k)
+            };
+            let av = _mm512_set1_epi32(lane);
+            for q in 0..Q {
+                accr[q] = _mm512_dpbusd_epi32(accr[q], av, bv[q]);
+            }
+        }
+    }
+    for q in 0..Q {
+        let col = (t.jb + q) * NR;
+        let valid = (t.n - col).min(NR);
+        let mask: __mmask16 = if valid == NR {
+            0xFFFF
+        } else {
+            (1u16 << valid) - 1
+        };
+        match out {
+            Out::U8 {
+                c,
+                bias,
+                mul,
+                shift,
+                zp,
+                qmin,
+                qmax,
+            } => {
+                // SAFETY: masked loads read only lanes col..col + valid < n.
+                let (bv, mv, sv) = unsafe {
+                    (
+                        _mm512_maskz_loadu_epi32(mask, bias.as_ptr().add(col)),
+                        _mm512_maskz_loadu_epi32(mask, mul.as_ptr().add(col)),
+                        _mm512_maskz_loadu_epi32(mask, shift.as_ptr().add(col)),
+                    )
+                };
+                let m: MulV = mulv(mv, sv);
+                let (zpv, lo, hi) = (
+                    _mm512_set1_epi32(*zp),
+                    _mm512_set1_epi32(*qmin),
+                    _mm512_set1_epi32(*qmax),
+                );
+                for (r, accr) in acc.iter().enumerate() {
+                    let bytes = to_u8(_mm512_add_epi32(accr[q], bv), m, zpv, lo, hi);
+                    // SAFETY: row i + r < m and columns col..col + valid ≤ n: inside `c`.
+                    unsafe {
+                        _mm_mask_storeu_epi8(
+                            c.as_mut_ptr().add((t.i + r) * t.ldc + col).cast(),
+                            mask,
+                            bytes,
+                        )
+                    };
+                }
+            }
+            Out::F32 {
+                c,
+                bias_i32,
+                scale,
+                bias,
+                lo,
+                hi,
+            } => {
+                // SAFETY: masked loads read only lanes col..col + valid < n.
+                let (biv, sv, bv) = unsafe {
+                    (
+                        _mm512_maskz_loadu_epi32(mask, bias_i32.as_ptr().add(col)),
+                        _mm512_maskz_loadu_ps(mask, scale.as_ptr().add(col)),
+                        _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(col)),
+                    )
+                };
+                let (lov, hiv) = (_mm512_set1_ps(*lo), _mm512_set1_ps(*hi));
+                for (r, accr) in acc.iter().enumerate() {
+                    let x = _mm512_cvtepi32_ps(_mm512_add_epi32(accr[q], biv));
+                    let y = _mm512_add_ps(_mm512_mul_ps(x, sv), bv);
+                    let y = _mm512_min_ps(_mm512_max_ps(y, lov), hiv);
+                    // SAFETY: row i + r < m and columns col..col + valid ≤ n: inside `c`.
+                    unsafe {
+                        _mm512_mask_storeu_ps(c.as_mut_ptr().add((t.i + r) * t.ldc + col), mask, y)
+                    };
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Safe entry points to the int8 SIMD kernels.
+//!
+//! Each wrapper picks the widest int8 ISA that both the requested [`Tier`] and the CPU
+//! allow (AVX-512 VNNI for `Tier::Avx512`, else AVX2), after the public functions in
+//! [`crate::quant`] have validated every length and stage. They return `false` when no
+//! ISA applies, and the caller runs the scalar reference.
+
+use std::ops::Range;
+
+use crate::dispatch::Tier;
+use crate::quant::qgemm::{Dequant, PackedB, QGemmShape};
+use crate::quant::{QAddParams, Requant};
+use crate::reference::ConvGeom;
+
+/// Where a GEMM micro-tile writes, with the output stage's per-column vectors `[N]`.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(crate) enum Out<'a> {
+    /// Requantized `u8`.
+    U8 {
+        c: &'a mut [u8],
+        bias: &'a [i32],
+        mul: &'a [i32],
+        shift: &'a [i32],
+        zp: i32,
+        qmin: i32,
+        qmax: i32,
+    },
+    /// Dequantized `f32`.
+    F32 {
+        c: &'a mut [f32],
+        bias_i32: &'a [i32],
+        scale: &'a [f32],
+        bias: &'a [f32],
+        lo: f32,
+        hi: f32,
+    },
+}
+
+/// An int8 instruction set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+enum QIsa {
+    /// AVX-512 F/BW/VL + VNNI.
+    Vnni,
+    /// AVX-512 F/BW/VL without VNNI (depthwise and add only; GEMM uses AVX2).
+    Avx512,
+    /// AVX2.
+    Avx2,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct QFeatures {
+    avx512: bool,
+    vnni: bool,
+    avx2: bool,
+}
+
+#[cfg(target_arch = "x86_64")]
+fn qfeatures() -> QFeatures {
+    static F: std::sync::OnceLock<QFeatures> = std::sync::OnceLock::new();
+    *F.get_or_init(|| {
+        let avx512 = std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vl");
+        QFeatures {
+            avx512,
+            vnni: avx512 && std::arch::is_x86_feature_detected!("avx512vnni"),
+            avx2: std::arch::is_x86_feature_detected!("avx2"),
+        }
+    })
+}
+
+fn qisa(tier: Tier) -> Option<QIsa> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let f = qfeatures();
+        if tier >= Tier::Avx512 && f.vnni {
+            return Some(QIsa::Vnni);
+        }
+        if tier >= Tier::Avx512 && f.avx512 {
+            return Some(QIsa::Avx512);
+        }
+        if tier >= Tier::Avx2 && f.avx2 {
+            return Some(QIsa::Avx2);
+        }
+    }
+    let _ = tier;
+    None
+}
+
+/// Kernel id of the int8 GEMM on `tier`.
+pub(crate) fn qgemm_id(tier: Tier) -> Option<&'static str> {
+    qisa(tier).map(|i| match i {
+        QIsa::Vnni => "qgemm_u8i8_i32_requant_avx512vnni_6x64",
+        QIsa::Avx512 | QIsa::Avx2 => "qgemm_u8i8_i32_requant_avx2_2x16",
+    })
+}
+
+/// Kernel id of the int8 depthwise convolution on `tier`.
+pub(crate) fn qdwconv_id(tier: Tier) -> Option<&'static str> {
+    qisa(tier).map(|i| match i {
+        QIsa::Vnni | QIsa::Avx512 => "qdwconv_u8i8_requant_avx512_c16",
+        QIsa::Avx2 => "qdwconv_u8i8_requant_avx2_c8",
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn gemm(isa: QIsa, s: QGemmShape, a: &[u8], b: &PackedB, out: &mut Out) {
+    match isa {
+        // SAFETY: `qisa` confirmed AVX-512 F/BW/VL/VNNI; the public caller checked that
+        // `a` holds m rows of K bytes at stride lda, `out` holds m rows of N at stride ldc,
+        // and the stage vectors have N entries; `b` is a `PackedB` of that K and N.
+        QIsa::Vnni => unsafe {
+            super::avx512::qgemm_u8i8_vnni(s.m, b.n(), b.k(), a, s.lda, b.as_slice(), out, s.ldc)
+        },
+        // SAFETY: `qisa` confirmed AVX2; same layout guarantees as above.
+        QIsa::Avx512 | QIsa::Avx2 => unsafe {
+            super::avx2::qgemm_u8i8_avx2(s.m, b.n(), b.k(), a, s.lda, b.as_slice(), out, s.ldc)
+        },
+    }
+}
+
+/// Requantizing GEMM; `false` when no SIMD path applies.
+pub(crate) fn qgemm_requant(
+    tier: Tier,
+    s: QGemmShape,
+    a: &[u8],
+    b: &PackedB,
+    rq: &Requant,
+    c: &mut [u8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = qisa(tier) {
+        let mut out = Out::U8 {
+            c,
+            bias: &rq.bias,
+            mul: &rq.multiplier,
+            shift: &rq.shift,
+            zp: rq.zero_point,
+            qmin: rq.qmin as i32,
+            qmax: rq.qmax as i32,
+        };
+        gemm(isa, s, a, b, &mut out);
+        return true;
+    }
+    let _ = (tier, s, a, b, rq, c);
+    false
+}
+
+/// Dequantizing GEMM; `false` when no SIMD path applies.
+pub(crate) fn qgemm_dequant(
+    tier: Tier,
+    s: QGemmShape,
+    a: &[u8],
+    b: &PackedB,
+    dq: &Dequant,
+    c: &mut [f32],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = qisa(tier) {
+        let mut out = Out::F32 {
+            c,
+            bias_i32: &dq.bias_i32,
+            scale: &dq.scale,
+            bias: &dq.bias,
+            lo: dq.lo,
+            hi: dq.hi,
+        };
+        gemm(isa, s, a, b, &mut out);
+        return true;
+    }
+    let _ = (tier, s, a, b, dq, c);
+    false
+}
+
+/// Depthwise convolution; `false` when no SIMD path applies.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn qdwconv(
+    tier: Tier,
+    g: &ConvGeom,
+    x: &[u8],
+    x_zp: i32,
+    w: &[i8],
+    rq: &Requant,
+    rows: Range<usize>,
+    out: &mut [u8],
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    match qisa(tier) {
+        // SAFETY: AVX-512 F/BW/VL confirmed; `qdwconv::check` validated every length.
+        Some(QIsa::Vnni | QIsa::Avx512) => unsafe {
+            super::avx512::qdwconv_u8i8_c16(g, x, x_zp, w, rq, rows, out);
+            return true;
+        },
+        // SAFETY: AVX2 confirmed; `qdwconv::check` validated every length.
+        Some(QIsa::Avx2) => unsafe {
+            super::avx2::qdwconv_u8i8_c8(g, x, x_zp, w, rq, rows, out);
+            return true;
+        },
+        None => {}
+    }
+    let _ = (tier, g, x, x_zp, w, rq, rows, out);
+    false
+}
+
+/// Residual add; `false` when no SIMD path applies.
+pub(crate) fn qadd(tier: Tier, a: &[u8], b: &[u8], p: &QAddParams, out: &mut [u8]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    match qisa(tier) {
+        // SAFETY: AVX-512 F/BW/VL confirmed; the caller checked equal lengths and `p`.
+        Some(QIsa::Vnni | QIsa::Avx512) => unsafe {
+            super::avx512::qadd_u8(a, b, p, out);
+            return true;
+        },
+        // SAFETY: AVX2 confirmed; the caller checked equal lengths and `p`.
+        Some(QIsa::Avx2) => unsafe {
+            super::avx2::qadd_u8(a, b, p, out);
+            return true;
+        },
+        None => {}
+    }
+    let _ = (tier, a, b, p, out);
+    false
+}

@@ -1,0 +1,328 @@
+//! Int8 kernels: every tier this CPU runs must equal the scalar reference bit for bit,
+//! over XNNPACK-style edge grids (channels 1, tile − 1, tile, tile + 1, 3·tile + 1 for
+//! the 16-lane AVX-512 and 8-lane AVX2 tiles; odd and even sizes; strides 1 and 2).
+
+use slimdet_kernels::dispatch;
+use slimdet_kernels::quant::im2col::qconv_reference;
+use slimdet_kernels::quant::qadd::qadd_reference;
+use slimdet_kernels::quant::qdwconv::{pack_weight, qdwconv_reference};
+use slimdet_kernels::quant::qgemm::{qgemm_dequant_reference, qgemm_reference};
+use slimdet_kernels::quant::*;
+use slimdet_kernels::reference::ConvGeom;
+
+use crate::common::Rng;
+
+fn bytes(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.next_u64() as u8).collect()
+}
+
+fn weights(rng: &mut Rng, n: usize) -> Vec<i8> {
+    // Symmetric weights in [-127, 127], with some -128 to exercise the extreme.
+    (0..n)
+        .map(|i| {
+            if i % 97 == 5 {
+                -128
+            } else {
+                (rng.range(0, 254) as i32 - 127) as i8
+            }
+        })
+        .collect()
+}
+
+/// A stage with a mix of multipliers: tiny, typical, ≥ 1 (left shifts), and per-tensor.
+fn stage(rng: &mut Rng, n: usize, per_tensor: bool, clamp: bool) -> Requant {
+    let zp = rng.range(0, 255) as i32;
+    let (qmin, qmax) = if clamp {
+        (rng.range(0, 20) as u8, rng.range(200, 255) as u8)
+    } else {
+        (0, 255)
+    };
+    let reals = [1.3e-4, 2.1e-3, 0.0173, 0.31, 0.9999, 1.7, 37.0];
+    let muls: Vec<QMul> = if per_tensor {
+        vec![QMul::from_real(rng.pick(&reals))]
+    } else {
+        (0..n)
+            .map(|_| QMul::from_real(rng.pick(&reals) * (1.0 + rng.f32() as f64 * 0.3)))
+            .collect()
+    };
+    let bias = (0..n)
+        .map(|_| (rng.next_u64() as i32) >> rng.range(1, 20))
+        .collect();
+    Requant::new(bias, &muls, zp, qmin, qmax)
+}
+
+const GEMM_M: [usize; 8] = [1, 2, 5, 6, 7, 12, 13, 19];
+const GEMM_N: [usize; 10] = [1, 7, 8, 9, 15, 16, 17, 49, 65, 130];
+const GEMM_K: [usize; 9] = [1, 3, 4, 5, 8, 27, 33, 64, 150];
+
+#[test]
+fn qgemm_requant_is_bit_exact_on_every_tier() {
+    let mut rng = Rng::new(11);
+    let mut cases = 0;
+    for &m in &GEMM_M {
+        for &n in &GEMM_N {
+            for &k in &GEMM_K {
+                let (lda, ldc) = (k + rng.range(0, 3), n + rng.range(0, 3));
+                let a = bytes(&mut rng, m * lda);
+                let w = weights(&mut rng, k * n);
+                let b = PackedB::pack(&w, k, n);
+                let per_tensor = rng.range(0, 3) == 0;
+                let rq = stage(&mut rng, n, per_tensor, true);
+                let s = QGemmShape { m, lda, ldc };
+                let mut want = vec![7u8; m * ldc];
+                qgemm_reference(s, &a, &b, &rq, &mut want);
+                for tier in dispatch::available() {
+                    let mut got = vec![7u8; m * ldc];
+                    qgemm_u8i8_i32_requant(tier, s, &a, &b, &rq, &mut got);
+                    assert_eq!(
+                        got,
+                        want,
+                        "{} m{m} n{n} k{k} lda{lda} ldc{ldc}",
+                        qgemm::qgemm_kernel_id(tier)
+                    );
+                }
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, GEMM_M.len() * GEMM_N.len() * GEMM_K.len());
+}
+
+#[test]
+fn qgemm_requant_wraps_like_the_reference_at_the_extremes() {
+    let mut rng = Rng::new(5);
+    let (m, n, k) = (7, 33, 64);
+    let a = vec![255u8; m * k];
+    let w = vec![-128i8; k * n];
+    let b = PackedB::pack(&w, k, n);
+    let bias: Vec<i32> = (0..n)
+        .map(|j| {
+            if j % 2 == 0 {
+                i32::MAX - 5
+            } else {
+                i32::MIN + 5
+            }
+        })
+        .collect();
+    let muls: Vec<QMul> = (0..n)
+        .map(|j| {
+            if j % 3 == 0 {
+                QMul {
+                    multiplier: i32::MAX,
+                    shift: 30,
+                }
+            } else {
+                QMul::from_real(0.5)
+            }
+        })
+        .collect();
+    let rq = Requant::new(bias, &muls, 3, 0, 255);
+    let s = QGemmShape { m, lda: k, ldc: n };
+    let mut want = vec![0u8; m * n];
+    qgemm_reference(s, &a, &b, &rq, &mut want);
+    for tier in dispatch::available() {
+        let mut got = vec![0u8; m * n];
+        qgemm_u8i8_i32_requant(tier, s, &a, &b, &rq, &mut got);
+        assert_eq!(got, want, "{tier:?}");
+    }
+    let _ = rng.next_u64();
+}
+
+#[test]
+fn qgemm_dequant_is_bit_exact_on_every_tier() {
+    let mut rng = Rng::new(12);
+    for &m in &[1, 6, 7, 13] {
+        for &n in &GEMM_N {
+            for &k in &[1, 5, 27, 64] {
+                let a = bytes(&mut rng, m * k);
+                let w = weights(&mut rng, k * n);
+                let b = PackedB::pack(&w, k, n);
+                let dq = Dequant {
+                    bias_i32: b.zero_point_bias(&vec![0; n], rng.range(0, 255) as i32),
+                    scale: (0..n).map(|_| rng.f32().abs() * 1e-3 + 1e-5).collect(),
+                    bias: rng.vec(n),
+                    lo: if rng.range(0, 1) == 0 {
+                        f32::NEG_INFINITY
+                    } else {
+                        0.0
+                    },
+                    hi: if rng.range(0, 1) == 0 {
+                        f32::INFINITY
+                    } else {
+                        6.0
+                    },
+                };
+                let s = QGemmShape { m, lda: k, ldc: n };
+                let mut want = vec![0f32; m * n];
+                qgemm_dequant_reference(s, &a, &b, &dq, &mut want);
+                for tier in dispatch::available() {
+                    let mut got = vec![0f32; m * n];
+                    qgemm_u8i8_f32_dequant(tier, s, &a, &b, &dq, &mut got);
+                    let same = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{tier:?} m{m} n{n} k{k}");
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn geom(
+    h: usize,
+    w: usize,
+    ci: usize,
+    co: usize,
+    k: usize,
+    stride: usize,
+    pad: usize,
+    groups: usize,
+) -> ConvGeom {
+    ConvGeom {
+        in_h: h,
+        in_w: w,
+        in_c: ci,
+        out_c: co,
+        kh: k,
+        kw: k,
+        stride_h: stride,
+        stride_w: stride,
+        pad_h: pad,
+        pad_w: pad,
+        dil_h: 1,
+        dil_w: 1,
+        groups,
+    }
+}
+
+#[test]
+fn qdwconv_is_bit_exact_on_every_tier() {
+    let mut rng = Rng::new(13);
+    for &c in &[1, 7, 8, 9, 15, 16, 17, 25, 49] {
+        for &h in &[1, 2, 5, 6, 7] {
+            for &wd in &[1, 3, 4, 7] {
+                for &stride in &[1, 2] {
+                    for &pad in &[0, 1] {
+                        if h + 2 * pad < 3 || wd + 2 * pad < 3 {
+                            continue;
+                        }
+                        let g = geom(h, wd, c, c, 3, stride, pad, c);
+                        let x = bytes(&mut rng, h * wd * c);
+                        let w = pack_weight(&weights(&mut rng, c * 9), c, 3, 3);
+                        let zp = rng.range(0, 255) as i32;
+                        let pt = rng.range(0, 1) == 0;
+                        let rq = stage(&mut rng, c, pt, false);
+                        let oh = g.out_h();
+                        let rows = if oh > 2 { 1..oh } else { 0..oh };
+                        let mut want = vec![0u8; rows.len() * g.out_w() * c];
+                        qdwconv_reference(&g, &x, zp, &w, &rq, rows.clone(), &mut want);
+                        for tier in dispatch::available() {
+                            let mut got = vec![1u8; want.len()];
+                            qdwconv_u8i8_requant_rows(
+                                tier,
+                                &g,
+                                &x,
+                                zp,
+                                &w,
+                                &rq,
+                                rows.clone(),
+                                &mut got,
+                            );
+                            assert_eq!(got, want, "{} {g:?}", qdwconv::qdwconv_kernel_id(tier));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The first layer: 3x3 dense conv on 3 channels via im2col + GEMM equals the direct
+/// reference convolution (zero-point padding and the folded zero-point bias included).
+#[test]
+fn first_conv_im2col_gemm_matches_direct_conv() {
+    let mut rng = Rng::new(14);
+    for &co in &[1, 15, 16, 17, 32, 49] {
+        for &(h, wd) in &[(1, 1), (5, 7), (6, 6), (9, 4)] {
+            for &stride in &[1, 2] {
+                let g = geom(h, wd, 3, co, 3, stride, 1, 1);
+                let x = bytes(&mut rng, h * wd * 3);
+                let w = weights(&mut rng, co * 27);
+                let zp = rng.range(0, 255) as i32;
+                let rq0 = stage(&mut rng, co, false, true);
+                let mut want = vec![0u8; g.out_h() * g.out_w() * co];
+                qconv_reference(&g, &x, zp, &w, &rq0, &mut want);
+                let b = PackedB::from_oihw(&w, co, 3, 3, 3);
+                let rq = Requant {
+                    bias: b.zero_point_bias(&rq0.bias, zp),
+                    ..rq0.clone()
+                };
+                let rows = g.out_h() * g.out_w();
+                let mut cols = vec![0u8; rows * 27];
+                im2col_u8_rows(&g, &x, zp as u8, 0..g.out_h(), &mut cols);
+                for tier in dispatch::available() {
+                    let mut got = vec![0u8; want.len()];
+                    qgemm_u8i8_i32_requant(
+                        tier,
+                        QGemmShape {
+                            m: rows,
+                            lda: 27,
+                            ldc: co,
+                        },
+                        &cols,
+                        &b,
+                        &rq,
+                        &mut got,
+                    );
+                    assert_eq!(got, want, "{tier:?} {g:?}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn qadd_is_bit_exact_on_every_tier() {
+    let mut rng = Rng::new(15);
+    for len in [1, 7, 8, 9, 15, 16, 17, 49, 333] {
+        for _ in 0..6 {
+            let sc = |r: &mut Rng| 10f32.powf(-3.0 + 2.5 * (r.f32() + 1.0) / 2.0);
+            let p = QAddParams::new(
+                (sc(&mut rng), rng.range(0, 255) as i32),
+                (sc(&mut rng), rng.range(0, 255) as i32),
+                (sc(&mut rng), rng.range(0, 255) as i32),
+                rng.range(0, 30) as u8,
+                rng.range(220, 255) as u8,
+            );
+            let a = bytes(&mut rng, len);
+            let b = bytes(&mut rng, len);
+            let mut want = vec![0u8; len];
+            qadd_reference(&a, &b, &p, &mut want);
+            for tier in dispatch::available() {
+                let mut got = vec![0u8; len];
+                qadd_u8_requant(tier, &a, &b, &p, &mut got);
+                assert_eq!(got, want, "{tier:?} len {len} {p:?}");
+            }
+        }
+    }
+}
+
+/// The add reference itself tracks real arithmetic: within one output step.
+#[test]
+fn qadd_reference_tracks_real_values() {
+    let (sa, za, sb, zb, so, zo) = (0.05f32, 120, 0.02f32, 30, 0.06f32, 100);
+    let p = QAddParams::new((sa, za), (sb, zb), (so, zo), 0, 255);
+    for a in (0..=255u8).step_by(7) {
+        for b in (0..=255u8).step_by(11) {
+            let real = sa * (a as i32 - za) as f32 + sb * (b as i32 - zb) as f32;
+            let want = (real / so).round() as i32 + zo;
+            let got = p.apply(a, b) as i32;
+            assert!(
+                (got - want.clamp(0, 255)).abs() <= 1,
+                "{a} {b}: {got} vs {want}"
+            );
+        }
+    }
+}
