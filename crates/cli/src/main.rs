@@ -39,6 +39,9 @@ enum Command {
     Init(commands::init::Args),
     /// VOC mAP of a model (or of a detections file) with its metrics, to a results CSV.
     Eval(commands::eval::Args),
+    /// Compression study: prune/quantize a model over a grid, measure every variant,
+    /// write a results CSV and a report.
+    Study(commands::study::Args),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => commands::bench::run(a),
         Command::Convert(a) => commands::convert::run(a),
         Command::Eval(a) => commands::eval::run(a),
+        Command::Study(a) => commands::study::run(a),
         Command::Dataset(a) => commands::dataset::run(a),
         Command::Init(a) => commands::init::run(a),
     };

@@ -23,7 +23,8 @@ use crate::model_arg::ThreadArgs;
 /// Options of `slimdet eval`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// Weight file (.pth or .safetensors). Not needed with --detections.
+    /// Weight file (.pth or .safetensors); default: the built-in model (models/). Not
+    /// used with --detections.
     #[arg(long, short = 'm')]
     model: Option<PathBuf>,
     /// Architecture (default: recognised from the file).
@@ -113,9 +114,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         print_ap(&ap, &a.format)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let Some(model) = &a.model else {
-        bail!("give --model M (a .pth or .safetensors) or --detections FILE")
-    };
+    let model = &a.model.clone().unwrap_or_else(crate::model_arg::builtin_model_path);
+    crate::model_arg::check_builtin(model)?;
     let det = Detector::load(model, a.arch.as_deref())
         .with_context(|| format!("loading model {}", model.display()))?;
     if det.class_names.len() != ds.class_names().len() {
@@ -146,7 +146,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.no_results {
         return Ok(ExitCode::SUCCESS);
     }
-    let row = metrics_row(&a, &det, model, &ds, &out.ap, out.wall_s)?;
+    let ctx = RowContext {
+        command: "eval",
+        variant: a.variant.clone().unwrap_or_else(|| {
+            model
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default()
+        }),
+        arch: a.arch.as_deref(),
+        threads: opts.threads,
+        timing_runs: a.timing_runs,
+        reproduce: reproduce_command(),
+    };
+    let row = metrics_row(&ctx, &det, model, &ds, &out.ap, out.wall_s)?;
     let (csv, json) = write_results(&a.results, &now_stamp(), "eval", &[row])?;
     eprintln!("wrote {} and {}", csv.display(), json.display());
     Ok(ExitCode::SUCCESS)
@@ -165,7 +178,8 @@ fn report_skips(skipped: &[String], rows: usize) {
     }
 }
 
-fn num(v: f64) -> Value {
+/// A JSON number, or null for NaN and infinities.
+pub fn num(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
 }
 
@@ -219,8 +233,27 @@ fn child_peak_rss(model: &std::path::Path, arch: Option<&str>, threads: usize) -
     v["peak_rss_bytes"].as_u64()
 }
 
-fn metrics_row(
-    a: &Args,
+/// What a results row needs beyond the model, the dataset and the AP.
+pub struct RowContext<'a> {
+    /// The `command` column (`eval`, `study`).
+    pub command: &'a str,
+    /// The `variant` column.
+    pub variant: String,
+    /// `--arch` given for the model file (for the peak-RSS child process).
+    pub arch: Option<&'a str>,
+    /// Threads for timing and the peak-RSS child.
+    pub threads: usize,
+    /// Timed runs (0: no latency columns and no peak RSS).
+    pub timing_runs: usize,
+    /// The `reproduce` column.
+    pub reproduce: String,
+}
+
+/// Builds the documented results row (README "Results files") of `det`, saved at
+/// `model`, evaluated on `ds` with result `ap`: sizes, MACs, sparsity, forward and
+/// pipeline latency, peak RSS of a child `slimdet bench`, machine and revision.
+pub fn metrics_row(
+    a: &RowContext,
     det: &Detector,
     model: &std::path::Path,
     ds: &VocDataset,
@@ -231,7 +264,7 @@ fn metrics_row(
     let input = det.input_shape();
     let st = model_stats(&det.graph, &input)?;
     let size = metrics::file_size(model)?;
-    let threads = a.threads.get();
+    let threads = a.threads;
     let (fwd, pipe, rss) = if a.timing_runs > 0 {
         let images: Vec<PathBuf> = ds
             .ids()
@@ -244,26 +277,18 @@ fn metrics_row(
         (
             Some(fwd),
             Some(pipe),
-            child_peak_rss(model, a.arch.as_deref(), threads),
+            child_peak_rss(model, a.arch, threads),
         )
     } else {
         (None, None, None)
     };
     let plan = slimdet_core::Plan::new(&det.graph, &input, &slimdet_core::PlanOptions::default())?;
     r.set("timestamp", now_stamp());
-    r.set("command", "eval");
-    r.set(
-        "variant",
-        a.variant.clone().unwrap_or_else(|| {
-            model
-                .file_stem()
-                .map(|s| s.to_string_lossy().to_string())
-                .unwrap_or_default()
-        }),
-    );
+    r.set("command", a.command);
+    r.set("variant", a.variant.clone());
     r.set("model", model.display().to_string());
-    r.set("dataset", a.voc.display().to_string());
-    r.set("split", a.split.clone());
+    r.set("dataset", ds.root().display().to_string());
+    r.set("split", ds.split().to_string());
     r.set("images", ap.images);
     r.set("metric", ap.metric.to_string());
     r.set("map", num(ap.map));
@@ -288,7 +313,7 @@ fn metrics_row(
     r.set("cpu", metrics::cpu_name());
     r.set("git_rev", env!("SLIMDET_GIT_REV"));
     r.set("eval_wall_s", wall_s);
-    r.set("reproduce", reproduce_command());
+    r.set("reproduce", a.reproduce.clone());
     Ok(r)
 }
 

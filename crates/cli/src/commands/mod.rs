@@ -7,3 +7,4 @@ pub mod detect;
 pub mod eval;
 pub mod info;
 pub mod init;
+pub mod study;

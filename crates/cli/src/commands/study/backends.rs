@@ -1,0 +1,144 @@
+//! Turning a study [`Variant`] into a model: pruning through `slimdet-prune`. Methods and
+//! modes whose backend is not part of this build are refused up front by
+//! [`check_available`], with the config key to change, and never approximated.
+
+use anyhow::{Context, Result, bail};
+use slimdet_models::Detector;
+use slimdet_prune::{Method, Scope, UnstructuredOptions, prune_unstructured};
+
+use super::config::StudyConfig;
+use super::grid::Variant;
+
+/// Whether pruning method `m` is built in.
+pub fn prune_available(m: &str) -> bool {
+    matches!(m, "random" | "l1")
+}
+
+/// Whether precision mode `q` is built in.
+pub fn quant_available(q: &str) -> bool {
+    q == "fp32"
+}
+
+/// Whether fine-tuned variants can be built.
+pub fn finetune_available() -> bool {
+    false
+}
+
+/// Fails, naming the config key, if `cfg` asks for a method or mode this build lacks.
+pub fn check_available(cfg: &StudyConfig) -> Result<()> {
+    let pairs = cfg.combos.prune.iter().chain(&cfg.finetune.variants);
+    for m in cfg.prune.methods.iter().chain(pairs.map(|(m, _)| m)) {
+        if !prune_available(m) {
+            bail!(
+                "pruning method {m:?} is not available in this build; remove it from \
+                 prune.methods / combos.prune / finetune.variants (available: {})",
+                available_list(&super::config::PRUNE_METHODS, prune_available)
+            );
+        }
+    }
+    for q in cfg.quant.modes.iter().chain(&cfg.combos.quant) {
+        if !quant_available(q) {
+            bail!(
+                "quantization mode {q:?} is not available in this build; remove it from \
+                 quant.modes / combos.quant (available: {})",
+                available_list(&super::config::QUANT_MODES, quant_available)
+            );
+        }
+    }
+    if !cfg.finetune.variants.is_empty() && !finetune_available() {
+        bail!("fine-tuning is not available in this build; leave finetune.variants empty");
+    }
+    Ok(())
+}
+
+fn available_list(all: &[&str], ok: fn(&str) -> bool) -> String {
+    let v: Vec<&str> = all.iter().copied().filter(|m| ok(m)).collect();
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join(", ")
+    }
+}
+
+/// Removes what this build cannot run from a preset (used for `--quick` only; a user's
+/// config is checked by [`check_available`] instead). Returns the names removed.
+pub fn drop_unavailable(cfg: &mut StudyConfig) -> Vec<String> {
+    let mut dropped = Vec::new();
+    cfg.prune.methods.retain(|m| {
+        prune_available(m) || {
+            dropped.push(m.clone());
+            false
+        }
+    });
+    cfg.quant.modes.retain(|q| {
+        quant_available(q) || {
+            dropped.push(q.clone());
+            false
+        }
+    });
+    dropped
+}
+
+/// Builds variant `v` from the baseline model.
+pub fn build(base: &Detector, v: &Variant, cfg: &StudyConfig) -> Result<Detector> {
+    let mut det = base.clone();
+    if let Some((method, level)) = &v.prune {
+        let method = match method.as_str() {
+            "random" => Method::Random,
+            "l1" => Method::L1,
+            other => bail!("pruning method {other:?} is not available in this build"),
+        };
+        let opts = UnstructuredOptions {
+            method,
+            amount: *level,
+            scope: if cfg.prune.scope == "global" {
+                Scope::Global
+            } else {
+                Scope::Layer
+            },
+            include_bn: false,
+            exclude: cfg.prune.exclude.clone(),
+            seed: cfg.seed,
+        };
+        prune_unstructured(&mut det, &opts).with_context(|| format!("pruning {}", v.name))?;
+    }
+    if v.quant != "fp32" {
+        bail!(
+            "quantization mode {:?} is not available in this build",
+            v.quant
+        );
+    }
+    if v.finetuned {
+        bail!("fine-tuning is not available in this build");
+    }
+    Ok(det)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::study::config::{PRUNE_METHODS, QUANT_MODES};
+
+    #[test]
+    fn unavailable_methods_are_config_errors() {
+        for m in PRUNE_METHODS {
+            let mut c = StudyConfig::quick();
+            c.prune.methods = vec![m.to_string()];
+            c.quant.modes.clear();
+            let r = check_available(&c);
+            assert_eq!(r.is_ok(), prune_available(m), "{m}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("not available in this build"), "{e}");
+            }
+        }
+        for q in QUANT_MODES {
+            let mut c = StudyConfig::quick();
+            c.prune.methods.clear();
+            c.quant.modes = vec![q.to_string()];
+            assert_eq!(check_available(&c).is_ok(), quant_available(q), "{q}");
+        }
+        let mut c = StudyConfig::quick();
+        drop_unavailable(&mut c);
+        assert!(check_available(&c).is_ok());
+    }
+}

@@ -1,0 +1,283 @@
+//! `slimdet study`: the compression study. Every variant of the grid (pruning methods x
+//! levels, precision modes, combinations, fine-tuned variants) is built from one model,
+//! saved, evaluated on one dataset split and measured; each finished variant becomes one
+//! row of `<out>/<stamp>_study.csv` (+ `.json`), written atomically, and the study ends
+//! with a report (`<out>/<stamp>_report/report.html`, `report.md`, `plots/`).
+//!
+//! - [`config`]: the TOML configuration, defaults and the `--quick` preset.
+//! - [`grid`]: the variants of a configuration.
+//! - [`backends`]: building a variant (pruning, quantization, fine-tuning).
+//! - [`rows`]: the documented columns and the resumable journal.
+//! - [`measure`]: one variant in, one row out; the report's setup table.
+
+pub mod backends;
+pub mod config;
+pub mod grid;
+pub mod measure;
+pub mod rows;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use slimdet_data::synth::{SynthConfig, generate_with_threads, is_generated};
+use slimdet_data::voc::VocDataset;
+use slimdet_eval::results::now_stamp;
+use slimdet_models::Detector;
+
+use config::StudyConfig;
+use rows::Journal;
+
+/// Options of `slimdet study`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Study configuration (TOML; keys in the README, "Study configuration").
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Output folder for the study CSV/JSON, the report and kept models.
+    #[arg(long, short = 'o', default_value = "results")]
+    out: PathBuf,
+    /// Small preset (60 images, a few variants): minutes on 2 cores.
+    #[arg(long, conflicts_with = "config")]
+    quick: bool,
+    /// Continue the latest study in --out with the same configuration: finished
+    /// variants are kept, not recomputed.
+    #[arg(long)]
+    resume: bool,
+    /// VOC year folder (overrides data.voc; default: the built-in synthetic dataset).
+    #[arg(long)]
+    voc: Option<PathBuf>,
+    /// Model file (overrides model.path).
+    #[arg(long, short = 'm')]
+    model: Option<PathBuf>,
+    /// Worker threads (overrides `threads`; default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
+    /// Run only these variants (comma-separated names, as in the `variant` column).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Do not write the report at the end.
+    #[arg(long)]
+    no_report: bool,
+}
+
+/// Everything resolved before any work starts.
+struct Plan {
+    cfg: StudyConfig,
+    variants: Vec<grid::Variant>,
+    threads: usize,
+    reproduce_base: String,
+}
+
+/// Reads and checks the configuration and the grid; no file is written.
+fn plan(a: &Args) -> Result<Plan> {
+    let mut cfg = if a.quick {
+        let mut c = StudyConfig::quick();
+        let dropped = backends::drop_unavailable(&mut c);
+        if !dropped.is_empty() {
+            eprintln!(
+                "note: --quick leaves out {} (not available in this build)",
+                dropped.join(", ")
+            );
+        }
+        c
+    } else if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading study config {}", path.display()))?;
+        StudyConfig::from_toml(&text).with_context(|| format!("study config {}", path.display()))?
+    } else {
+        StudyConfig::default()
+    };
+    if let Some(v) = &a.voc {
+        cfg.data.voc = Some(v.clone());
+    }
+    if let Some(m) = &a.model {
+        cfg.model.path = m.clone();
+    }
+    if let Some(t) = a.threads {
+        cfg.threads = t as usize;
+    }
+    let what = a
+        .config
+        .as_ref()
+        .map_or("study configuration".to_string(), |p| {
+            p.display().to_string()
+        });
+    cfg.validate().with_context(|| what.clone())?;
+    backends::check_available(&cfg).with_context(|| what.clone())?;
+    let variants = grid::select(grid::expand(&cfg).with_context(|| what)?, &a.only)?;
+    let threads = if cfg.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.threads
+    };
+    let mut rep = vec!["slimdet".to_string(), "study".to_string()];
+    if a.quick {
+        rep.push("--quick".into());
+    }
+    let mut opt = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            let v = if v.contains(' ') { format!("'{v}'") } else { v };
+            rep.extend([k.to_string(), v]);
+        }
+    };
+    let disp = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    opt("--config", disp(&a.config));
+    opt("--voc", disp(&a.voc));
+    opt("--model", disp(&a.model));
+    opt("--threads", a.threads.map(|t| t.to_string()));
+    opt("--out", Some(a.out.display().to_string()));
+    Ok(Plan {
+        cfg,
+        variants,
+        threads,
+        reproduce_base: rep.join(" "),
+    })
+}
+
+/// The built-in synthetic dataset under `dir`, generated if missing.
+fn ensure_synth(dir: &Path, threads: usize) -> Result<PathBuf> {
+    let sc = SynthConfig::default();
+    if is_generated(dir, &sc) {
+        return Ok(dir.to_path_buf());
+    }
+    eprintln!(
+        "generating the built-in synthetic dataset ({} images) into {}",
+        sc.total(),
+        dir.display()
+    );
+    let bar = ProgressBar::new(sc.total() as u64).with_style(
+        ProgressStyle::with_template("synth {bar:40} {pos}/{len} images  eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    generate_with_threads(dir, &sc, threads, &mut |d, _| bar.set_position(d as u64))
+        .with_context(|| format!("generating {}", dir.display()))?;
+    bar.finish_and_clear();
+    Ok(dir.to_path_buf())
+}
+
+fn load_model(cfg: &StudyConfig) -> Result<Detector> {
+    let path = &cfg.model.path;
+    if !path.exists() {
+        if *path == config::ModelConfig::default().path {
+            bail!(
+                "the built-in model {} does not exist yet: train it with `slimdet train` on \
+                 the synthetic dataset (see the README), or pass --model M",
+                path.display()
+            );
+        }
+        bail!("model {} does not exist", path.display());
+    }
+    Detector::load(path, None).with_context(|| format!("loading model {}", path.display()))
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> Result<ExitCode> {
+    let p = plan(&a)?;
+    let cfg = &p.cfg;
+    let base = load_model(cfg)?;
+    let root = match &cfg.data.voc {
+        Some(v) => v.clone(),
+        None => ensure_synth(&cfg.data.synth_dir, p.threads)?,
+    };
+    let ds = VocDataset::open(&root, &cfg.data.split, None)
+        .with_context(|| format!("opening dataset {}", root.display()))?;
+    if base.class_names.len() != ds.class_names().len() {
+        bail!(
+            "{} has {} classes (with background) but dataset {} has {}",
+            cfg.model.path.display(),
+            base.class_names.len(),
+            root.display(),
+            ds.class_names().len()
+        );
+    }
+    let fingerprint = serde_json::to_string_pretty(&serde_json::json!({
+        "config": cfg,
+        "dataset": root,
+        "threads": p.threads,
+        "only": a.only,
+    }))?;
+    let mut journal = open_journal(&a, &fingerprint)?;
+    let todo: Vec<&grid::Variant> = p
+        .variants
+        .iter()
+        .filter(|v| !journal.has(&v.name))
+        .collect();
+    if todo.len() < p.variants.len() {
+        eprintln!(
+            "resuming {}: {} of {} variants already done",
+            journal.stamp,
+            p.variants.len() - todo.len(),
+            p.variants.len()
+        );
+    }
+    let models_dir = a.out.join("models");
+    std::fs::create_dir_all(&models_dir)
+        .with_context(|| format!("creating {}", models_dir.display()))?;
+    let bar = ProgressBar::new(todo.len() as u64).with_style(
+        ProgressStyle::with_template("study [{bar:30}] {pos}/{len} variants  eta {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let env = measure::Env {
+        cfg,
+        ds: &ds,
+        base_model: &cfg.model.path,
+        threads: p.threads,
+        models_dir: &models_dir,
+        reproduce_base: &p.reproduce_base,
+    };
+    for v in todo {
+        let row = measure::variant(&env, &base, v, &|step| {
+            bar.set_message(format!("{}: {step}", v.name))
+        })?;
+        journal.append(&row)?;
+        bar.inc(1);
+        let line = measure::summary_line(&row);
+        bar.suspend(|| eprintln!("{line}"));
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "{} variants in {:.1} s; wrote {} and {}",
+        journal.rows.len(),
+        start.elapsed().as_secs_f64(),
+        journal.csv.display(),
+        journal.json.display()
+    );
+    if !a.no_report {
+        let dir = a.out.join(format!("{}_report", journal.stamp));
+        let setup = measure::setup(&env, &base, &root);
+        let html = measure::write_report(&dir, &setup, &journal.rows, &cfg.report)?;
+        eprintln!("wrote {}", html.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A new journal, or with `--resume` the latest one in `--out` with this configuration.
+fn open_journal(a: &Args, fingerprint: &str) -> Result<Journal> {
+    if a.resume {
+        match Journal::latest(&a.out, fingerprint)? {
+            Some((j, true)) => return Ok(j),
+            Some((j, false)) => bail!(
+                "--resume: the latest study in {} ({}) was run with a different \
+                 configuration (see {}); drop --resume or use another --out",
+                a.out.display(),
+                j.stamp,
+                j.config.display()
+            ),
+            None => eprintln!(
+                "--resume: no earlier study in {}, starting a new one",
+                a.out.display()
+            ),
+        }
+    }
+    let mut stamp = now_stamp();
+    let mut n = 2;
+    while a.out.join(format!("{stamp}_study.config.json")).exists() {
+        stamp = format!("{}-{n}", now_stamp());
+        n += 1;
+    }
+    Journal::create(&a.out, &stamp, fingerprint)
+}

@@ -1,0 +1,385 @@
+//! `slimdet study` end to end on a small synthetic dataset and a randomly initialised
+//! model: the documented CSV columns, resuming after SIGKILL, configuration errors, the
+//! report (and, where Chromium is installed, the report rendered by a browser).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+fn slimdet() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_slimdet"))
+}
+
+fn run(args: &[&str]) -> Output {
+    slimdet().args(args).output().expect("run slimdet")
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `(dataset, model)`: 24 synthetic test images and a width-0.5 random model, made once
+/// per test process.
+fn fixture() -> &'static (PathBuf, PathBuf) {
+    static F: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("study-{}", std::process::id()));
+        let data = dir.join("synth");
+        let model = dir.join("m.safetensors");
+        let d = data.to_str().unwrap();
+        ok(&run(&[
+            "dataset",
+            "synth",
+            "-o",
+            d,
+            "--train",
+            "0",
+            "--test",
+            "24",
+            "--threads",
+            "2",
+        ]));
+        let labels = data.join("labels.txt");
+        ok(&run(&[
+            "init",
+            "--classes",
+            labels.to_str().unwrap(),
+            "--width",
+            "0.5",
+            "--seed",
+            "3",
+            "-o",
+            model.to_str().unwrap(),
+        ]));
+        (data, model)
+    })
+}
+
+fn study_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<String> {
+    let (data, model) = fixture();
+    let mut v: Vec<String> = [
+        "study",
+        "--voc",
+        data.to_str().unwrap(),
+        "--model",
+        model.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn file_with_suffix(dir: &Path, suffix: &str) -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(suffix))
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "one *{suffix} in {}: {found:?}",
+        dir.display()
+    );
+    found.pop().unwrap()
+}
+
+/// Column names documented in the README's "Study output" table; `ap_<class>` stands
+/// for the per-class columns.
+fn documented_columns() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## Study output")
+        .nth(1)
+        .expect("README has a Study output section");
+    let mut cols = Vec::new();
+    for line in section
+        .lines()
+        .skip_while(|l| !l.starts_with("| column"))
+        .skip(2)
+    {
+        if !line.starts_with('|') {
+            break;
+        }
+        let cell = line.split('|').nth(1).unwrap();
+        cols.extend(
+            cell.split(',')
+                .map(|c| c.trim().trim_matches('`').to_string()),
+        );
+    }
+    cols
+}
+
+/// `(variant, accuracy columns)` of every row of a study CSV.
+fn accuracy(csv: &Path) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let head: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let keep: Vec<usize> = head
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| {
+            [
+                "variant",
+                "metric",
+                "images",
+                "map",
+                "prune_method",
+                "prune_level",
+                "quant",
+            ]
+            .contains(c)
+                || c.starts_with("ap_")
+                || c.starts_with("sparsity")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let v = head.iter().position(|c| *c == "variant").unwrap();
+    lines
+        .map(|l| {
+            // No accuracy column holds a comma; `reproduce` (last) may, harmlessly.
+            let cells: Vec<&str> = l.split(',').collect();
+            (
+                cells[v].to_string(),
+                keep.iter().map(|&i| cells[i].to_string()).collect(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn quick_study_writes_documented_columns_and_a_report() {
+    let out = tempfile::tempdir().unwrap();
+    let o = slimdet()
+        .args(study_args(out.path(), &["--quick"]))
+        .output()
+        .unwrap();
+    ok(&o);
+    let csv = file_with_suffix(out.path(), "_study.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let header: Vec<String> = text
+        .lines()
+        .next()
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    let mut expected = Vec::new();
+    for c in documented_columns() {
+        if c == "ap_<class>" {
+            for k in [
+                "circle", "square", "triangle", "star", "cross", "ring", "diamond", "hexagon",
+                "bar", "heart",
+            ] {
+                expected.push(format!("ap_{k}"));
+            }
+        } else {
+            expected.push(c);
+        }
+    }
+    assert_eq!(header, expected, "CSV header vs README Study output table");
+    let rows = accuracy(&csv);
+    assert_eq!(rows[0].0, "baseline");
+    assert!(rows.iter().any(|r| r.0 == "l1-0.5"));
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(file_with_suffix(out.path(), "_study.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json.as_array().unwrap().len(), rows.len());
+    let l1 = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["variant"] == "l1-0.5")
+        .unwrap();
+    assert!(
+        (l1["sparsity_conv"].as_f64().unwrap() - 0.5).abs() < 0.01,
+        "{l1}"
+    );
+    assert!(l1["reproduce"].as_str().unwrap().ends_with("--only l1-0.5"));
+    assert!(l1["forward_mean_ms"].as_f64().unwrap() > 0.0);
+    let report = file_with_suffix(out.path(), "_report").join("report.html");
+    let html = std::fs::read_to_string(&report).unwrap();
+    assert_eq!(html.matches("<svg").count(), 5, "five inline SVG figures");
+    for id in [
+        "map_vs_level",
+        "class_ap_change",
+        "pareto_latency",
+        "pareto_size",
+        "latency_vs_macs",
+    ] {
+        assert!(html.contains(&format!("<figure id=\"{id}\"")), "{id}");
+    }
+    assert!(html.contains("l1-0.5") && html.contains("Conclusions"));
+    chromium_screenshot(&report);
+}
+
+/// Renders the report in headless Chromium (if installed): the DOM must hold the five
+/// SVG figures and the screenshot must be a real image.
+fn chromium_screenshot(report: &Path) {
+    let Some(chromium) = ["chromium", "chromium-browser"].into_iter().find(|c| {
+        Command::new(c)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }) else {
+        println!("skipped: chromium missing");
+        return;
+    };
+    let url = format!("file://{}", report.display());
+    let flags = ["--headless", "--no-sandbox", "--disable-gpu"];
+    let dom = Command::new(chromium)
+        .args(flags)
+        .args(["--dump-dom", &url])
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches("<svg").count(),
+        5,
+        "figures in the rendered DOM"
+    );
+    let shot = report.with_file_name("screenshot.png");
+    let o = Command::new(chromium)
+        .args(flags)
+        .args([
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=1280,2400",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&shot).unwrap();
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000,
+        "{} bytes",
+        bytes.len()
+    );
+    if let Ok(dest) = std::env::var("SLIMDET_REPORT_SCREENSHOT") {
+        std::fs::copy(&shot, dest).unwrap();
+    }
+}
+
+#[test]
+fn killed_study_resumes_to_the_same_rows() {
+    let whole = tempfile::tempdir().unwrap();
+    ok(&slimdet()
+        .args(study_args(whole.path(), &["--quick", "--no-report"]))
+        .output()
+        .unwrap());
+    let reference = accuracy(&file_with_suffix(whole.path(), "_study.csv"));
+    assert!(reference.len() >= 4);
+
+    let out = tempfile::tempdir().unwrap();
+    let mut child = slimdet()
+        .args(study_args(out.path(), &["--quick", "--no-report"]))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let rows_done = || {
+        std::fs::read_dir(out.path())
+            .ok()
+            .and_then(|d| {
+                d.filter_map(|e| e.ok())
+                    .find(|e| e.file_name().to_string_lossy().ends_with("_study.jsonl"))
+            })
+            .and_then(|e| std::fs::read_to_string(e.path()).ok())
+            .map_or(0, |t| t.lines().count())
+    };
+    while rows_done() < 2 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "study ended before it was killed"
+        );
+        assert!(start.elapsed() < Duration::from_secs(300), "no progress");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let partial = rows_done();
+    assert!(
+        partial >= 2 && partial < reference.len(),
+        "killed midway: {partial} rows"
+    );
+
+    let o = slimdet()
+        .args(study_args(
+            out.path(),
+            &["--quick", "--no-report", "--resume"],
+        ))
+        .output()
+        .unwrap();
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("already done"));
+    let resumed = accuracy(&file_with_suffix(out.path(), "_study.csv"));
+    assert_eq!(
+        resumed, reference,
+        "same rows, same accuracy, no duplicates"
+    );
+}
+
+#[test]
+fn bad_configurations_fail_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[prune]\nmethods = [\"magic\"]\n",
+            "unknown pruning method \"magic\"",
+        ),
+        ("[prune]\nlevels = [0.5, 1.0]\n", "outside [0, 1)"),
+        (
+            "[prune]\nmethods = []\n[quant]\nmodes = []\n[combos]\nprune = []\nquant = []\n",
+            "grid is empty",
+        ),
+        ("[prune]\nlevelz = [0.5]\n", "unknown field"),
+        ("[quant]\nmodes = [\"int3\"]\n", "unknown quantization mode"),
+    ];
+    for (i, (toml, msg)) in cases.iter().enumerate() {
+        let cfg = dir.path().join(format!("c{i}.toml"));
+        std::fs::write(&cfg, toml).unwrap();
+        let out = dir.path().join(format!("out{i}"));
+        let o = run(&[
+            "study",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--model",
+            "/nonexistent/model.safetensors",
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{toml}: {err}");
+        assert!(err.contains(msg), "{toml}: expected {msg:?} in {err}");
+        assert!(
+            err.contains(&format!("c{i}.toml")),
+            "error names the file: {err}"
+        );
+        assert!(!out.exists(), "nothing written for {toml}");
+    }
+    let o = run(&[
+        "study",
+        "--quick",
+        "--model",
+        "/nonexistent/m.safetensors",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+}
