@@ -37,6 +37,8 @@ enum Command {
     Dataset(commands::dataset::Args),
     /// Create a randomly initialised model for a class list.
     Init(commands::init::Args),
+    /// Train MobileNetV2-SSD-Lite on a VOC-layout dataset, with checkpoints.
+    Train(commands::train::Args),
     /// VOC mAP of a model (or of a detections file) with its metrics, to a results CSV.
     Eval(commands::eval::Args),
     /// Compression study: prune/quantize a model over a grid, measure every variant,
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Study(a) => commands::study::run(a),
         Command::Dataset(a) => commands::dataset::run(a),
         Command::Init(a) => commands::init::run(a),
+        Command::Train(a) => commands::train::run(a),
     };
     match result {
         Ok(code) => code,

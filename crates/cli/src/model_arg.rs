@@ -1,6 +1,6 @@
 //! The `--model`, `--arch` and `--threads` options shared by every command that computes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -9,8 +9,9 @@ use slimdet_models::Detector;
 /// Which model to load.
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Model file: PyTorch .pth (zip or legacy), .safetensors, or .onnx.
-    #[arg(long, short = 'm')]
+    /// Model file: PyTorch .pth (zip or legacy), .safetensors, or .onnx (default: the
+    /// built-in MobileNetV2-SSD-Lite trained on the synthetic dataset, models/).
+    #[arg(long, short = 'm', default_value_os_t = builtin_model_path())]
     pub model: PathBuf,
     /// Architecture: mb2-ssd-lite, ultraface-slim or ultraface-rfb (default: recognised
     /// from the file).
@@ -21,6 +22,7 @@ pub struct ModelArgs {
 impl ModelArgs {
     /// Loads the detector.
     pub fn load(&self) -> Result<Detector> {
+        check_builtin(&self.model)?;
         let is_onnx = self
             .model
             .extension()
@@ -32,6 +34,24 @@ impl ModelArgs {
         Detector::load(&self.model, self.arch.as_deref())
             .with_context(|| format!("loading model {}", self.model.display()))
     }
+}
+
+/// The built-in model, `models/mb2-ssd-lite-synth.safetensors` of the source tree this
+/// binary was built from (see `models/README.md`).
+pub fn builtin_model_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/mb2-ssd-lite-synth.safetensors")
+}
+
+/// A clear error when `path` is the built-in model and it is not there.
+pub fn check_builtin(path: &Path) -> Result<()> {
+    if path == builtin_model_path() && !path.is_file() {
+        anyhow::bail!(
+            "no --model given and the built-in model {} is missing (it is built with \
+             `slimdet train`, see models/README.md); pass --model FILE",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 /// Worker threads.

@@ -77,6 +77,10 @@ pub struct TrainState {
     pub weights: String,
     /// Momentum-buffer file name (in the same directory).
     pub optimizer: String,
+    /// Sums over the finished batches of `epoch`: total, regression and classification
+    /// loss, and the batch count (so a run resumed mid-epoch reports the same means).
+    #[serde(default)]
+    pub epoch_sums: [f64; 4],
 }
 
 /// The state file of a checkpoint given as `state.json`, its directory, or a run's output

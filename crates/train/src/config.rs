@@ -18,7 +18,7 @@ pub struct TrainConfig {
     pub split: String,
     /// Validation split (`test`); `None`: no validation.
     pub val_split: Option<String>,
-    /// Width multiplier (1.0; 0.75 and 0.5 also build).
+    /// Width multiplier (1.0; 0.75, 0.5 and 0.25 also build).
     pub width_mult: f64,
     /// Epochs to train (the total, also when resuming).
     pub epochs: usize,
@@ -113,13 +113,16 @@ impl TrainConfig {
         if !lr.is_finite() || lr < 0.0 {
             return bad(format!("learning rate {lr} must be finite and ≥ 0"));
         }
-        if ![0.5, 0.75, 1.0].contains(&self.width_mult) {
+        if ![0.25, 0.5, 0.75, 1.0].contains(&self.width_mult) {
             return bad(format!(
-                "width multiplier {} (pytorch-ssd builds 0.5, 0.75 and 1.0)",
+                "width multiplier {} (0.25, 0.5, 0.75 or 1.0; pytorch-ssd ships 0.5 to 1.0)",
                 self.width_mult
             ));
         }
-        if !(0.0..1.0).contains(&self.momentum) || !self.weight_decay.is_finite() || self.weight_decay < 0.0 {
+        if !(0.0..1.0).contains(&self.momentum)
+            || !self.weight_decay.is_finite()
+            || self.weight_decay < 0.0
+        {
             return bad(format!(
                 "momentum {} must be in [0, 1) and weight decay {} ≥ 0",
                 self.momentum, self.weight_decay

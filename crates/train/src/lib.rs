@@ -17,9 +17,16 @@ pub use autograd::{BackwardOptions, Gradients, Mode, Tape, TrainGraph};
 pub use error::{Result, TrainError};
 pub mod augment;
 pub mod checkpoint;
+pub mod config;
 pub mod data;
 pub mod init;
 pub mod loss;
+pub mod masks;
 pub mod optim;
 pub mod schedule;
+pub mod trainer;
 pub mod validate;
+
+pub use config::{Progress, StepInfo, TrainConfig, TrainReport};
+pub use masks::WeightMasks;
+pub use trainer::{TrainStart, train, train_from};

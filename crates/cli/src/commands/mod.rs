@@ -8,3 +8,4 @@ pub mod eval;
 pub mod info;
 pub mod init;
 pub mod study;
+pub mod train;
