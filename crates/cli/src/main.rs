@@ -44,6 +44,8 @@ enum Command {
     /// Compression study: prune/quantize a model over a grid, measure every variant,
     /// write a results CSV and a report.
     Study(commands::study::Args),
+    /// Draw detections and FPS on frames (folder, image or video) into a GIF or PNGs.
+    Demo(commands::demo::Args),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +57,7 @@ fn main() -> ExitCode {
         Command::Convert(a) => commands::convert::run(a),
         Command::Eval(a) => commands::eval::run(a),
         Command::Study(a) => commands::study::run(a),
+        Command::Demo(a) => commands::demo::run(a),
         Command::Dataset(a) => commands::dataset::run(a),
         Command::Init(a) => commands::init::run(a),
         Command::Train(a) => commands::train::run(a),

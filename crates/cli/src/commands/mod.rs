@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod convert;
 pub mod dataset;
+pub mod demo;
 pub mod detect;
 pub mod eval;
 pub mod info;

@@ -20,12 +20,12 @@ pub const QUANT_MODES: [&str; 5] = [
 ];
 
 /// The whole study configuration. Unknown keys are errors.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct StudyConfig {
     /// Seed for dataset generation, random pruning and calibration subsets.
     pub seed: u64,
-    /// Worker threads for evaluation and timing (0: all cores).
+    /// Worker threads for evaluation and timing (0, the default: all cores).
     pub threads: usize,
     /// Dataset.
     pub data: DataConfig,
@@ -139,29 +139,11 @@ pub struct ReportConfig {
 }
 
 /// Files kept besides the results.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
     /// Keep every variant's model file under `<out>/models/` (else deleted once measured).
     pub keep_models: bool,
-}
-
-impl Default for StudyConfig {
-    fn default() -> Self {
-        Self {
-            seed: 0,
-            threads: 0,
-            data: DataConfig::default(),
-            model: ModelConfig::default(),
-            eval: EvalConfig::default(),
-            prune: PruneConfig::default(),
-            quant: QuantConfig::default(),
-            combos: ComboConfig::default(),
-            finetune: FinetuneConfig::default(),
-            report: ReportConfig::default(),
-            output: OutputConfig::default(),
-        }
-    }
 }
 
 impl Default for DataConfig {
@@ -245,12 +227,6 @@ impl Default for ReportConfig {
             latency_budget: 0.8,
             map_tolerance: 0.01,
         }
-    }
-}
-
-impl Default for OutputConfig {
-    fn default() -> Self {
-        Self { keep_models: false }
     }
 }
 
