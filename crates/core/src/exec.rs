@@ -54,6 +54,8 @@ enum ConvKind {
     Depthwise,
     /// Any other grouping: the reference loop on OIHW weights.
     Grouped,
+    /// 1x1 stride 1 on the sparse kernel, CSR weights (see [`crate::sparse`]).
+    Sparse(Box<slimdet_kernels::sparse::SparseWeights>),
 }
 
 #[derive(Debug)]
@@ -98,7 +100,12 @@ struct CompiledNode {
 /// PyTorch orders it, instead of being folded into the weights, which would round every
 /// weight once more (folding is kept for quantization, see [`passes::fold_bn`]). The
 /// graph's values are rewired so the fused step produces the last value of the chain.
-fn compile_nodes(g: &mut Graph, shapes: &[Vec<usize>]) -> Vec<CompiledNode> {
+fn compile_nodes(
+    g: &mut Graph,
+    shapes: &[Vec<usize>],
+    tier: Tier,
+    sparse: crate::sparse::SparseMode,
+) -> Vec<CompiledNode> {
     let uses = g.use_counts();
     let mut out = Vec::with_capacity(g.nodes.len());
     let mut i = 0;
@@ -123,7 +130,18 @@ fn compile_nodes(g: &mut Graph, shapes: &[Vec<usize>]) -> Vec<CompiledNode> {
                     last = i + 2;
                 }
             }
-            let (step, scratch) = compile_conv(c, &shapes[n.inputs[0]], bn, act);
+            let (mut step, scratch) = compile_conv(c, &shapes[n.inputs[0]], bn, act);
+            if crate::sparse::decide(c, tier, sparse).sparse
+                && let Step::Conv { kind, w, geom, .. } = &mut step
+                && let Some(sw) = slimdet_kernels::sparse::SparseWeights::from_dense(
+                    c.weight.data(),
+                    geom.out_c,
+                    geom.in_c,
+                )
+            {
+                *kind = ConvKind::Sparse(Box::new(sw));
+                *w = Vec::new();
+            }
             out.push(CompiledNode {
                 step,
                 inputs: n.inputs.clone(),
@@ -174,6 +192,16 @@ pub struct Plan {
 impl Plan {
     /// Compiles `graph` for inputs of shape `input` (`[N, H, W, C]`).
     pub fn new(graph: &Graph, input: &[usize], opts: &PlanOptions) -> Result<Self> {
+        Self::with_sparse_mode(graph, input, opts, crate::sparse::mode())
+    }
+
+    /// [`Plan::new`] with an explicit sparse-kernel mode instead of `SLIMDET_SPARSE`.
+    pub fn with_sparse_mode(
+        graph: &Graph,
+        input: &[usize],
+        opts: &PlanOptions,
+        sparse: crate::sparse::SparseMode,
+    ) -> Result<Self> {
         let mut g = graph.clone();
         if opts.optimize {
             passes::fuse_activations(&mut g);
@@ -181,7 +209,7 @@ impl Plan {
         let shapes = shape::infer(&g, input)?;
         let threads = opts.threads.max(1);
         let tier = opts.tier.unwrap_or_else(slimdet_kernels::tier);
-        let nodes = compile_nodes(&mut g, &shapes);
+        let nodes = compile_nodes(&mut g, &shapes, tier, sparse);
         let scratch_len = nodes.iter().map(|n| n.scratch).max().unwrap_or(0);
         let (slot_of, slot_sizes) = assign_slots(&g, &nodes, &shapes);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -215,13 +243,39 @@ impl Plan {
         self.nodes
             .iter()
             .map(|n| match &n.step {
-                Step::Conv { w, scale, bias, .. } => {
-                    (w.len() + bias.len() + scale.as_ref().map_or(0, Vec::len)) * 4
+                Step::Conv {
+                    kind,
+                    w,
+                    scale,
+                    bias,
+                    ..
+                } => {
+                    let sparse = match kind {
+                        ConvKind::Sparse(sw) => sw.bytes(),
+                        _ => 0,
+                    };
+                    (w.len() + bias.len() + scale.as_ref().map_or(0, Vec::len)) * 4 + sparse
                 }
                 Step::Scale { scale, shift } => (scale.len() + shift.len()) * 4,
                 _ => 0,
             })
             .sum()
+    }
+
+    /// Number of convolutions running on the sparse kernel.
+    pub fn sparse_convs(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.step,
+                    Step::Conv {
+                        kind: ConvKind::Sparse(_),
+                        ..
+                    }
+                )
+            })
+            .count()
     }
 
     /// The kernel tier in use.
@@ -616,6 +670,9 @@ fn run_conv(
                     });
             }
         }
+        ConvKind::Sparse(sw) => slimdet_kernels::sparse::spmm(
+            tier, sw, input, epi.scale, epi.bias, epi.act, out, threads,
+        ),
         ConvKind::Grouped => {
             for b in 0..batch {
                 let o = &mut out[b * out_img..(b + 1) * out_img];

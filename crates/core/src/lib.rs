@@ -10,6 +10,7 @@ pub mod graph;
 pub mod ops;
 pub mod passes;
 pub mod shape;
+pub mod sparse;
 pub mod stats;
 pub mod tensor;
 

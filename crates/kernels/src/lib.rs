@@ -14,6 +14,7 @@ pub mod im2col;
 pub mod quant;
 pub mod reference;
 pub mod sgemm;
+pub mod sparse;
 mod x86_64;
 
 pub use act::Act;

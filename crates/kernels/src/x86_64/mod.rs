@@ -20,6 +20,7 @@ mod avx2;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 pub(crate) mod quant;
+pub(crate) mod sparse;
 
 /// CPU features the kernels here need, detected once per process.
 #[cfg(target_arch = "x86_64")]

@@ -1,0 +1,117 @@
+//! Safe entry to the sparse 1x1 (SpMM) ISA kernels.
+//!
+//! The wrapper checks the tier and the CPU, and every slice length against the
+//! [`SparseWeights`] shape, before entering an ISA function; the CSR invariants (row
+//! pointers non-decreasing up to `nnz`, column indices `< I`) hold by construction of
+//! [`SparseWeights`], whose fields only this crate can set.
+
+use super::Isa;
+use crate::act::Act;
+use crate::dispatch::Tier;
+use crate::sparse::SparseWeights;
+
+/// Shapes and operands of one SpMM call, validated by [`spmm_rows`].
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+pub(in crate::x86_64) struct SpmmArgs<'a> {
+    /// Pixels `P`.
+    pub pixels: usize,
+    /// Input channels `I`.
+    pub in_c: usize,
+    /// Output channels `O`.
+    pub out_c: usize,
+    /// CSR row pointers `[O + 1]`.
+    pub row_ptr: &'a [u32],
+    /// CSR column indices `[nnz]`, each `< I`.
+    pub cols: &'a [u32],
+    /// CSR values `[nnz]`.
+    pub vals: &'a [f32],
+    /// `[P, I]`.
+    pub input: &'a [f32],
+    /// `[O]` or none (= 1).
+    pub scale: Option<&'a [f32]>,
+    /// `[O]`.
+    pub bias: &'a [f32],
+    /// Activation clamp.
+    pub lo: f32,
+    /// Activation clamp.
+    pub hi: f32,
+}
+
+/// Id of the SIMD SpMM kernel `tier` selects on this CPU, if any.
+pub(crate) fn spmm_id(tier: Tier) -> Option<&'static str> {
+    match super::isa_for(tier)? {
+        Isa::Avx512 => Some("x86_64/avx512/spmm_f32_32x1"),
+        Isa::Avx2 => Some("x86_64/avx2/spmm_f32_8x1"),
+    }
+}
+
+/// Runs `out[P, O] = act(input[P, I] · Wᵀ · scale + bias)` on the SIMD kernel for `tier`.
+/// Returns false (writing nothing) when no SIMD kernel applies. `xt` and `ot` are scratch
+/// buffers, grown as needed.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn spmm_rows(
+    tier: Tier,
+    w: &SparseWeights,
+    input: &[f32],
+    scale: Option<&[f32]>,
+    bias: &[f32],
+    act: Act,
+    out: &mut [f32],
+    xt: &mut Vec<f32>,
+    ot: &mut Vec<f32>,
+) -> bool {
+    let Some(isa) = super::isa_for(tier) else {
+        return false;
+    };
+    let (i_c, o_c) = (w.in_c, w.out_c);
+    if i_c == 0 || o_c == 0 {
+        return false;
+    }
+    let pixels = input.len() / i_c;
+    let ok = input.len() == pixels * i_c
+        && out.len() == pixels * o_c
+        && bias.len() == o_c
+        && scale.is_none_or(|s| s.len() == o_c)
+        && w.row_ptr.len() == o_c + 1
+        && w.cols.len() == w.vals.len();
+    if !ok {
+        return false;
+    }
+    let tile = match isa {
+        Isa::Avx512 => 32,
+        Isa::Avx2 => 8,
+    };
+    xt.resize(i_c * tile, 0.0);
+    ot.resize(o_c * tile, 0.0);
+    let (lo, hi) = act.bounds();
+    let args = SpmmArgs {
+        pixels,
+        in_c: i_c,
+        out_c: o_c,
+        row_ptr: &w.row_ptr,
+        cols: &w.cols,
+        vals: &w.vals,
+        input,
+        scale,
+        bias,
+        lo,
+        hi,
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (args, out, xt, ot);
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY: `isa_for` returned Avx512 only after detecting AVX-512F on this CPU. All
+        // slice lengths were checked above against (pixels, I, O); `xt` holds I·32 and `ot`
+        // O·32 floats; the CSR invariants (row_ptr non-decreasing and ≤ nnz = cols.len() =
+        // vals.len(), every column < I) hold by construction of `SparseWeights`.
+        Isa::Avx512 => unsafe { super::avx512::spmm_f32_32x1(&args, out, xt, ot) },
+        // SAFETY: as above with AVX2+FMA detected by `isa_for`, `xt` holding I·8 and `ot`
+        // O·8 floats.
+        Isa::Avx2 => unsafe { super::avx2::spmm_f32_8x1(&args, out, xt, ot) },
+    }
+    true
+}
