@@ -4,20 +4,29 @@
 //!   ([`Method::Random`]), per layer or globally. The model keeps its shapes; the zeros can
 //!   be stored compactly (`slimdet_formats::sparse`) and skipped at run time by the sparse
 //!   1x1 kernel (`slimdet_kernels::sparse`).
+//! - [`structured`]: whole channels removed per dependency group ([`groups`]), giving a
+//!   smaller dense model (filter L1/L2, BN scale or random criteria).
 //! - [`masks`]: keep-masks rebuilt from the zeros, for fine-tuning.
 //!
 //! Everything is deterministic: random pruning draws from a [`rng::SplitMix64`] stream
 //! per layer derived from the seed.
 
 pub mod error;
+pub mod groups;
 pub mod masks;
 pub mod pattern;
 pub mod rng;
+pub mod structured;
 pub mod target;
 pub mod unstructured;
 
 pub use error::{PruneError, Result};
+pub use groups::{Group, dependency_groups};
 pub use masks::{apply_masks, masks};
+pub use structured::{
+    Criterion, GroupReport, StructuredOptions, prune_structured, prune_structured_with_report,
+    zero_channels,
+};
 pub use target::PruneTarget;
 pub use unstructured::{
     LayerReport, Method, PruneReport, Scope, UnstructuredOptions, check_amount, prune_unstructured,
