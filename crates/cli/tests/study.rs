@@ -24,8 +24,8 @@ fn ok(o: &Output) {
     );
 }
 
-/// `(dataset, model)`: 24 synthetic test images and a width-0.5 random model, made once
-/// per test process.
+/// `(dataset, model)`: 16 trainval and 24 test synthetic images and a width-0.5 random
+/// model, made once per test process.
 fn fixture() -> &'static (PathBuf, PathBuf) {
     static F: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     F.get_or_init(|| {
@@ -40,7 +40,7 @@ fn fixture() -> &'static (PathBuf, PathBuf) {
             "-o",
             d,
             "--train",
-            "0",
+            "16",
             "--test",
             "24",
             "--threads",
@@ -382,4 +382,46 @@ fn bad_configurations_fail_before_any_work() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+}
+
+#[test]
+fn fine_tuned_variant_keeps_its_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("ft.toml");
+    std::fs::write(
+        &cfg,
+        "[data]\nlimit = 8\n[eval]\ntiming_runs = 0\n[prune]\nmethods = [\"l1\"]\nlevels = [0.5]\n\
+         [quant]\nmodes = []\n[combos]\nprune = []\nquant = []\n\
+         [finetune]\nvariants = [[\"l1\", 0.5]]\nepochs = 1\nbatch = 8\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let o = slimdet()
+        .args(study_args(
+            &out,
+            &["--config", cfg.to_str().unwrap(), "--no-report"],
+        ))
+        .output()
+        .unwrap();
+    ok(&o);
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(file_with_suffix(&out, "_study.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = json.as_array().unwrap();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["baseline", "l1-0.5", "l1-0.5-ft"]);
+    let (pruned, tuned) = (&rows[1], &rows[2]);
+    assert_eq!(tuned["finetuned"], true);
+    assert_eq!(
+        tuned["sparsity_conv"], pruned["sparsity_conv"],
+        "zeros kept"
+    );
+    assert_ne!(
+        tuned["file_gz_bytes"], pruned["file_gz_bytes"],
+        "fine-tuning changed the weights"
+    );
 }

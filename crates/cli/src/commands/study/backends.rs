@@ -1,10 +1,15 @@
-//! Turning a study [`Variant`] into a model: pruning through `slimdet-prune`. Methods and
-//! modes whose backend is not part of this build are refused up front by
-//! [`check_available`], with the config key to change, and never approximated.
+//! Turning a study [`Variant`] into a model: pruning through `slimdet-prune`, fine-tuning
+//! through `slimdet-train` (pruned weights held at zero by masks). Methods and modes
+//! whose backend is not part of this build are refused up front by [`check_available`],
+//! with the config key to change, and never approximated.
+
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use slimdet_models::Detector;
 use slimdet_prune::{Method, Scope, UnstructuredOptions, prune_unstructured};
+use slimdet_train::schedule::{LrPolicy, LrSchedule};
+use slimdet_train::{Progress, TrainConfig, TrainStart, WeightMasks, train_from};
 
 use super::config::StudyConfig;
 use super::grid::Variant;
@@ -21,7 +26,7 @@ pub fn quant_available(q: &str) -> bool {
 
 /// Whether fine-tuned variants can be built.
 pub fn finetune_available() -> bool {
-    false
+    true
 }
 
 /// Fails, naming the config key, if `cfg` asks for a method or mode this build lacks.
@@ -79,8 +84,22 @@ pub fn drop_unavailable(cfg: &mut StudyConfig) -> Vec<String> {
     dropped
 }
 
-/// Builds variant `v` from the baseline model.
-pub fn build(base: &Detector, v: &Variant, cfg: &StudyConfig) -> Result<Detector> {
+/// Where fine-tuning reads its data and how many threads it uses.
+pub struct TrainEnv<'a> {
+    /// VOC year folder holding the `trainval` split.
+    pub root: &'a Path,
+    /// Worker threads.
+    pub threads: usize,
+}
+
+/// Builds variant `v` from the baseline model; `step` is told what is running.
+pub fn build(
+    base: &Detector,
+    v: &Variant,
+    cfg: &StudyConfig,
+    train: &TrainEnv,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<Detector> {
     let mut det = base.clone();
     if let Some((method, level)) = &v.prune {
         let method = match method.as_str() {
@@ -102,16 +121,58 @@ pub fn build(base: &Detector, v: &Variant, cfg: &StudyConfig) -> Result<Detector
         };
         prune_unstructured(&mut det, &opts).with_context(|| format!("pruning {}", v.name))?;
     }
+    if v.finetuned {
+        det = finetune(det, cfg, train, step).with_context(|| format!("fine-tuning {}", v.name))?;
+    }
     if v.quant != "fp32" {
         bail!(
             "quantization mode {:?} is not available in this build",
             v.quant
         );
     }
-    if v.finetuned {
-        bail!("fine-tuning is not available in this build");
-    }
     Ok(det)
+}
+
+/// Fine-tunes `det` on the `trainval` split for `finetune.epochs` epochs (cosine
+/// schedule from `finetune.lr`, no validation), keeping its zero weights at zero.
+fn finetune(
+    det: Detector,
+    cfg: &StudyConfig,
+    train: &TrainEnv,
+    step: &(dyn Fn(&str) + Sync),
+) -> Result<Detector> {
+    let f = &cfg.finetune;
+    let tmp = tempfile::tempdir().context("creating a folder for fine-tuning checkpoints")?;
+    let mut tc = TrainConfig::new(train.root, tmp.path());
+    tc.epochs = f.epochs;
+    tc.batch = f.batch;
+    tc.schedule = LrSchedule {
+        base_lr: f.lr,
+        policy: LrPolicy::Cosine { t_max: f.epochs },
+        warmup_epochs: 0,
+    };
+    tc.val_split = None;
+    tc.val_every = 0;
+    tc.threads = train.threads;
+    tc.seed = cfg.seed;
+    tc.train_limit = (f.train_limit > 0).then_some(f.train_limit);
+    let masks = WeightMasks::from_zeros(&det.graph);
+    let start = TrainStart {
+        model: Some(det),
+        masks: Some(masks),
+    };
+    let (_, tuned) = train_from(&tc, start, &mut |p| {
+        if let Progress::Step(s) = p {
+            step(&format!(
+                "fine-tune epoch {}/{} batch {}/{}",
+                s.epoch + 1,
+                f.epochs,
+                s.batch + 1,
+                s.batches
+            ));
+        }
+    })?;
+    Ok(tuned)
 }
 
 #[cfg(test)]

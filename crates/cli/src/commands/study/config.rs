@@ -124,6 +124,12 @@ pub struct FinetuneConfig {
     pub variants: Vec<(String, f64)>,
     /// Epochs over the `trainval` split.
     pub epochs: usize,
+    /// Initial learning rate (cosine decay to 0 over the epochs).
+    pub lr: f64,
+    /// Batch size.
+    pub batch: usize,
+    /// Train on at most this many `trainval` images (0: all).
+    pub train_limit: usize,
 }
 
 /// Budgets of the report's conclusions.
@@ -216,6 +222,9 @@ impl Default for FinetuneConfig {
         Self {
             variants: Vec::new(),
             epochs: 2,
+            lr: 1e-3,
+            batch: 16,
+            train_limit: 0,
         }
     }
 }
@@ -320,8 +329,14 @@ impl StudyConfig {
         if static_int8 && self.quant.calib_images == 0 {
             bail!("quant.calib_images = 0: static int8 needs calibration images");
         }
-        if !self.finetune.variants.is_empty() && self.finetune.epochs == 0 {
-            bail!("finetune.epochs = 0 with finetune.variants set");
+        let f = &self.finetune;
+        if !f.variants.is_empty() && (f.epochs == 0 || f.batch < 2 || !(f.lr > 0.0 && f.lr < 1.0)) {
+            bail!(
+                "finetune: epochs = {}, batch = {}, lr = {}: expected epochs >= 1, batch >= 2, 0 < lr < 1",
+                f.epochs,
+                f.batch,
+                f.lr
+            );
         }
         let r = &self.report;
         for (k, v) in [

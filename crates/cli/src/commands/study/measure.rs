@@ -56,10 +56,14 @@ pub fn variant(
     step: &(dyn Fn(&str) + Sync),
 ) -> Result<ResultRow> {
     step("build");
-    let det = backends::build(base, v, env.cfg)?;
+    let train = backends::TrainEnv {
+        root: env.ds.root(),
+        threads: env.threads,
+    };
+    let det = backends::build(base, v, env.cfg, &train, step)?;
     step("save");
     let path = env.models_dir.join(format!("{}.safetensors", v.name));
-    det.save_safetensors(&path)
+    det.save_safetensors_sparse(&path)
         .with_context(|| format!("saving {}", path.display()))?;
     step("eval");
     let out = evaluate_detector(&det, env.ds, &eval_options(env), &|d, n| {
