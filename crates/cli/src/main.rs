@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Print layers, parameters, MACs, sparsity and file size of a model.
     Info(commands::info::Args),
+    /// Prune a model: zero weights (l1, random) or remove channels (filter-l1, ...).
+    Prune(commands::prune::Args),
     /// Detect objects in images, draw them and print the detections.
     Detect(commands::detect::Args),
     /// Time the forward pass (median, p10, p90) after warm-up.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Info(a) => commands::info::run(a),
+        Command::Prune(a) => commands::prune::run(a),
         Command::Detect(a) => commands::detect::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Convert(a) => commands::convert::run(a),

@@ -28,13 +28,20 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let input = det.input_shape();
     let st = model_stats(&det.graph, &input)?;
     let plan = Plan::new(&det.graph, &input, &PlanOptions::default())?;
+    let exec = slimdet_core::sparse::layer_decisions(
+        &det.graph,
+        plan.tier(),
+        slimdet_core::sparse::mode(),
+    );
     if a.format == "json" {
         let layers: Vec<_> = st
             .layers
             .iter()
-            .map(|l| {
+            .zip(&exec)
+            .map(|(l, (_, d))| {
                 json!({"name": l.name, "kind": l.kind, "weight_shape": l.weight_shape, "out_shape": l.out_shape,
-                       "params": l.params, "macs": l.macs, "macs_effective": l.macs_effective, "sparsity": l.sparsity()})
+                       "params": l.params, "macs": l.macs, "macs_effective": l.macs_effective, "sparsity": l.sparsity(),
+                       "sparse_kernel": d.sparse, "sparse_reason": d.reason})
             })
             .collect();
         let v = json!({
@@ -42,18 +49,25 @@ pub fn run(a: Args) -> Result<ExitCode> {
             "input": input, "params": st.params, "macs": st.macs, "macs_effective": st.macs_effective,
             "sparsity": st.conv_sparsity, "sparsity_all": st.sparsity_all, "mean_layer_sparsity": st.mean_layer_sparsity,
             "file_bytes": file_bytes, "arena_bytes": plan.arena_bytes(), "weight_bytes": plan.weight_bytes(),
-            "conv_layers": st.layers.len(), "layers": layers,
+            "conv_layers": st.layers.len(), "sparse_convs": plan.sparse_convs(), "layers": layers,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }
     println!(
-        "{:<44} {:<7} {:<18} {:<16} {:>9} {:>13} {:>8}",
+        "{:<44} {:<7} {:<18} {:<16} {:>9} {:>13} {:>8}  exec",
         "layer", "kind", "weight", "output", "params", "MACs", "sparsity"
     );
-    for l in &st.layers {
+    for (l, (_, d)) in st.layers.iter().zip(&exec) {
+        let how = if d.sparse {
+            format!("sparse ({})", d.reason)
+        } else if d.sparsity > 0.0 {
+            format!("dense ({})", d.reason)
+        } else {
+            "dense".to_string()
+        };
         println!(
-            "{:<44} {:<7} {:<18} {:<16} {:>9} {:>13} {:>7.2}%",
+            "{:<44} {:<7} {:<18} {:<16} {:>9} {:>13} {:>7.2}%  {how}",
             l.name,
             l.kind,
             format!("{:?}", l.weight_shape),
@@ -72,7 +86,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
         input[2],
         input[1]
     );
-    println!("conv layers      {}", st.layers.len());
+    println!(
+        "conv layers      {} ({} on the sparse kernel)",
+        st.layers.len(),
+        plan.sparse_convs()
+    );
     println!("parameters       {}", group(st.params as u64));
     println!("MACs             {}", group(st.macs));
     println!("MACs effective   {}", group(st.macs_effective));

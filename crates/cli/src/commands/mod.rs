@@ -8,5 +8,6 @@ pub mod detect;
 pub mod eval;
 pub mod info;
 pub mod init;
+pub mod prune;
 pub mod study;
 pub mod train;

@@ -1,0 +1,178 @@
+//! `slimdet prune`: unstructured (weights to zero) or structured (channels removed)
+//! pruning of a model, written as safetensors.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use slimdet_core::stats::model_stats;
+use slimdet_prune::{
+    Criterion, Method, Scope, StructuredOptions, UnstructuredOptions, check_amount,
+    prune_structured_with_report, prune_unstructured,
+};
+
+use crate::model_arg::ModelArgs;
+
+/// Options of `slimdet prune`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// l1 and random zero individual weights (unstructured); filter-l1, filter-l2,
+    /// bn-scale and random-channel remove whole channels (structured).
+    #[arg(long, value_parser = ["l1", "random", "filter-l1", "filter-l2", "bn-scale", "random-channel"])]
+    method: String,
+    /// Fraction to remove, in [0, 1): of the weights (unstructured) or of each channel
+    /// group (structured).
+    #[arg(long, allow_negative_numbers = true)]
+    amount: f64,
+    /// Unstructured only: the same sparsity in every layer, or one global ranking.
+    #[arg(long, value_parser = ["layer", "global"])]
+    scope: Option<String>,
+    /// Layers to leave alone: a module path (`base_net.0.0`, matches what is under it)
+    /// or a glob (`*headers*`). Repeatable.
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Unstructured only: also prune BN γ.
+    #[arg(long)]
+    include_bn: bool,
+    /// Seed of the random methods.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Store mostly-zero tensors in the sparse bitmap-v1 encoding (smaller files; loads
+    /// transparently).
+    #[arg(long)]
+    sparse_format: bool,
+    /// Structured only: round kept channel counts up to a multiple of this.
+    #[arg(long, default_value_t = 8)]
+    channel_multiple: usize,
+    /// Output safetensors file.
+    #[arg(short = 'o', long)]
+    output: PathBuf,
+    /// Report format.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+/// Runs the command.
+pub fn run(a: Args) -> Result<ExitCode> {
+    check_amount(a.amount).with_context(|| format!("--amount {}", a.amount))?;
+    let structured = matches!(
+        a.method.as_str(),
+        "filter-l1" | "filter-l2" | "bn-scale" | "random-channel"
+    );
+    if structured && (a.scope.is_some() || a.include_bn) {
+        bail!("--scope and --include-bn apply to the unstructured methods (l1, random) only");
+    }
+    if a.channel_multiple == 0 {
+        bail!("--channel-multiple must be at least 1");
+    }
+    let det = a.model.load()?;
+    let input = det.input_shape();
+    let before = model_stats(&det.graph, &input)?;
+    let (pruned, detail) = if structured {
+        let criterion = match a.method.as_str() {
+            "filter-l1" => Criterion::FilterL1,
+            "filter-l2" => Criterion::FilterL2,
+            "bn-scale" => Criterion::BnScale,
+            _ => Criterion::Random,
+        };
+        let opts = StructuredOptions {
+            criterion,
+            amount: a.amount,
+            exclude: a.exclude.clone(),
+            channel_multiple: a.channel_multiple,
+            seed: a.seed,
+        };
+        let (p, rep) = prune_structured_with_report(&det, &opts)?;
+        let groups: Vec<_> = rep
+            .iter()
+            .map(|g| json!({"group": g.name, "before": g.before, "after": g.after, "skipped": g.skipped}))
+            .collect();
+        (p, json!({"groups": groups}))
+    } else {
+        let opts = UnstructuredOptions {
+            method: if a.method == "l1" {
+                Method::L1
+            } else {
+                Method::Random
+            },
+            amount: a.amount,
+            scope: if a.scope.as_deref() == Some("global") {
+                Scope::Global
+            } else {
+                Scope::Layer
+            },
+            include_bn: a.include_bn,
+            exclude: a.exclude.clone(),
+            seed: a.seed,
+        };
+        let mut p = det.clone();
+        let rep = prune_unstructured(&mut p, &opts)?;
+        let layers: Vec<_> = rep
+            .layers
+            .iter()
+            .map(|l| json!({"key": l.key, "numel": l.numel, "sparsity": l.sparsity()}))
+            .collect();
+        (
+            p,
+            json!({"pruned_sparsity": rep.sparsity(), "excluded": rep.excluded, "layers": layers}),
+        )
+    };
+    let after = model_stats(&pruned.graph, &pruned.input_shape())?;
+    if a.sparse_format {
+        pruned.save_safetensors_sparse(&a.output)
+    } else {
+        pruned
+            .save_safetensors(&a.output)
+            .map(|_| Default::default())
+    }
+    .with_context(|| format!("writing {}", a.output.display()))?;
+    let file_bytes = std::fs::metadata(&a.output)
+        .with_context(|| format!("reading {}", a.output.display()))?
+        .len();
+    if a.format == "json" {
+        let v = json!({
+            "model": a.model.model.display().to_string(), "output": a.output.display().to_string(),
+            "method": a.method, "amount": a.amount, "sparse_format": a.sparse_format,
+            "params_before": before.params, "params_after": after.params,
+            "macs_before": before.macs, "macs_after": after.macs,
+            "macs_effective_after": after.macs_effective, "sparsity_conv": after.conv_sparsity,
+            "file_bytes": file_bytes, "detail": detail,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let g = crate::commands::info::group;
+    println!(
+        "pruned        {} -> {}",
+        a.model.model.display(),
+        a.output.display()
+    );
+    println!("method        {} amount {}", a.method, a.amount);
+    println!(
+        "parameters    {} -> {} ({:.1}%)",
+        g(before.params as u64),
+        g(after.params as u64),
+        100.0 * after.params as f64 / before.params.max(1) as f64
+    );
+    println!(
+        "MACs          {} -> {} ({:.1}%), effective {}",
+        g(before.macs),
+        g(after.macs),
+        100.0 * after.macs as f64 / before.macs.max(1) as f64,
+        g(after.macs_effective)
+    );
+    println!("conv sparsity {:.2}%", 100.0 * after.conv_sparsity);
+    println!(
+        "file          {} bytes{}",
+        g(file_bytes),
+        if a.sparse_format {
+            " (sparse bitmap-v1)"
+        } else {
+            ""
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
