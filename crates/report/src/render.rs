@@ -156,7 +156,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:13px}\
 th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}\
 thead th{background:#f0f0f0;text-align:center}tbody th{text-align:left;font-weight:normal}\
 figure{margin:1.5em 0}figcaption{font-weight:bold;margin-bottom:.4em}\
-code{background:#f4f4f4;padding:0 3px}.scroll{overflow-x:auto}";
+code{background:#f4f4f4;padding:0 3px}.scroll{overflow-x:auto}\
+table.setup td{text-align:left}";
 
 /// Renders report.html.
 pub fn html(
@@ -176,7 +177,7 @@ pub fn html(
         .iter()
         .map(|(k, v)| vec![k.clone(), v.clone()])
         .collect();
-    s += &html_table(&["", "value"], &setup_rows);
+    s += &html_table(&["", "value"], &setup_rows).replacen("<table>", "<table class=\"setup\">", 1);
     s += "<h2>Conclusions</h2>\n<ul>\n";
     for c in conclusions {
         s += &format!("<li>{}</li>\n", md_inline_to_html(c));
