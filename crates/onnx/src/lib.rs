@@ -21,7 +21,9 @@ pub mod value;
 
 pub use detector::detector_from_onnx;
 pub use error::{OnnxError, Result};
-pub use export::{detector_model, export_detector};
+pub use export::{
+    QdqConv, QdqSpec, detector_model, detector_model_qdq, export_detector, export_detector_qdq,
+};
 pub mod import;
 pub mod model;
 pub mod tail;

@@ -9,6 +9,9 @@
 //! `Reshape`, exactly the pattern PyTorch emits.
 
 mod builder;
+mod qdq;
+
+pub use qdq::{QdqConv, QdqSpec};
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -27,10 +30,22 @@ const ONNX_AXIS: [usize; 4] = [0, 2, 3, 1];
 
 /// Translates the nodes of `g`; returns the ONNX name of every value and whether it is a
 /// feature map.
-fn walk(b: &mut Builder, g: &Graph, shapes: &[Vec<usize>]) -> Result<(Vec<String>, Vec<bool>)> {
+/// With `qdq`, quantized values get a QuantizeLinear/DequantizeLinear pair and quantized
+/// convolutions read int8 weights (see [`qdq`]).
+fn walk(
+    b: &mut Builder,
+    g: &Graph,
+    shapes: &[Vec<usize>],
+    qdq: Option<&QdqSpec>,
+) -> Result<(Vec<String>, Vec<bool>, String)> {
     let mut name = vec![String::new(); g.num_values];
     let mut fm = vec![false; g.num_values];
-    name[g.input] = b.fresh("input");
+    let input = b.fresh("input");
+    let act_q = |v: usize| qdq.and_then(|q| q.act.get(v).copied().flatten());
+    name[g.input] = match act_q(g.input) {
+        Some(q) => b.qdq(&input, q),
+        None => input.clone(),
+    };
     fm[g.input] = true;
     let out_name: std::collections::HashMap<usize, &str> =
         g.outputs.iter().map(|(n, v)| (*v, n.as_str())).collect();
@@ -56,10 +71,19 @@ fn walk(b: &mut Builder, g: &Graph, shapes: &[Vec<usize>]) -> Result<(Vec<String
                 if !x_fm {
                     return Err(err("convolution of a non-feature-map value"));
                 }
-                let w = b.tensor(&format!("{}.weight", n.name), &c.weight);
+                let qc = qdq.and_then(|q| q.convs.get(&n.name));
+                let w = match qc {
+                    Some(qc) => b.qdq_weight(&n.name, qc, c.weight.shape()),
+                    None => b.tensor(&format!("{}.weight", n.name), &c.weight),
+                };
                 let mut ins = vec![xs[0].clone(), w];
-                if let Some(bias) = &c.bias {
-                    ins.push(b.tensor(&format!("{}.bias", n.name), bias));
+                match (
+                    qc.and_then(|qc| qc.bias.as_ref().map(|q| (q, &qc.bias_scale))),
+                    &c.bias,
+                ) {
+                    (Some((q, s)), _) => ins.push(b.qdq_bias(&n.name, q, s)),
+                    (None, Some(bias)) => ins.push(b.tensor(&format!("{}.bias", n.name), bias)),
+                    (None, None) => {}
                 }
                 let [kh, kw] = c.kernel();
                 let (ph, pw) = (c.pad[0] as i64, c.pad[1] as i64);
@@ -161,10 +185,14 @@ fn walk(b: &mut Builder, g: &Graph, shapes: &[Vec<usize>]) -> Result<(Vec<String
         if shapes[n.output].is_empty() {
             return Err(err("value without a shape"));
         }
+        let y = match act_q(n.output) {
+            Some(q) => b.qdq(&y, q),
+            None => y,
+        };
         name[n.output] = y;
         fm[n.output] = y_fm;
     }
-    Ok((name, fm))
+    Ok((name, fm, input))
 }
 
 /// Appends softmax and SSD box decoding (variances `cv`, `sv`; priors `[cx, cy, w, h]`).
@@ -218,6 +246,32 @@ fn post_process(
 
 /// The detector as an ONNX model (see the module docs); `file` names it in errors.
 pub fn detector_model(det: &Detector, raw: bool, file: &str) -> Result<ModelProto> {
+    model(det, raw, file, None)
+}
+
+/// The detector as a QDQ int8 ONNX model: `det`'s graph (BN folded, activations fused)
+/// with the quantization of `spec` written around it (see [`qdq`]).
+pub fn detector_model_qdq(
+    det: &Detector,
+    spec: &QdqSpec,
+    raw: bool,
+    file: &str,
+) -> Result<ModelProto> {
+    if spec.act.len() != det.graph.num_values {
+        return Err(OnnxError::Export {
+            file: file.to_string(),
+            node: "(graph)".into(),
+            reason: format!(
+                "quantization covers {} values, the graph has {}",
+                spec.act.len(),
+                det.graph.num_values
+            ),
+        });
+    }
+    model(det, raw, file, Some(spec))
+}
+
+fn model(det: &Detector, raw: bool, file: &str, qdq: Option<&QdqSpec>) -> Result<ModelProto> {
     let g = &det.graph;
     let shapes = slimdet_core::shape::infer(g, &det.input_shape())?;
     let mut b = Builder {
@@ -226,7 +280,7 @@ pub fn detector_model(det: &Detector, raw: bool, file: &str) -> Result<ModelProt
         inits: Vec::new(),
         names: HashSet::new(),
     };
-    let (name, fm) = walk(&mut b, g, &shapes)?;
+    let (name, fm, input) = walk(&mut b, g, &shapes, qdq)?;
     let onnx_shape = |v: usize| {
         let s = &shapes[v];
         if fm[v] {
@@ -285,7 +339,7 @@ pub fn detector_model(det: &Detector, raw: bool, file: &str) -> Result<ModelProt
             node: b.nodes,
             name: det.arch.name().into(),
             initializer: b.inits,
-            input: vec![value_info(&name[g.input], &[n, ch, h, w])],
+            input: vec![value_info(&input, &[n, ch, h, w])],
             output: outputs,
             ..Default::default()
         }),
@@ -301,7 +355,20 @@ pub fn detector_model(det: &Detector, raw: bool, file: &str) -> Result<ModelProt
 /// the same directory is renamed over `path`.
 pub fn export_detector(det: &Detector, path: &Path, raw: bool) -> Result<()> {
     let file = path.display().to_string();
-    let bytes = detector_model(det, raw, &file)?.encode_to_vec();
+    write_atomic(path, &detector_model(det, raw, &file)?.encode_to_vec())
+}
+
+/// Writes `det` quantized by `spec` to `path` as a QDQ int8 ONNX model, atomically.
+pub fn export_detector_qdq(det: &Detector, spec: &QdqSpec, path: &Path, raw: bool) -> Result<()> {
+    let file = path.display().to_string();
+    write_atomic(
+        path,
+        &detector_model_qdq(det, spec, raw, &file)?.encode_to_vec(),
+    )
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let file = path.display().to_string();
     let fname = path
         .file_name()
         .map(|f| f.to_string_lossy().into_owned())
@@ -311,7 +378,7 @@ pub fn export_detector(det: &Detector, path: &Path, raw: bool) -> Result<()> {
         file: file.clone(),
         source,
     };
-    std::fs::write(&tmp, &bytes)
+    std::fs::write(&tmp, bytes)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
