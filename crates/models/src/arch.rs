@@ -215,6 +215,8 @@ pub struct Detector {
     pub config: SsdConfig,
     /// Class names, index 0 = BACKGROUND.
     pub class_names: Vec<String>,
+    /// Runs the network instead of the f32 graph when set (e.g. the int8 engine).
+    pub backend: Option<std::sync::Arc<dyn crate::BackendFactory>>,
 }
 
 impl Detector {
@@ -226,6 +228,7 @@ impl Detector {
             config: arch.config(),
             class_names: arch.default_classes(),
             arch,
+            backend: None,
         }
     }
 

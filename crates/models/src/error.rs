@@ -32,6 +32,9 @@ pub enum ModelError {
         /// Why.
         reason: String,
     },
+    /// An alternative backend (see [`crate::Backend`]) failed.
+    #[error(transparent)]
+    Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Result type of this crate.

@@ -7,6 +7,7 @@
 //! - [`predictor`]: image in, detections out, as pytorch-ssd's `Predictor`.
 
 pub mod arch;
+pub mod backend;
 pub mod blocks;
 pub mod box_coding;
 pub mod error;
@@ -20,5 +21,6 @@ pub mod ultraface;
 pub mod weights;
 
 pub use arch::{Arch, Detector, SsdConfig};
+pub use backend::{Backend, BackendFactory};
 pub use error::{ModelError, Result};
 pub use predictor::{Detection, Predictor};

@@ -25,7 +25,8 @@ pub struct Detection {
 
 /// A compiled detector with its buffers, reused across images.
 pub struct Predictor {
-    plan: Plan,
+    plan: Option<Plan>,
+    backend: Option<Box<dyn crate::Backend>>,
     config: SsdConfig,
     priors: Vec<[f32; 4]>,
     num_classes: usize,
@@ -48,12 +49,16 @@ impl Predictor {
 
     /// Compiles `det` with explicit plan options.
     pub fn with_options(det: &Detector, opts: &PlanOptions) -> Result<Self> {
-        let plan = Plan::new(&det.graph, &det.input_shape(), opts)?;
+        let (plan, backend) = match &det.backend {
+            Some(f) => (None, Some(f.build(opts.threads)?)),
+            None => (Some(Plan::new(&det.graph, &det.input_shape(), opts)?), None),
+        };
         let p = det.priors.len();
         let num_classes = det.class_names.len();
         let input_len = det.input_shape().iter().product();
         Ok(Self {
             plan,
+            backend,
             config: det.config.clone(),
             priors: det.priors.clone(),
             num_classes,
@@ -65,9 +70,15 @@ impl Predictor {
         })
     }
 
-    /// The compiled plan (for arena and weight sizes).
-    pub fn plan(&self) -> &Plan {
-        &self.plan
+    /// The compiled f32 plan (for arena and weight sizes); `None` when an alternative
+    /// backend runs the network.
+    pub fn plan(&self) -> Option<&Plan> {
+        self.plan.as_ref()
+    }
+
+    /// The alternative backend running the network, if any.
+    pub fn backend(&self) -> Option<&dyn crate::Backend> {
+        self.backend.as_deref()
     }
 
     /// Resizes and normalises `img` into the input buffer.
@@ -87,9 +98,15 @@ impl Predictor {
     /// Runs the network on an NHWC input `[1, H, W, 3]`, then computes softmax scores and
     /// decoded corner-form boxes (0..1 units).
     pub fn forward(&mut self, input: &[f32]) -> Result<()> {
-        let outs = self.plan.run(input)?;
-        self.logits.copy_from_slice(outs[0]);
-        self.locations.copy_from_slice(outs[1]);
+        match (&mut self.backend, &mut self.plan) {
+            (Some(b), _) => b.forward(input, &mut self.logits, &mut self.locations)?,
+            (None, Some(plan)) => {
+                let outs = plan.run(input)?;
+                self.logits.copy_from_slice(outs[0]);
+                self.locations.copy_from_slice(outs[1]);
+            }
+            (None, None) => unreachable!("a predictor has a plan or a backend"),
+        }
         let k = self.num_classes;
         for (o, x) in self.scores.chunks_mut(k).zip(self.logits.chunks(k)) {
             softmax_row(x, o);

@@ -1,0 +1,102 @@
+//! Graph preparation for quantization: BN folding and activation fusion (the engine's
+//! passes), then a check that every remaining operator is one the quantized engine runs,
+//! and the per-convolution geometry the executors need.
+
+use slimdet_core::{Graph, Op, passes};
+use slimdet_kernels::reference::ConvGeom;
+
+use crate::error::{QuantError, Result};
+use crate::options::pattern_matches;
+
+/// How a convolution is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvKind {
+    /// 1x1 stride 1: one GEMM over the pixels.
+    Pointwise,
+    /// Dense k×k: im2col then GEMM.
+    Im2col,
+    /// Depthwise: the direct kernel.
+    Depthwise,
+    /// Other groupings: the f32 reference loop (never quantized).
+    Grouped,
+}
+
+/// The prepared graph: BN folded into the convolutions, activations fused.
+///
+/// # Errors
+/// If an operator other than Conv, Add, Concat, Reshape or Act remains.
+pub fn prepare(graph: &Graph) -> Result<Graph> {
+    let mut g = graph.clone();
+    passes::fold_bn(&mut g);
+    passes::fuse_activations(&mut g);
+    g.validate()?;
+    for n in &g.nodes {
+        match &n.op {
+            Op::Conv(_) | Op::Add(_) | Op::Concat { .. } | Op::Reshape(_) | Op::Act(_) => {}
+            other => {
+                return Err(QuantError::Unsupported {
+                    layer: n.name.clone(),
+                    op: other.kind(),
+                });
+            }
+        }
+    }
+    Ok(g)
+}
+
+/// The geometry of convolution `c` on an NHWC input of shape `in_shape`.
+pub fn conv_geom(c: &slimdet_core::Conv2d, in_shape: &[usize]) -> ConvGeom {
+    let [kh, kw] = c.kernel();
+    ConvGeom {
+        in_h: in_shape[1],
+        in_w: in_shape[2],
+        in_c: in_shape[3],
+        out_c: c.out_channels(),
+        kh,
+        kw,
+        stride_h: c.stride[0],
+        stride_w: c.stride[1],
+        pad_h: c.pad[0],
+        pad_w: c.pad[1],
+        dil_h: c.dilation[0],
+        dil_w: c.dilation[1],
+        groups: c.groups,
+    }
+}
+
+/// How convolution `c` is computed.
+pub fn conv_kind(c: &slimdet_core::Conv2d) -> ConvKind {
+    if c.is_pointwise() {
+        ConvKind::Pointwise
+    } else if c.groups == 1 {
+        ConvKind::Im2col
+    } else if c.is_depthwise() {
+        ConvKind::Depthwise
+    } else {
+        ConvKind::Grouped
+    }
+}
+
+/// Names of the conv and add nodes matching any pattern.
+///
+/// # Errors
+/// [`QuantError::PatternMatchesNothing`] for the first pattern that matches no node.
+pub fn match_keep_float(
+    g: &Graph,
+    patterns: &[String],
+) -> Result<std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeSet::new();
+    for p in patterns {
+        let hits: Vec<&str> = g
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.op, Op::Conv(_) | Op::Add(_)) && pattern_matches(p, &n.name))
+            .map(|n| n.name.as_str())
+            .collect();
+        if hits.is_empty() {
+            return Err(QuantError::PatternMatchesNothing { pattern: p.clone() });
+        }
+        out.extend(hits.into_iter().map(str::to_string));
+    }
+    Ok(out)
+}
