@@ -59,6 +59,10 @@ pub struct TrainConfig {
     pub max_steps: Option<usize>,
     /// Set by the caller (Ctrl-C) to stop after the current step with a checkpoint.
     pub stop: Option<Arc<AtomicBool>>,
+    /// When resuming, accept a learning-rate schedule (or epoch count) other than the
+    /// checkpoint's: the run continues on the new schedule from where it stopped (no
+    /// longer the same curve as one uninterrupted run).
+    pub reschedule: bool,
 }
 
 impl TrainConfig {
@@ -97,6 +101,7 @@ impl TrainConfig {
             augment: true,
             max_steps: None,
             stop: None,
+            reschedule: false,
         }
     }
 
@@ -131,7 +136,7 @@ impl TrainConfig {
         if let LrPolicy::Cosine { t_max: 0 } = self.schedule.policy {
             return bad("cosine schedule with T_max 0".into());
         }
-        if self.clip_grad_norm.is_some_and(|c| !(c > 0.0)) {
+        if self.clip_grad_norm.is_some_and(|c| c.is_nan() || c <= 0.0) {
             return bad("gradient clipping norm must be > 0".into());
         }
         if self.threads == 0 {

@@ -215,7 +215,7 @@ pub fn train_from(
         };
         let last = epoch + 1 == config.epochs;
         if let Some(vds) = &val_ds
-            && ((epoch + 1) % config.val_every == 0 || last)
+            && ((epoch + 1).is_multiple_of(config.val_every) || last)
         {
             let v = crate::validate::validate(&det, vds, config.val_limit, config.threads)?;
             rec.val_map = Some(v.map);
@@ -393,9 +393,9 @@ fn resume_into(
             state.seed, state.batch, config.seed, config.batch
         )));
     }
-    if state.schedule != config.schedule {
+    if state.schedule != config.schedule && !config.reschedule {
         return Err(mismatch(format!(
-            "schedule {:?} differs from this run's {:?}",
+            "schedule {:?} differs from this run's {:?} (--reschedule accepts the new one)",
             state.schedule, config.schedule
         )));
     }
@@ -433,5 +433,7 @@ fn resume_into(
         }
     }
     opt.set_buffers(buffers);
+    let mut state = state;
+    state.schedule = config.schedule.clone();
     Ok(state)
 }

@@ -91,6 +91,10 @@ pub struct Args {
     /// Continue from this checkpoint (state.json, its folder or an output folder).
     #[arg(long)]
     pub resume_from: Option<PathBuf>,
+    /// With --resume: continue on this run's LR schedule and epoch count even if the
+    /// checkpoint's differ.
+    #[arg(long)]
+    pub reschedule: bool,
     /// Seed of the initialisation, shuffles and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -147,6 +151,7 @@ fn config(a: &Args) -> Result<TrainConfig> {
     c.train_limit = a.train_limit;
     c.max_steps = a.max_steps;
     c.augment = !a.no_augment;
+    c.reschedule = a.reschedule;
     c.resume = match (&a.resume_from, a.resume) {
         (Some(p), _) => Some(p.clone()),
         (None, true) => Some(a.out.clone()),

@@ -1,0 +1,70 @@
+//! Overfitting 16 synthetic images: the loss must fall steadily and the training-set mAP
+//! (VOC07, running BN statistics, the inference predictor) must exceed 0.9 within a
+//! bounded number of steps. This exercises the whole loop: matching, MultiboxLoss,
+//! backward, SGD, schedule, BN statistics and validation.
+//!
+//! Reduced configuration so that it runs in CI: width multiplier 0.25 (the 300x300 input
+//! and the SSD-Lite extras are unchanged, so a step still costs a real forward and
+//! backward), no augmentation, 2 threads, constant LR 0.05 after a 2-epoch warm-up. With
+//! 1 thread the training-set mAP was 0.55 after 100 steps, 0.89 after 200 and 0.94
+//! after 250. The test takes about 2000 image steps: roughly 3 minutes on 2 cores;
+//! 300x300 inputs make a faster honest overfit impossible.
+
+use slimdet_data::synth::{SynthConfig, generate_with_threads};
+use slimdet_data::voc::VocDataset;
+use slimdet_train::schedule::{LrPolicy, LrSchedule};
+use slimdet_train::{TrainConfig, train_from, validate::validate};
+
+/// 16 images in batches of 8: 2 steps per epoch, 250 steps in all.
+const EPOCHS: usize = 125;
+
+#[test]
+fn sixteen_images_are_learned() {
+    let tmp = tempfile::tempdir().unwrap();
+    let voc = tmp.path().join("voc");
+    let cfg = SynthConfig {
+        train: 16,
+        test: 0,
+        seed: 0,
+        size: 300,
+    };
+    generate_with_threads(&voc, &cfg, 2, &mut |_, _| {}).unwrap();
+    let mut c = TrainConfig::new(&voc, tmp.path().join("out"));
+    c.width_mult = 0.25;
+    c.batch = 8;
+    c.epochs = EPOCHS;
+    c.threads = 2;
+    c.augment = false;
+    c.val_split = None;
+    c.val_every = 0;
+    c.schedule = LrSchedule {
+        base_lr: 0.05,
+        policy: LrPolicy::Constant,
+        warmup_epochs: 2,
+    };
+    let (report, det) = train_from(&c, Default::default(), &mut |_| {}).unwrap();
+    assert_eq!(report.global_step, 2 * EPOCHS);
+    let losses: Vec<f64> = report.epochs.iter().map(|e| e.loss).collect();
+    // Steadily: every block of 25 epochs (50 steps) has a lower mean loss than the block
+    // before (with 1 thread the blocks were 8.8, 3.4, 1.7, 0.86, 0.35).
+    let blocks: Vec<f64> = losses
+        .chunks(25)
+        .map(|b| b.iter().sum::<f64>() / b.len() as f64)
+        .collect();
+    for w in blocks.windows(2) {
+        assert!(w[1] < w[0], "loss did not fall: blocks {blocks:?}");
+    }
+    assert!(
+        blocks[blocks.len() - 1] < 0.1 * blocks[0],
+        "loss fell too little: {blocks:?}"
+    );
+    let ds = VocDataset::open(&voc, "trainval", None).unwrap();
+    let v = validate(&det, &ds, None, 2).unwrap();
+    eprintln!("training-set mAP {:.4}, loss blocks {blocks:?}", v.map);
+    assert!(
+        v.map > 0.9,
+        "training-set mAP {} ({:?})",
+        v.map,
+        v.per_class
+    );
+}
