@@ -7,7 +7,10 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use slimdet_models::Detector;
-use slimdet_prune::{Method, Scope, UnstructuredOptions, prune_unstructured};
+use slimdet_prune::{
+    Criterion, Method, Scope, StructuredOptions, UnstructuredOptions, prune_structured,
+    prune_unstructured,
+};
 use slimdet_train::schedule::{LrPolicy, LrSchedule};
 use slimdet_train::{Progress, TrainConfig, TrainStart, WeightMasks, train_from};
 
@@ -16,7 +19,27 @@ use super::grid::Variant;
 
 /// Whether pruning method `m` is built in.
 pub fn prune_available(m: &str) -> bool {
-    matches!(m, "random" | "l1")
+    unstructured(m).is_some() || structured(m).is_some()
+}
+
+/// The unstructured method of a study method name.
+fn unstructured(m: &str) -> Option<Method> {
+    match m {
+        "random" => Some(Method::Random),
+        "l1" => Some(Method::L1),
+        _ => None,
+    }
+}
+
+/// The structured (whole-channel) criterion of a study method name.
+fn structured(m: &str) -> Option<Criterion> {
+    match m {
+        "filter-l1" => Some(Criterion::FilterL1),
+        "filter-l2" => Some(Criterion::FilterL2),
+        "bn-scale" => Some(Criterion::BnScale),
+        "random-channel" => Some(Criterion::Random),
+        _ => None,
+    }
 }
 
 /// Whether precision mode `q` is built in.
@@ -102,24 +125,33 @@ pub fn build(
 ) -> Result<Detector> {
     let mut det = base.clone();
     if let Some((method, level)) = &v.prune {
-        let method = match method.as_str() {
-            "random" => Method::Random,
-            "l1" => Method::L1,
-            other => bail!("pruning method {other:?} is not available in this build"),
-        };
-        let opts = UnstructuredOptions {
-            method,
-            amount: *level,
-            scope: if cfg.prune.scope == "global" {
-                Scope::Global
-            } else {
-                Scope::Layer
-            },
-            include_bn: false,
-            exclude: cfg.prune.exclude.clone(),
-            seed: cfg.seed,
-        };
-        prune_unstructured(&mut det, &opts).with_context(|| format!("pruning {}", v.name))?;
+        let what = || format!("pruning {}", v.name);
+        if let Some(method) = unstructured(method) {
+            let opts = UnstructuredOptions {
+                method,
+                amount: *level,
+                scope: if cfg.prune.scope == "global" {
+                    Scope::Global
+                } else {
+                    Scope::Layer
+                },
+                include_bn: false,
+                exclude: cfg.prune.exclude.clone(),
+                seed: cfg.seed,
+            };
+            prune_unstructured(&mut det, &opts).with_context(what)?;
+        } else if let Some(criterion) = structured(method) {
+            let opts = StructuredOptions {
+                criterion,
+                amount: *level,
+                exclude: cfg.prune.exclude.clone(),
+                channel_multiple: cfg.prune.channel_multiple,
+                seed: cfg.seed,
+            };
+            det = prune_structured(&det, &opts).with_context(what)?;
+        } else {
+            bail!("pruning method {method:?} is not available in this build");
+        }
     }
     if v.finetuned {
         det = finetune(det, cfg, train, step).with_context(|| format!("fine-tuning {}", v.name))?;
