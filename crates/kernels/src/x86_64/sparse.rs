@@ -37,6 +37,11 @@ pub(in crate::x86_64) struct SpmmArgs<'a> {
     pub hi: f32,
 }
 
+/// Floats to skip from `p` to reach a 64-byte boundary (`p` is 4-byte aligned).
+fn align64(p: *const f32) -> usize {
+    ((64 - (p as usize) % 64) % 64) / 4
+}
+
 /// Id of the SIMD SpMM kernel `tier` selects on this CPU, if any.
 pub(crate) fn spmm_id(tier: Tier) -> Option<&'static str> {
     match super::isa_for(tier)? {
@@ -81,8 +86,12 @@ pub(crate) fn spmm_rows(
         Isa::Avx512 => 32,
         Isa::Avx2 => 8,
     };
-    xt.resize(i_c * tile, 0.0);
-    ot.resize(o_c * tile, 0.0);
+    // Rows of xt and ot are read and written as whole vectors: start them on a 64-byte
+    // line so no vector access splits across two cache lines.
+    xt.resize(i_c * tile + 16, 0.0);
+    ot.resize(o_c * tile + 16, 0.0);
+    let (xa, oa) = (align64(xt.as_ptr()), align64(ot.as_ptr()));
+    let (xt, ot) = (&mut xt[xa..], &mut ot[oa..]);
     let (lo, hi) = act.bounds();
     let args = SpmmArgs {
         pixels,
