@@ -53,6 +53,21 @@ pub struct Args {
     /// Report format.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
+    /// Fine-tune the pruned model for this many epochs on `--voc` (pruned weights are
+    /// held at zero by masks; 0 = no fine-tuning).
+    #[arg(long, default_value_t = 0)]
+    finetune_epochs: usize,
+    /// VOC-layout dataset for fine-tuning (its `trainval` split).
+    #[arg(long)]
+    voc: Option<PathBuf>,
+    /// Fine-tuning learning rate (cosine-annealed to 0 over the epochs).
+    #[arg(long, default_value_t = 1e-3)]
+    finetune_lr: f64,
+    /// Fine-tuning batch size.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[command(flatten)]
+    threads: crate::model_arg::ThreadArgs,
 }
 
 /// Runs the command.
@@ -64,6 +79,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     );
     if structured && (a.scope.is_some() || a.include_bn) {
         bail!("--scope and --include-bn apply to the unstructured methods (l1, random) only");
+    }
+    if a.finetune_epochs > 0 && a.voc.is_none() {
+        bail!("--finetune-epochs needs --voc DIR (the dataset to fine-tune on)");
     }
     if a.channel_multiple == 0 {
         bail!("--channel-multiple must be at least 1");
@@ -120,6 +138,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             json!({"pruned_sparsity": rep.sparsity(), "excluded": rep.excluded, "layers": layers}),
         )
     };
+    let pruned = if a.finetune_epochs > 0 {
+        finetune(&a, pruned)?
+    } else {
+        pruned
+    };
     let after = model_stats(&pruned.graph, &pruned.input_shape())?;
     if a.sparse_format {
         pruned.save_safetensors_sparse(&a.output)
@@ -175,4 +198,42 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Fine-tunes `det` on `--voc` (trainval) with masks that keep its zeros, writing the
+/// training run (checkpoints, logs) beside the output in `<output>.finetune/`.
+fn finetune(a: &Args, det: slimdet_models::Detector) -> Result<slimdet_models::Detector> {
+    let voc = a.voc.as_ref().context("--voc is required")?;
+    let mut out_dir = a.output.clone().into_os_string();
+    out_dir.push(".finetune");
+    let mut cfg = slimdet_train::TrainConfig::new(voc, PathBuf::from(out_dir));
+    cfg.epochs = a.finetune_epochs;
+    cfg.batch = a.batch;
+    cfg.threads = a.threads.get();
+    cfg.seed = a.seed;
+    cfg.val_split = None;
+    cfg.val_every = 0;
+    cfg.schedule = slimdet_train::schedule::LrSchedule {
+        base_lr: a.finetune_lr,
+        policy: slimdet_train::schedule::LrPolicy::Cosine {
+            t_max: a.finetune_epochs,
+        },
+        warmup_epochs: 0,
+    };
+    let mut masks = slimdet_train::WeightMasks::new();
+    for (k, m) in slimdet_prune::masks(&det.graph) {
+        masks.insert(k, m);
+    }
+    let start = slimdet_train::TrainStart {
+        model: Some(det),
+        masks: Some(masks),
+    };
+    let mut report = |p: &slimdet_train::Progress| {
+        if let slimdet_train::Progress::EpochEnd(e) = p {
+            eprintln!("fine-tune epoch {}: loss {:.4}", e.epoch + 1, e.loss);
+        }
+    };
+    let (_, det) = slimdet_train::train_from(&cfg, start, &mut report)
+        .with_context(|| format!("fine-tuning on {}", voc.display()))?;
+    Ok(det)
 }
