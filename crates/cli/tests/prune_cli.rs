@@ -1,0 +1,135 @@
+//! `slimdet prune`: outputs, reports, refusals, and `slimdet info`'s sparse-kernel column.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn golden_model() -> PathBuf {
+    PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0/model.pth"
+    ))
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slimdet"))
+        .args(args)
+        .output()
+        .expect("run slimdet")
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).expect("JSON report")
+}
+
+#[test]
+fn unstructured_sparse_format_and_info() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = golden_model();
+    let dense = dir.path().join("d.safetensors");
+    let sparse = dir.path().join("s.safetensors");
+    let base = [
+        "prune",
+        "--model",
+        m.to_str().unwrap(),
+        "--method",
+        "l1",
+        "--amount",
+        "0.8",
+        "--exclude",
+        "base_net.0.0",
+        "--format",
+        "json",
+    ];
+    let d = json(&run(&[&base[..], &["-o", dense.to_str().unwrap()]].concat()));
+    let s = json(&run(&[
+        &base[..],
+        &["--sparse-format", "-o", sparse.to_str().unwrap()],
+    ]
+    .concat()));
+    assert!((d["sparsity_conv"].as_f64().unwrap() - 0.8).abs() < 0.01);
+    let (fd, fs) = (
+        d["file_bytes"].as_u64().unwrap(),
+        s["file_bytes"].as_u64().unwrap(),
+    );
+    assert!(fs * 3 < fd, "sparse file {fs} vs dense {fd}");
+    let info = json(&run(&[
+        "info",
+        "--model",
+        sparse.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert!(info["sparse_convs"].as_u64().unwrap() > 30);
+    let layers = info["layers"].as_array().unwrap();
+    let stem = &layers[0];
+    assert_eq!(stem["sparse_kernel"], false);
+    assert!(
+        stem["sparse_reason"]
+            .as_str()
+            .unwrap()
+            .contains("not a 1x1")
+    );
+    assert!(layers.iter().any(|l| l["sparse_kernel"] == true));
+}
+
+#[test]
+fn structured_shrinks_and_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.safetensors");
+    let m = golden_model();
+    let r = json(&run(&[
+        "prune",
+        "--model",
+        m.to_str().unwrap(),
+        "--method",
+        "filter-l2",
+        "--amount",
+        "0.3",
+        "--format",
+        "json",
+        "-o",
+        out.to_str().unwrap(),
+    ]));
+    assert!(r["macs_after"].as_u64().unwrap() < r["macs_before"].as_u64().unwrap() * 7 / 10);
+    let info = json(&run(&[
+        "info",
+        "--model",
+        out.to_str().unwrap(),
+        "--format",
+        "json",
+    ]));
+    assert_eq!(info["macs"], r["macs_after"]);
+}
+
+#[test]
+fn bad_options_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.safetensors");
+    let m = golden_model();
+    for (amount, extra) in [("1.0", None), ("-0.5", None), ("0.5", Some("--include-bn"))] {
+        let mut args = vec![
+            "prune",
+            "--model",
+            m.to_str().unwrap(),
+            "--method",
+            "filter-l1",
+            "--amount",
+            amount,
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        if amount == "1.0" || amount == "-0.5" {
+            args[4] = "l1";
+        }
+        args.extend(extra);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("amount") || err.contains("--include-bn"),
+            "{err}"
+        );
+        assert!(!out.exists(), "nothing written on error");
+    }
+}
