@@ -120,3 +120,142 @@ fn export_refuses_a_directory_as_output() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("directory"), "{}", stderr(&o));
 }
+
+fn ort_available() -> bool {
+    Command::new("python3")
+        .args(["-c", "import onnxruntime, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn read_f32(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Signal-to-quantization-noise ratio of `test` against `reference`, in dB.
+fn sqnr_db(test: &[f32], reference: &[f32]) -> f64 {
+    let signal: f64 = reference.iter().map(|&r| (r as f64).powi(2)).sum();
+    let noise: f64 = test
+        .iter()
+        .zip(reference)
+        .map(|(&t, &r)| (t as f64 - r as f64).powi(2))
+        .sum();
+    10.0 * (signal / noise.max(1e-30)).log10()
+}
+
+/// The QDQ export of a static int8 model, run by ONNX Runtime (whose QDQ fusion runs
+/// integer convolutions with its own float requantization), tracks our integer engine on
+/// the same model. Tolerance: ORT rounds requantization differently from our gemmlowp
+/// fixed point, so single activations differ by a code and the differences travel
+/// through 80 layers; we require scores SQNR ≥ 30 dB and boxes SQNR ≥ 30 dB between the
+/// two runtimes (measured: see the printed figures).
+#[test]
+fn qdq_export_runs_in_onnx_runtime_like_our_int8_engine() {
+    if !ort_available() {
+        eprintln!("skipped: onnxruntime missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let golden = shared().join("golden/mb2-ssd-lite-voc21-seed0");
+    let voc = shared().join("fixtures/voc2007/VOCdevkit/VOC2007");
+    let q = dir.path().join("q.safetensors");
+    let onnx = dir.path().join("q.onnx");
+    let o = run(&[
+        "quantize",
+        "--model",
+        golden.join("model.pth").to_str().unwrap(),
+        "--calib-voc",
+        voc.to_str().unwrap(),
+        "--calib-split",
+        "test",
+        "--calib-images",
+        "8",
+        "--observer",
+        "minmax",
+        "-o",
+        q.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "export",
+        "--model",
+        q.to_str().unwrap(),
+        "--quantized",
+        "-o",
+        onnx.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Without --quantized a quantized file is refused rather than exported as float.
+    let o = run(&[
+        "export",
+        "--model",
+        q.to_str().unwrap(),
+        "-o",
+        dir.path().join("f.onnx").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
+    let (sd, _) = slimdet_formats::load_state_dict(&golden.join("golden.safetensors")).unwrap();
+    let input = match &sd.get("000002.input").unwrap().data {
+        slimdet_formats::TensorData::F32(v) => v.clone(),
+        _ => panic!("golden input is not f32"),
+    };
+    // Ours: the int8 engine behind the predictor.
+    let det = slimdet_quant::QuantizedDetector::load(&q)
+        .unwrap()
+        .to_detector();
+    let mut p = slimdet_models::Predictor::new(&det, 1).unwrap();
+    p.forward(&input).unwrap();
+    let ours_scores = p.scores().to_vec();
+    let ours_boxes: Vec<f32> = p.boxes().iter().flatten().copied().collect();
+    // ORT: NCHW input.
+    let (h, w) = (300, 300);
+    let mut nchw = vec![0f32; input.len()];
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                nchw[(c * h + y) * w + x] = input[(y * w + x) * 3 + c];
+            }
+        }
+    }
+    let bin = dir.path().join("input.bin");
+    std::fs::write(
+        &bin,
+        nchw.iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    let out = dir.path().join("ort");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../onnx/tests/ort_check.py");
+    let o = Command::new("python3")
+        .arg(script)
+        .args([&onnx, &bin, &out])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let theirs_scores = read_f32(&out.join("scores.bin"));
+    let theirs_boxes = read_f32(&out.join("boxes.bin"));
+    let (ss, sb) = (
+        sqnr_db(&theirs_scores, &ours_scores),
+        sqnr_db(&theirs_boxes, &ours_boxes),
+    );
+    let max_ds = ours_scores
+        .iter()
+        .zip(&theirs_scores)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    eprintln!(
+        "QDQ in ONNX Runtime vs our int8 engine: scores SQNR {ss:.1} dB (max |Δ| {max_ds:.3}), boxes SQNR {sb:.1} dB"
+    );
+    assert!(
+        ss >= 30.0 && sb >= 30.0,
+        "scores {ss:.1} dB, boxes {sb:.1} dB"
+    );
+}
