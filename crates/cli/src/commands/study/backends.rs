@@ -1,16 +1,19 @@
 //! Turning a study [`Variant`] into a model: pruning through `slimdet-prune`, fine-tuning
-//! through `slimdet-train` (pruned weights held at zero by masks). Methods and modes
-//! whose backend is not part of this build are refused up front by [`check_available`],
-//! with the config key to change, and never approximated.
+//! through `slimdet-train` (pruned weights held at zero by masks), quantization through
+//! `slimdet-quant` (in that order). Methods and modes whose backend is not part of this
+//! build are refused up front by [`check_available`], with the config key to change, and
+//! never approximated.
 
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use slimdet_data::RgbImage;
 use slimdet_models::Detector;
 use slimdet_prune::{
     Criterion, Method, Scope, StructuredOptions, UnstructuredOptions, prune_structured,
     prune_unstructured,
 };
+use slimdet_quant::{Granularity, Mode, Observer, QuantOptions, QuantizedDetector, quantize};
 use slimdet_train::schedule::{LrPolicy, LrSchedule};
 use slimdet_train::{Progress, TrainConfig, TrainStart, WeightMasks, train_from};
 
@@ -44,7 +47,52 @@ fn structured(m: &str) -> Option<Criterion> {
 
 /// Whether precision mode `q` is built in.
 pub fn quant_available(q: &str) -> bool {
-    q == "fp32"
+    q == "fp32" || quant_options(q, &StudyConfig::default()).is_some()
+}
+
+/// Whether precision mode `q` calibrates activations (static int8).
+pub fn needs_calibration(q: &str) -> bool {
+    q.starts_with("int8-")
+}
+
+/// The quantizer's options for study mode `q` (`None` for `fp32` and unknown modes).
+pub fn quant_options(q: &str, cfg: &StudyConfig) -> Option<QuantOptions> {
+    let base = QuantOptions {
+        calib_images: cfg.quant.calib_images,
+        seed: cfg.seed,
+        ..QuantOptions::default()
+    };
+    match q {
+        "fp16" => Some(QuantOptions {
+            mode: Mode::Fp16,
+            ..base
+        }),
+        "dynamic-int8" => Some(QuantOptions {
+            mode: Mode::Dynamic,
+            ..base
+        }),
+        _ => {
+            let mut parts = q.strip_prefix("int8-")?.splitn(2, '-');
+            let granularity = match parts.next()? {
+                "tensor" => Granularity::Tensor,
+                "channel" => Granularity::Channel,
+                _ => return None,
+            };
+            let observer = match parts.next()? {
+                "minmax" => Observer::MinMax,
+                "entropy" => Observer::Entropy,
+                "mse" => Observer::Mse,
+                "percentile" => Observer::Percentile(99.99),
+                _ => return None,
+            };
+            Some(QuantOptions {
+                mode: Mode::Static,
+                granularity,
+                observer,
+                ..base
+            })
+        }
+    }
 }
 
 /// Whether fine-tuned variants can be built.
@@ -107,12 +155,46 @@ pub fn drop_unavailable(cfg: &mut StudyConfig) -> Vec<String> {
     dropped
 }
 
-/// Where fine-tuning reads its data and how many threads it uses.
+/// Where fine-tuning reads its data and how many threads it uses; the calibration images.
 pub struct TrainEnv<'a> {
     /// VOC year folder holding the `trainval` split.
     pub root: &'a Path,
     /// Worker threads.
     pub threads: usize,
+    /// Calibration images of static int8 (a seeded `trainval` subset).
+    pub calib: &'a [RgbImage],
+}
+
+/// A built variant: the model to evaluate and, when quantized, what is saved.
+pub struct Built {
+    /// Runs the variant (a quantized model's predictor uses its own engine).
+    pub det: Detector,
+    /// The quantized model, saved in the quantized file format.
+    pub quant: Option<QuantizedDetector>,
+}
+
+/// Loads `n` calibration images: a seeded subset of the `trainval` split of `root`.
+pub fn calibration_images(root: &Path, n: usize, seed: u64) -> Result<Vec<RgbImage>> {
+    let ds = slimdet_data::voc::VocDataset::open(root, "trainval", None).with_context(|| {
+        format!(
+            "opening the trainval split of {} for calibration",
+            root.display()
+        )
+    })?;
+    if ds.is_empty() {
+        bail!(
+            "static int8 needs calibration images but {} has an empty trainval split",
+            root.display()
+        );
+    }
+    slimdet_quant::calibration_subset(ds.len(), n, seed)
+        .into_iter()
+        .map(|i| {
+            let id = &ds.ids()[i];
+            ds.load_image(id)
+                .with_context(|| format!("reading calibration image {id}"))
+        })
+        .collect()
 }
 
 /// Builds variant `v` from the baseline model; `step` is told what is running.
@@ -122,7 +204,7 @@ pub fn build(
     cfg: &StudyConfig,
     train: &TrainEnv,
     step: &(dyn Fn(&str) + Sync),
-) -> Result<Detector> {
+) -> Result<Built> {
     let mut det = base.clone();
     if let Some((method, level)) = &v.prune {
         let what = || format!("pruning {}", v.name);
@@ -156,13 +238,26 @@ pub fn build(
     if v.finetuned {
         det = finetune(det, cfg, train, step).with_context(|| format!("fine-tuning {}", v.name))?;
     }
-    if v.quant != "fp32" {
+    if v.quant == "fp32" {
+        return Ok(Built { det, quant: None });
+    }
+    let Some(opts) = quant_options(&v.quant, cfg) else {
         bail!(
             "quantization mode {:?} is not available in this build",
             v.quant
         );
-    }
-    Ok(det)
+    };
+    step("quantize");
+    let calib: &[RgbImage] = if needs_calibration(&v.quant) {
+        train.calib
+    } else {
+        &[]
+    };
+    let q = quantize(&det, calib, &opts).with_context(|| format!("quantizing {}", v.name))?;
+    Ok(Built {
+        det: q.to_detector(),
+        quant: Some(q),
+    })
 }
 
 /// Fine-tunes `det` on the `trainval` split for `finetune.epochs` epochs (cosine

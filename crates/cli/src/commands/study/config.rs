@@ -19,13 +19,22 @@ pub const PRUNE_METHODS: [&str; 6] = [
     "random-channel",
 ];
 
-/// Precision modes the study knows (`fp32` is the unquantized model).
-pub const QUANT_MODES: [&str; 5] = [
+/// Precision modes the study knows (`fp32` is the unquantized model): `fp16` weight
+/// storage, `dynamic-int8` (int8 weights, activations quantized at run time) and static
+/// `int8-<granularity>-<observer>` (int8 weights per tensor or per channel, activation
+/// ranges calibrated with min/max, entropy (KL), MSE or 99.99th-percentile clipping).
+pub const QUANT_MODES: [&str; 11] = [
     "fp32",
     "fp16",
     "dynamic-int8",
     "int8-tensor-minmax",
+    "int8-tensor-entropy",
+    "int8-tensor-mse",
+    "int8-tensor-percentile",
+    "int8-channel-minmax",
     "int8-channel-entropy",
+    "int8-channel-mse",
+    "int8-channel-percentile",
 ];
 
 /// The whole study configuration. Unknown keys are errors.

@@ -31,6 +31,8 @@ pub struct Env<'a> {
     pub models_dir: &'a Path,
     /// `slimdet study ...` without `--only`.
     pub reproduce_base: &'a str,
+    /// Calibration images of static int8 (empty when no variant needs them).
+    pub calib: &'a [slimdet_data::RgbImage],
 }
 
 /// Evaluation options of the study.
@@ -59,12 +61,21 @@ pub fn variant(
     let train = backends::TrainEnv {
         root: env.ds.root(),
         threads: env.threads,
+        calib: env.calib,
     };
-    let det = backends::build(base, v, env.cfg, &train, step)?;
+    let built = backends::build(base, v, env.cfg, &train, step)?;
     step("save");
     let path = env.models_dir.join(format!("{}.safetensors", v.name));
-    det.save_safetensors_sparse(&path)
-        .with_context(|| format!("saving {}", path.display()))?;
+    let saved: anyhow::Result<()> = match &built.quant {
+        Some(q) => q.save(&path).map_err(Into::into),
+        None => built
+            .det
+            .save_safetensors_sparse(&path)
+            .map(|_| ())
+            .map_err(Into::into),
+    };
+    saved.with_context(|| format!("saving {}", path.display()))?;
+    let det = built.det;
     step("eval");
     let out = evaluate_detector(&det, env.ds, &eval_options(env), &|d, n| {
         step(&format!("eval {d}/{n} images"))

@@ -216,6 +216,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let models_dir = a.out.join("models");
     std::fs::create_dir_all(&models_dir)
         .with_context(|| format!("creating {}", models_dir.display()))?;
+    let calib = if todo.iter().any(|v| backends::needs_calibration(&v.quant)) {
+        eprintln!(
+            "loading {} calibration images from the trainval split",
+            cfg.quant.calib_images
+        );
+        backends::calibration_images(&root, cfg.quant.calib_images, cfg.seed)?
+    } else {
+        Vec::new()
+    };
     let bar = ProgressBar::new(todo.len() as u64).with_style(
         ProgressStyle::with_template("study [{bar:30}] {pos}/{len} variants  eta {eta}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -228,6 +237,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         threads: p.threads,
         models_dir: &models_dir,
         reproduce_base: &p.reproduce_base,
+        calib: &calib,
     };
     for v in todo {
         let row = measure::variant(&env, &base, v, &|step| {
