@@ -226,6 +226,25 @@ fn quick_study_writes_documented_columns_and_a_report() {
     }
     assert!(html.contains("l1-0.5") && html.contains("Conclusions"));
     chromium_screenshot(&report);
+
+    // The row's `reproduce` command, run as written, recomputes the same accuracy.
+    let cmd: Vec<&str> = l1["reproduce"].as_str().unwrap().split(' ').collect();
+    assert_eq!(cmd[0], "slimdet");
+    ok(&slimdet()
+        .args(&cmd[1..])
+        .arg("--no-report")
+        .output()
+        .unwrap());
+    let mut csvs: Vec<PathBuf> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with("_study.csv"))
+        .collect();
+    csvs.sort();
+    assert_eq!(csvs.len(), 2);
+    let again = accuracy(&csvs[1]);
+    assert_eq!(again.len(), 1);
+    assert_eq!(Some(&again[0]), rows.iter().find(|r| r.0 == "l1-0.5"));
 }
 
 /// Renders the report in headless Chromium (if installed): the DOM must hold the five
