@@ -89,7 +89,7 @@ pub fn decide(c: &Conv2d, tier: Tier, mode: SparseMode) -> SparseDecision {
     if !c.is_pointwise() {
         return no("not a 1x1 stride-1 ungrouped conv".into());
     }
-    let kernel = slimdet_kernels::sparse::kernel_id(tier);
+    let kernel = slimdet_kernels::sparse::kernel_id(tier, c.in_channels());
     match mode {
         SparseMode::Off => no("SLIMDET_SPARSE=off".into()),
         SparseMode::Always => SparseDecision {

@@ -51,11 +51,7 @@ fn main() {
     ];
     let sparsities: [f32; 8] = [0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95];
     let t = tier();
-    println!(
-        "tier {} threads {threads} kernel {}",
-        t.name(),
-        slimdet_kernels::sparse::kernel_id(t)
-    );
+    println!("tier {} threads {threads}", t.name());
     println!(
         "{:>6} {:>5} {:>5} {:>9} | sparse/dense time at sparsity {:?} | break-even",
         "P", "I", "O", "dense_ms", sparsities
@@ -119,8 +115,9 @@ fn main() {
             }
             let r: Vec<String> = ratios.iter().map(|r| format!("{r:.2}")).collect();
             println!(
-                "{p:>6} {i:>5} {o:>5} {dense:>9.3} | {} | {be:.2}",
-                r.join(" ")
+                "{p:>6} {i:>5} {o:>5} {dense:>9.3} | {} | {be:.2} {}",
+                r.join(" "),
+                slimdet_kernels::sparse::kernel_id(t, i)
             );
         }
     });

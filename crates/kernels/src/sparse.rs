@@ -10,7 +10,8 @@
 //! the epilogue `act(acc · scale + bias)`.
 //!
 //! - [`spmm_reference`] is the specification (plain loops, any shape).
-//! - `x86_64/avx512/spmm_f32.rs`: `spmm_f32_32x1`, 16 pixels per zmm.
+//! - `x86_64/avx512/spmm_f32.rs`: `spmm_f32_64x1` (up to 192 input channels) and
+//!   `spmm_f32_32x1`, tiles of four or two zmm of 16 pixels.
 //! - `x86_64/avx2/spmm_f32.rs`: `spmm_f32_8x1`, 8 pixels per ymm.
 //!
 //! The executor picks this kernel for a 1x1 conv only above the measured break-even
@@ -172,9 +173,10 @@ fn check(w: &SparseWeights, input: &[f32], scale: Option<&[f32]>, bias: &[f32], 
     );
 }
 
-/// Id of the kernel [`spmm`] runs for `tier`, as used in logs, benches and CSV rows.
-pub fn kernel_id(tier: Tier) -> &'static str {
-    crate::x86_64::sparse::spmm_id(tier).unwrap_or("reference/spmm_f32")
+/// Id of the kernel [`spmm`] runs for `tier` and `in_c` input channels, as used in logs,
+/// benches and CSV rows.
+pub fn kernel_id(tier: Tier, in_c: usize) -> &'static str {
+    crate::x86_64::sparse::spmm_id(tier, in_c).unwrap_or("reference/spmm_f32")
 }
 
 /// [`spmm_reference`]'s function on the best kernel `tier` allows, over `threads`
@@ -194,7 +196,7 @@ pub fn spmm(
     threads: usize,
 ) {
     check(w, input, scale, bias, out);
-    if w.out_c == 0 || w.in_c == 0 || crate::x86_64::sparse::spmm_id(tier).is_none() {
+    if w.out_c == 0 || w.in_c == 0 || crate::x86_64::sparse::spmm_id(tier, w.in_c).is_none() {
         spmm_reference(w, input, scale, bias, act, out);
         return;
     }

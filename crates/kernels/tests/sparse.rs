@@ -104,20 +104,35 @@ fn spmm_matches_dense_on_edge_grid() {
 }
 
 #[test]
-fn large_layer_matches_dense() {
-    // A MobileNetV2 expansion shape (96 -> 576) at 80% sparsity on 19x19 pixels.
+fn large_layers_match_dense() {
+    // A MobileNetV2 expansion shape (96 -> 576) on 19x19 pixels, and input widths on both
+    // sides of the AVX-512 wide-tile limit (192), with odd outputs and pixel tails.
     let mut rng = Rng(99);
-    let (i, o, p) = (96, 576, 361);
-    let w = weights(&mut rng, o, i, 0.8);
-    let x: Vec<f32> = (0..p * i).map(|_| rng.f32()).collect();
-    let bias: Vec<f32> = (0..o).map(|_| rng.f32()).collect();
-    let sw = SparseWeights::from_dense(&w, o, i).unwrap();
-    assert!((sw.sparsity() - 0.8).abs() < 0.02);
-    let want = dense_f64(&w, &x, o, i, None, &bias, Act::Relu6);
-    for tier in dispatch::available() {
-        let mut got = vec![0.0; p * o];
-        spmm(tier, &sw, &x, None, &bias, Act::Relu6, &mut got, 2);
-        assert!(max_diff(&got, &want) <= SPMM_ABS, "{tier:?}");
+    for (i, o, p) in [(96, 576, 361), (192, 33, 97), (193, 17, 45), (577, 40, 70)] {
+        let w = weights(&mut rng, o, i, 0.8);
+        let x: Vec<f32> = (0..p * i).map(|_| rng.f32()).collect();
+        let bias: Vec<f32> = (0..o).map(|_| rng.f32()).collect();
+        let scale: Vec<f32> = (0..o).map(|_| rng.f32()).collect();
+        let sw = SparseWeights::from_dense(&w, o, i).unwrap();
+        assert!((sw.sparsity() - 0.8).abs() < 0.05);
+        let want = dense_f64(&w, &x, o, i, Some(&scale), &bias, Act::Relu6);
+        for tier in dispatch::available() {
+            for threads in [1, 2] {
+                let mut got = vec![0.0; p * o];
+                spmm(
+                    tier,
+                    &sw,
+                    &x,
+                    Some(&scale),
+                    &bias,
+                    Act::Relu6,
+                    &mut got,
+                    threads,
+                );
+                let d = max_diff(&got, &want);
+                assert!(d <= SPMM_ABS, "{tier:?} {i}x{o} P={p}: {d}");
+            }
+        }
     }
 }
 

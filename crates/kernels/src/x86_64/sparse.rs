@@ -42,9 +42,14 @@ fn align64(p: *const f32) -> usize {
     ((64 - (p as usize) % 64) % 64) / 4
 }
 
-/// Id of the SIMD SpMM kernel `tier` selects on this CPU, if any.
-pub(crate) fn spmm_id(tier: Tier) -> Option<&'static str> {
+/// Largest input-channel count for the 64-pixel AVX-512 tile: its `xt` (`I·256` bytes)
+/// must stay in a 48 KiB L1D (192 channels).
+const WIDE_TILE_MAX_IN: usize = 192;
+
+/// Id of the SIMD SpMM kernel `tier` selects on this CPU for `in_c` input channels, if any.
+pub(crate) fn spmm_id(tier: Tier, in_c: usize) -> Option<&'static str> {
     match super::isa_for(tier)? {
+        Isa::Avx512 if in_c <= WIDE_TILE_MAX_IN => Some("x86_64/avx512/spmm_f32_64x1"),
         Isa::Avx512 => Some("x86_64/avx512/spmm_f32_32x1"),
         Isa::Avx2 => Some("x86_64/avx2/spmm_f32_8x1"),
     }
@@ -82,7 +87,9 @@ pub(crate) fn spmm_rows(
     if !ok {
         return false;
     }
+    let wide = i_c <= WIDE_TILE_MAX_IN;
     let tile = match isa {
+        Isa::Avx512 if wide => 64,
         Isa::Avx512 => 32,
         Isa::Avx2 => 8,
     };
@@ -114,9 +121,11 @@ pub(crate) fn spmm_rows(
     #[cfg(target_arch = "x86_64")]
     match isa {
         // SAFETY: `isa_for` returned Avx512 only after detecting AVX-512F on this CPU. All
-        // slice lengths were checked above against (pixels, I, O); `xt` holds I·32 and `ot`
-        // O·32 floats; the CSR invariants (row_ptr non-decreasing and ≤ nnz = cols.len() =
+        // slice lengths were checked above against (pixels, I, O); `xt` holds I·64 and `ot`
+        // O·64 floats (the tile chosen above); the CSR invariants (row_ptr non-decreasing and ≤ nnz = cols.len() =
         // vals.len(), every column < I) hold by construction of `SparseWeights`.
+        Isa::Avx512 if wide => unsafe { super::avx512::spmm_f32_64x1(&args, out, xt, ot) },
+        // SAFETY: as above, `xt` holding I·32 and `ot` O·32 floats.
         Isa::Avx512 => unsafe { super::avx512::spmm_f32_32x1(&args, out, xt, ot) },
         // SAFETY: as above with AVX2+FMA detected by `isa_for`, `xt` holding I·8 and `ot`
         // O·8 floats.

@@ -11,4 +11,4 @@ pub(super) use dwconv3x3_f32::dwconv3x3_f32_c16;
 pub(super) use qadd_u8::qadd_u8;
 pub(super) use qdwconv_u8i8::qdwconv_u8i8_c16;
 pub(super) use qgemm_u8i8_vnni::qgemm_u8i8_vnni;
-pub(super) use spmm_f32::spmm_f32_32x1;
+pub(super) use spmm_f32::{spmm_f32_32x1, spmm_f32_64x1};

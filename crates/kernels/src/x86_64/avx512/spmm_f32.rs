@@ -1,20 +1,18 @@
-//! `spmm_f32_32x1`: sparse 1x1 convolution, 32 pixels (two zmm) per tile, one output
-//! channel at a time (see `crate::sparse` for the method).
+//! `spmm_f32_32x1` and `spmm_f32_64x1`: sparse 1x1 convolution, 32 or 64 pixels (two or
+//! four zmm) per tile, one output channel at a time (see `crate::sparse` for the method).
 //!
-//! Per tile of 32 pixels: the input `[32, I]` is transposed to `xt[I, 32]` with 16x16
+//! Per tile of `T` pixels: the input `[T, I]` is transposed to `xt[I, T]` with 16x16
 //! register transposes; each output channel `o` accumulates `vals[k] · xt[cols[k]]` over
-//! its non-zeros into four independent accumulators (two per 16-pixel half, alternating
-//! non-zeros, to hide FMA latency), stored to `ot[O, 32]`; `ot` is transposed back to
-//! `[32, O]` with the epilogue
+//! its non-zeros into `2·T/16` independent accumulators (one per 16 pixels, for even and
+//! odd non-zeros, to hide FMA latency), stored to `ot[O, T]`; `ot` is transposed back to
+//! `[T, O]` with the epilogue
 //! `clamp(acc · scale + bias)` applied on whole vectors of output channels.
 
 use std::arch::x86_64::*;
 
 use crate::x86_64::sparse::SpmmArgs;
 
-/// Pixels per tile.
-const T: usize = 32;
-/// Lanes per zmm (half a tile).
+/// Lanes per zmm.
 const H: usize = 16;
 
 /// In-register transpose of a 16x16 f32 block: `r[i][j]` becomes `r[j][i]`.
@@ -58,7 +56,24 @@ fn lanes(n: usize) -> __mmask16 {
     if n >= 16 { 0xffff } else { (1u16 << n) - 1 }
 }
 
-/// Runs the SpMM over all `a.pixels` pixels.
+/// The 64-pixel tile: each non-zero's index and broadcast value serve four vector FMAs
+/// (loads per FMA 1.5 instead of 2), at the price of an `xt` of `I·256` bytes, so the
+/// dispatcher uses it while that fits in L1 (see `crate::x86_64::sparse`).
+///
+/// # Safety
+/// As [`spmm_f32_32x1`], with `xt` holding `I·64` and `ot` `O·64` floats.
+#[target_feature(enable = "avx512f")]
+pub(in crate::x86_64) unsafe fn spmm_f32_64x1(
+    a: &SpmmArgs,
+    out: &mut [f32],
+    xt: &mut [f32],
+    ot: &mut [f32],
+) {
+    // SAFETY: forwarded contract.
+    unsafe { spmm_tiles::<4>(a, out, xt, ot) }
+}
+
+/// The 32-pixel tile.
 ///
 /// # Safety
 /// The CPU must support AVX-512F. `a` must be validated as in
@@ -72,6 +87,23 @@ pub(in crate::x86_64) unsafe fn spmm_f32_32x1(
     xt: &mut [f32],
     ot: &mut [f32],
 ) {
+    // SAFETY: forwarded contract.
+    unsafe { spmm_tiles::<2>(a, out, xt, ot) }
+}
+
+/// Runs the SpMM over all `a.pixels` pixels in tiles of `T = 16·NV` pixels.
+///
+/// # Safety
+/// As [`spmm_f32_32x1`] with `xt` holding `I·T` and `ot` `O·T` floats.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn spmm_tiles<const NV: usize>(
+    a: &SpmmArgs,
+    out: &mut [f32],
+    xt: &mut [f32],
+    ot: &mut [f32],
+) {
+    let t = H * NV;
     let (i_c, o_c) = (a.in_c, a.out_c);
     let xin = a.input.as_ptr();
     let xtp = xt.as_mut_ptr();
@@ -79,10 +111,10 @@ pub(in crate::x86_64) unsafe fn spmm_f32_32x1(
     let outp = out.as_mut_ptr();
     let mut p0 = 0;
     while p0 < a.pixels {
-        let np = (a.pixels - p0).min(T);
-        // 1. xt[i, p] = input[p0 + p, i], in 16x16 blocks (two per 32-pixel tile).
-        for half in 0..2 {
-            let ph = half * H;
+        let np = (a.pixels - p0).min(t);
+        // 1. xt[i, p] = input[p0 + p, i], in 16x16 blocks (NV per tile and channel block).
+        for v in 0..NV {
+            let ph = v * H;
             if ph >= np {
                 break;
             }
@@ -99,15 +131,15 @@ pub(in crate::x86_64) unsafe fn spmm_f32_32x1(
                 }
                 transpose16(&mut r);
                 for (c, rc) in r.iter().enumerate().take(nc) {
-                    // SAFETY: row c0 + c < I of xt, floats ph..ph + 16 of its 32: inside
-                    // `xt` (I·32 floats).
-                    unsafe { _mm512_storeu_ps(xtp.add((c0 + c) * T + ph), *rc) };
+                    // SAFETY: row c0 + c < I of xt, floats ph..ph + 16 of its T: inside
+                    // `xt` (I·T floats).
+                    unsafe { _mm512_storeu_ps(xtp.add((c0 + c) * t + ph), *rc) };
                 }
                 c0 += H;
             }
         }
-        // 2. ot[o, :] = Σ_k vals[k] · xt[cols[k], :]: two independent 16-pixel chains
-        // per non-zero, and two non-zeros per step.
+        // 2. ot[o, :] = Σ_k vals[k] · xt[cols[k], :]: NV independent 16-pixel chains per
+        // non-zero, two non-zeros per step.
         for o in 0..o_c {
             // SAFETY: o + 1 ≤ O < row_ptr.len().
             let (kb, ke) = unsafe {
@@ -116,37 +148,37 @@ pub(in crate::x86_64) unsafe fn spmm_f32_32x1(
                     *a.row_ptr.get_unchecked(o + 1) as usize,
                 )
             };
-            let (mut a0, mut a1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
-            let (mut b0, mut b1) = (_mm512_setzero_ps(), _mm512_setzero_ps());
+            let mut acc = [_mm512_setzero_ps(); NV];
+            let mut bcc = [_mm512_setzero_ps(); NV];
             let mut k = kb;
             while k + 2 <= ke {
                 // SAFETY: k + 1 < row_ptr[O] ≤ cols.len() = vals.len(); each column is
-                // < I, so its xt row (32 floats) is inside `xt`.
+                // < I, so its xt row (T floats) is inside `xt`.
                 unsafe {
-                    let x0 = xtp.add(*a.cols.get_unchecked(k) as usize * T);
-                    let x1 = xtp.add(*a.cols.get_unchecked(k + 1) as usize * T);
+                    let x0 = xtp.add(*a.cols.get_unchecked(k) as usize * t);
+                    let x1 = xtp.add(*a.cols.get_unchecked(k + 1) as usize * t);
                     let w0 = _mm512_set1_ps(*a.vals.get_unchecked(k));
                     let w1 = _mm512_set1_ps(*a.vals.get_unchecked(k + 1));
-                    a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0), a0);
-                    a1 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0.add(H)), a1);
-                    b0 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1), b0);
-                    b1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1.add(H)), b1);
+                    for v in 0..NV {
+                        acc[v] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0.add(v * H)), acc[v]);
+                        bcc[v] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x1.add(v * H)), bcc[v]);
+                    }
                 }
                 k += 2;
             }
             if k < ke {
                 // SAFETY: as above.
                 unsafe {
-                    let x0 = xtp.add(*a.cols.get_unchecked(k) as usize * T);
+                    let x0 = xtp.add(*a.cols.get_unchecked(k) as usize * t);
                     let w0 = _mm512_set1_ps(*a.vals.get_unchecked(k));
-                    a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0), a0);
-                    a1 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0.add(H)), a1);
+                    for (v, av) in acc.iter_mut().enumerate() {
+                        *av = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x0.add(v * H)), *av);
+                    }
                 }
             }
-            // SAFETY: row o < O of ot, 32 floats: inside `ot` (O·32 floats).
-            unsafe {
-                _mm512_storeu_ps(otp.add(o * T), _mm512_add_ps(a0, b0));
-                _mm512_storeu_ps(otp.add(o * T + H), _mm512_add_ps(a1, b1));
+            for v in 0..NV {
+                // SAFETY: row o < O of ot, floats v·16..v·16 + 16 of its T: inside `ot`.
+                unsafe { _mm512_storeu_ps(otp.add(o * t + v * H), _mm512_add_ps(acc[v], bcc[v])) };
             }
         }
         // 3. out[p0 + p, o] = clamp(ot[o, p] · scale[o] + bias[o]).
@@ -161,8 +193,8 @@ pub(in crate::x86_64) unsafe fn spmm_f32_32x1(
                 .scale
                 // SAFETY: as above.
                 .map(|s| unsafe { _mm512_maskz_loadu_ps(m, s.as_ptr().add(o0)) });
-            for half in 0..2 {
-                let ph = half * H;
+            for v in 0..NV {
+                let ph = v * H;
                 if ph >= np {
                     break;
                 }
@@ -170,7 +202,7 @@ pub(in crate::x86_64) unsafe fn spmm_f32_32x1(
                 let mut r = [_mm512_setzero_ps(); 16];
                 for (j, rj) in r.iter_mut().enumerate().take(no) {
                     // SAFETY: row o0 + j < O of ot, floats ph..ph + 16.
-                    *rj = unsafe { _mm512_loadu_ps(otp.add((o0 + j) * T + ph)) };
+                    *rj = unsafe { _mm512_loadu_ps(otp.add((o0 + j) * t + ph)) };
                 }
                 transpose16(&mut r);
                 for (p, rp) in r.iter().enumerate().take(nph) {
@@ -186,6 +218,6 @@ pub(in crate::x86_64) unsafe fn spmm_f32_32x1(
             }
             o0 += H;
         }
-        p0 += T;
+        p0 += t;
     }
 }
