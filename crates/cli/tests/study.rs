@@ -351,6 +351,20 @@ fn killed_study_resumes_to_the_same_rows() {
         resumed, reference,
         "same rows, same accuracy, no duplicates"
     );
+    let o = slimdet()
+        .args(study_args(
+            out.path(),
+            &["--quick", "--resume", "--report-only"],
+        ))
+        .output()
+        .unwrap();
+    ok(&o);
+    let html = file_with_suffix(out.path(), "_report").join("report.html");
+    assert!(
+        std::fs::read_to_string(html)
+            .unwrap()
+            .contains("filter-l1-0.5")
+    );
 }
 
 #[test]

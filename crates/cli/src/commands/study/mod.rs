@@ -61,6 +61,9 @@ pub struct Args {
     /// Do not write the report at the end.
     #[arg(long)]
     no_report: bool,
+    /// With --resume: write the report of the study's finished rows, run nothing else.
+    #[arg(long, requires = "resume", conflicts_with = "no_report")]
+    report_only: bool,
 }
 
 /// Everything resolved before any work starts.
@@ -203,8 +206,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let todo: Vec<&grid::Variant> = p
         .variants
         .iter()
-        .filter(|v| !journal.has(&v.name))
+        .filter(|v| !a.report_only && !journal.has(&v.name))
         .collect();
+    if a.report_only && journal.rows.is_empty() {
+        bail!(
+            "--report-only: study {} has no finished rows yet",
+            journal.stamp
+        );
+    }
     if todo.len() < p.variants.len() {
         eprintln!(
             "resuming {}: {} of {} variants already done",
@@ -277,6 +286,7 @@ fn open_journal(a: &Args, fingerprint: &str) -> Result<Journal> {
                 j.stamp,
                 j.config.display()
             ),
+            None if a.report_only => bail!("--report-only: no study in {}", a.out.display()),
             None => eprintln!(
                 "--resume: no earlier study in {}, starting a new one",
                 a.out.display()
