@@ -7,6 +7,8 @@
 //! - [`structured`]: whole channels removed per dependency group ([`groups`]), giving a
 //!   smaller dense model (filter L1/L2, BN scale or random criteria).
 //! - [`masks`]: keep-masks rebuilt from the zeros, for fine-tuning.
+//! - [`schedule`]: the AGP sparsity ramp for gradual pruning during fine-tuning.
+//! - [`sensitivity`]: each layer pruned alone, its effect on the outputs.
 //!
 //! Everything is deterministic: random pruning draws from a [`rng::SplitMix64`] stream
 //! per layer derived from the seed.
@@ -16,6 +18,8 @@ pub mod groups;
 pub mod masks;
 pub mod pattern;
 pub mod rng;
+pub mod schedule;
+pub mod sensitivity;
 pub mod structured;
 pub mod target;
 pub mod unstructured;
@@ -23,6 +27,8 @@ pub mod unstructured;
 pub use error::{PruneError, Result};
 pub use groups::{Group, dependency_groups};
 pub use masks::{apply_masks, masks};
+pub use schedule::AgpSchedule;
+pub use sensitivity::{SensitivityRow, sensitivity};
 pub use structured::{
     Criterion, GroupReport, StructuredOptions, prune_structured, prune_structured_with_report,
     zero_channels,
