@@ -277,8 +277,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if let Some((e, m)) = report.best {
         eprintln!("best val mAP {m:.4} at epoch {e}");
     }
-    for p in report.best_weights.iter().chain(&report.final_weights) {
-        eprintln!("wrote {}", p.display());
+    if let Some(p) = &report.best_weights {
+        eprintln!("best weights: {}", p.display());
+    }
+    if let Some(p) = &report.final_weights {
+        eprintln!("final weights: {}", p.display());
     }
     eprintln!("{:.2} images/s", report.images_per_sec);
     if a.json {
