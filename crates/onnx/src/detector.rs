@@ -13,6 +13,10 @@
 //! convolutions (PyTorch does in eval mode); a folded conv `W, b` is stored as `W` followed
 //! by an identity batch norm (`γ = 1`, `β = b`, mean 0, variance `1 − ε`), which computes
 //! the same function. Unfolded batch norms in the file are folded first.
+//!
+//! A QDQ file (int8 weights and uint8 activations through QuantizeLinear /
+//! DequantizeLinear) becomes a static int8 detector that runs on the integer kernels
+//! (see [`crate::qdetector`]).
 
 use std::path::Path;
 
@@ -54,6 +58,9 @@ pub fn detector_from_onnx(path: &Path, arch_hint: Option<&str>) -> Result<Detect
         }
         let mut det = Detector::new(arch.clone());
         match fill(&mut det.graph, &convs) {
+            Ok(()) if imported.is_quantized() => {
+                return crate::qdetector::quantized_detector(path, det, &src, &imported);
+            }
             Ok(()) => return Ok(det),
             Err(why) => reasons.push(format!("{}: {why}", arch.name())),
         }

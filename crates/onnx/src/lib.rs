@@ -17,16 +17,18 @@ pub mod error;
 pub mod export;
 pub mod interp;
 pub mod proto;
+pub mod qdetector;
 pub mod value;
 
 pub use detector::detector_from_onnx;
 pub use error::{OnnxError, Result};
 pub use export::{
     QdqConv, QdqSpec, detector_model, detector_model_qdq, export_detector, export_detector_qdq,
+    export_quantized_detector, qdq_spec,
 };
 pub mod import;
 pub mod model;
 pub mod tail;
 
-pub use import::{Imported, OutputKind, import, import_bytes};
+pub use import::{ConvQuant, Imported, OutputKind, import, import_bytes};
 pub use model::{NamedOutput, OnnxModel};

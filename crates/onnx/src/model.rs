@@ -30,8 +30,18 @@ impl OnnxModel {
         Self::new(import(path)?, &opts)
     }
 
-    /// Compiles an imported model.
+    /// Compiles an imported model. A quantized (QDQ) model is refused: this runs the
+    /// float graph only, which is not that model; load it with
+    /// [`crate::detector_from_onnx`] to run it on the integer kernels.
     pub fn new(imported: Imported, opts: &PlanOptions) -> Result<Self> {
+        if imported.is_quantized() {
+            return Err(OnnxError::Unsupported {
+                file: imported.file.clone(),
+                node: "(graph)".into(),
+                op: "QuantizeLinear/DequantizeLinear".into(),
+                reason: "a quantized (QDQ) model does not run in float here; load it as a detector (any slimdet --model), which runs it on the int8 kernels".into(),
+            });
+        }
         let [n, c, h, w] = imported.input_shape_nchw;
         let plan = if imported.graph.outputs.is_empty() {
             None

@@ -128,83 +128,76 @@ fn unsupported_operator_names_node_and_op() {
 }
 
 #[test]
-fn quantized_operators_are_refused() {
+fn quantized_operators_outside_qdq_pairs_are_refused() {
     let inits = vec![
         f32_init("scale", &[], vec![0.1]),
         i64_init("zp", &[], vec![0]),
         f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]),
     ];
-    let q = vec![
-        node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
-        node(
-            "QLinearConv",
-            "qconv",
-            &["xq", "scale", "zp", "w", "scale", "zp", "scale", "zp"],
-            &["y"],
-            vec![],
-        ),
-    ];
-    let err = import_bytes(
-        &bytes(&model(
-            13,
-            &[1, 3, 4, 4],
-            q,
-            inits.clone(),
-            &[("y", &[1, 2, 4, 4])],
-        )),
-        "q.onnx",
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, OnnxError::Unsupported { node, op, .. } if node == "`q`" && op == "QuantizeLinear"),
-        "{err:?}"
+    let refused = |nodes, out: &[i64]| {
+        import_bytes(
+            &bytes(&model(
+                13,
+                &[1, 3, 4, 4],
+                nodes,
+                inits.clone(),
+                &[("y", out)],
+            )),
+            "q.onnx",
+        )
+        .unwrap_err()
+    };
+    // The QOperator form: QLinearConv after a QuantizeLinear.
+    let err = refused(
+        vec![
+            node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
+            node(
+                "QLinearConv",
+                "qconv",
+                &["xq", "scale", "zp", "w", "scale", "zp", "scale", "zp"],
+                &["y"],
+                vec![],
+            ),
+        ],
+        &[1, 2, 4, 4],
     );
-    assert!(
-        err.to_string()
-            .contains("quantized ONNX import is not implemented yet"),
-        "{err}"
-    );
-    // A QLinearConv reached directly, and a DequantizeLinear of constants (which must not
-    // be folded into float weights).
-    let nodes = vec![node(
-        "QLinearConv",
-        "qconv",
-        &["x", "scale", "zp", "w", "scale", "zp", "scale", "zp"],
-        &["y"],
-        vec![],
-    )];
-    let err = import_bytes(
-        &bytes(&model(
-            13,
-            &[1, 3, 4, 4],
-            nodes,
-            inits.clone(),
-            &[("y", &[1, 2, 4, 4])],
-        )),
-        "q.onnx",
-    )
-    .unwrap_err();
     assert!(
         matches!(&err, OnnxError::Unsupported { node, op, .. } if node == "`qconv`" && op == "QLinearConv"),
         "{err:?}"
     );
-    let nodes = vec![
-        node("DequantizeLinear", "dq", &["zp", "scale"], &["d"], vec![]),
-        node("Add", "add", &["x", "d"], &["y"], vec![]),
-    ];
+    assert!(err.to_string().contains("QDQ form"), "{err}");
+    // A float operator reading the integer output of a QuantizeLinear.
+    let err = refused(
+        vec![
+            node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
+            node("Relu", "relu", &["xq"], &["y"], vec![]),
+        ],
+        &[1, 3, 4, 4],
+    );
+    assert!(
+        matches!(&err, OnnxError::Unsupported { node, op, .. } if node == "`relu`" && op == "Relu"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("integer tensor `xq`"), "{err}");
+    // A DequantizeLinear whose parameters differ from its QuantizeLinear's.
+    let mut inits2 = inits.clone();
+    inits2.push(f32_init("scale2", &[], vec![0.2]));
     let err = import_bytes(
         &bytes(&model(
             13,
             &[1, 3, 4, 4],
-            nodes,
-            inits,
+            vec![
+                node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
+                node("DequantizeLinear", "dq", &["xq", "scale2"], &["y"], vec![]),
+            ],
+            inits2,
             &[("y", &[1, 3, 4, 4])],
         )),
         "q.onnx",
     )
     .unwrap_err();
     assert!(
-        matches!(&err, OnnxError::Unsupported { op, .. } if op == "DequantizeLinear"),
+        matches!(&err, OnnxError::Unsupported { node, op, .. } if node == "`dq`" && op == "DequantizeLinear"),
         "{err:?}"
     );
 }

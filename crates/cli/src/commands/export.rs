@@ -11,8 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use slimdet_onnx::{QdqConv, QdqSpec};
-use slimdet_quant::{Mode, QBias, QuantizedDetector};
+use slimdet_quant::QuantizedDetector;
 
 use crate::model_arg::ModelArgs;
 
@@ -55,10 +54,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
         let q = QuantizedDetector::load(path)
             .with_context(|| format!("loading model {}", path.display()))?;
-        let spec = qdq_spec(&q).with_context(|| format!("{}", path.display()))?;
-        let det = q.to_detector();
-        slimdet_onnx::export_detector_qdq(&det, &spec, &a.out, a.raw).with_context(ctx)?;
-        det.arch.name()
+        slimdet_onnx::export_quantized_detector(&q, &a.out, a.raw).with_context(ctx)?;
+        q.arch.name()
     } else {
         if is_quantized {
             bail!(
@@ -82,51 +79,4 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// The QDQ description of a static int8 model: uint8 activation parameters per value,
-/// int8 weights and int32 biases per quantized convolution.
-fn qdq_spec(q: &QuantizedDetector) -> Result<QdqSpec> {
-    if q.mode != Mode::Static {
-        bail!(
-            "only static int8 models have a QDQ form (this one is {:?}); export the fp32 model instead",
-            q.mode
-        );
-    }
-    let act: Vec<Option<(f32, u8)>> = q
-        .act
-        .iter()
-        .map(|p| p.map(|p| (p.scale, p.zero_point.clamp(0, 255) as u8)))
-        .collect();
-    let mut convs = std::collections::BTreeMap::new();
-    for (name, layer) in &q.layers {
-        let node = q
-            .graph
-            .nodes
-            .iter()
-            .find(|n| &n.name == name)
-            .with_context(|| format!("quantized layer {name} is not in the graph"))?;
-        let in_scale = node
-            .inputs
-            .first()
-            .and_then(|&v| act.get(v).copied().flatten())
-            .map(|(s, _)| s);
-        let (bias, bias_scale) = match (&layer.bias, in_scale) {
-            (QBias::I32(b), Some(si)) => (
-                Some(b.clone()),
-                layer.weight_scale.iter().map(|&sw| si * sw).collect(),
-            ),
-            _ => (None, Vec::new()),
-        };
-        convs.insert(
-            name.clone(),
-            QdqConv {
-                weight: layer.weight.clone(),
-                weight_scale: layer.weight_scale.clone(),
-                bias,
-                bias_scale,
-            },
-        );
-    }
-    Ok(QdqSpec { act, convs })
 }

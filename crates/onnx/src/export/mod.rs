@@ -9,8 +9,10 @@
 //! `Reshape`, exactly the pattern PyTorch emits.
 
 mod builder;
+mod from_quant;
 mod qdq;
 
+pub use from_quant::{export_quantized_detector, qdq_spec};
 pub use qdq::{QdqConv, QdqSpec};
 
 use std::collections::HashSet;

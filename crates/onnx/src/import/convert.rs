@@ -33,7 +33,11 @@ impl Importer<'_> {
     ) -> Result<Option<Val>> {
         let op = node.op_type.as_str();
         match op {
-            "Conv" => return self.conv(label, node, ins).map(Some),
+            "Conv" => {
+                let v = self.conv(label, node, ins)?;
+                self.record_conv_quant(ins);
+                return Ok(Some(v));
+            }
             "BatchNormalization" => return self.batch_norm(label, node, ins).map(Some),
             "Gemm" | "MatMul" => return self.gemm(label, node, ins).map(Some),
             _ => {}

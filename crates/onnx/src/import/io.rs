@@ -134,6 +134,8 @@ impl Importer<'_> {
             producer: format!("{} {}", model.producer_name, model.producer_version)
                 .trim()
                 .to_string(),
+            act_quant: self.act_quant,
+            conv_quant: self.conv_quant,
         })
     }
 }

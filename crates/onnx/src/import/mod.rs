@@ -17,7 +17,10 @@ mod attrs;
 mod convert;
 mod io;
 mod layers;
+mod qdq;
 mod route;
+
+pub use qdq::ConvQuant;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -31,10 +34,9 @@ use crate::proto::{ModelProto, NodeProto, TensorProto};
 use crate::tail::Tail;
 use crate::value::{Value, from_proto};
 
-/// Operators of quantized ONNX models, refused until the engine has int8 kernels.
-const QUANTIZED: [&str; 10] = [
-    "QuantizeLinear",
-    "DequantizeLinear",
+/// Operators of quantized ONNX models that are refused (QDQ pairs are imported, see
+/// [`qdq`]; the QOperator form is not).
+const QUANTIZED: [&str; 8] = [
     "DynamicQuantizeLinear",
     "QLinearConv",
     "QLinearMatMul",
@@ -82,6 +84,18 @@ pub struct Imported {
     pub ir_version: i64,
     /// `producer_name producer_version`.
     pub producer: String,
+    /// QDQ models: uint8 `(scale, zero point)` of each quantized engine value.
+    pub act_quant: std::collections::BTreeMap<ValueId, (f32, u8)>,
+    /// QDQ models: integer weights (and biases) of each quantized convolution, by engine
+    /// node name.
+    pub conv_quant: std::collections::BTreeMap<String, ConvQuant>,
+}
+
+impl Imported {
+    /// Whether the file is a quantized (QDQ) model, whose float graph is not the model.
+    pub fn is_quantized(&self) -> bool {
+        !self.act_quant.is_empty() || !self.conv_quant.is_empty()
+    }
 }
 
 /// What an ONNX value is during import.
@@ -124,6 +138,12 @@ pub(crate) struct Importer<'m> {
     tail_producer: Vec<String>,
     feeds: HashMap<ValueId, usize>,
     used_names: HashMap<String, usize>,
+    /// Integer codes behind constants made by `DequantizeLinear`, by `Rc` address.
+    dq_consts: HashMap<usize, qdq::QConst>,
+    /// `QuantizeLinear` outputs: the float value and its `(scale, zero point)`.
+    quantized: HashMap<String, (Val, (f32, u8))>,
+    act_quant: std::collections::BTreeMap<ValueId, (f32, u8)>,
+    conv_quant: std::collections::BTreeMap<String, ConvQuant>,
 }
 
 /// `name` (or `#i`, output `x` when unnamed), for messages.
@@ -187,6 +207,10 @@ impl<'m> Importer<'m> {
             tail_producer: Vec::new(),
             feeds: HashMap::new(),
             used_names: HashMap::new(),
+            dq_consts: HashMap::new(),
+            quantized: HashMap::new(),
+            act_quant: Default::default(),
+            conv_quant: Default::default(),
         };
         let (input_name, nchw) = imp.input(&g.input)?;
         let [n, c, h, w] = nchw;
@@ -256,10 +280,11 @@ impl<'m> Importer<'m> {
             return Err(self.unsupported(
                 label,
                 op,
-                "quantized ONNX import is not implemented yet (the engine has no int8 kernels, \
-                 and running a quantized node in float would change the model)",
+                "quantized operators are imported in QDQ form only (QuantizeLinear / \
+                 DequantizeLinear around float operators); re-export the model as QDQ",
             ));
         }
+        self.check_not_integer(label, node)?;
         let v = match op {
             "Constant" => {
                 let c = attrs::Attrs(&node.attribute).constant();
@@ -279,6 +304,9 @@ impl<'m> Importer<'m> {
                 let ins: Vec<Option<Val>> = (0..node.input.len())
                     .map(|k| self.input_val(node, k, label))
                     .collect::<Result<_>>()?;
+                if let Some(v) = self.qdq(label, node, &ins)? {
+                    return self.define(node, label, v);
+                }
                 let all_const = ins.iter().all(|v| matches!(v, None | Some(Val::Const(_))));
                 match attrs::interp_arity(op, ins.len()) {
                     Some(arity) if all_const => self.fold(label, node, arity, &ins)?,

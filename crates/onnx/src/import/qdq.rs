@@ -1,0 +1,218 @@
+//! QDQ import: `QuantizeLinear` / `DequantizeLinear` as ONNX Runtime's quantizer and
+//! `slimdet export --quantized` write them.
+//!
+//! - `DequantizeLinear` of a constant (int8 weights, int32 biases) folds to the float
+//!   constant `(q − zp) · scale` and remembers the integer codes, so the convolution that
+//!   reads it can run on int8 kernels with exactly those codes.
+//! - `QuantizeLinear` of a computed (engine) value followed by `DequantizeLinear` with the
+//!   same parameters is the quantization of that value: the pair becomes the identity in
+//!   the float graph and the value's uint8 `(scale, zero point)` is recorded
+//!   ([`crate::Imported::act_quant`]).
+//! - Anything else that reads the integer output of a `QuantizeLinear` is refused, as
+//!   are integer tensors other than uint8 activations and int8/int32 constants.
+//!
+//! The float graph of a QDQ model is therefore not the model: [`crate::OnnxModel`]
+//! refuses to run it in float, and [`crate::detector_from_onnx`] runs it on the integer
+//! engine.
+
+use std::rc::Rc;
+
+use super::{Importer, Val};
+use crate::error::Result;
+use crate::proto::NodeProto;
+use crate::value::Value;
+
+/// The integer codes behind a dequantized constant.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct QConst {
+    /// Codes, row-major.
+    pub(crate) codes: Vec<i64>,
+    /// One scale per slice along `axis` (or one for the whole tensor).
+    pub(crate) scales: Vec<f32>,
+}
+
+/// Int8 parameters of an imported convolution.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvQuant {
+    /// Weight codes, OIHW, in `-128..=127`.
+    pub weight: Vec<i8>,
+    /// `[O]` weight scales.
+    pub weight_scale: Vec<f32>,
+    /// `[O]` int32 bias codes, when the bias was given through `DequantizeLinear`.
+    pub bias: Option<Vec<i32>>,
+}
+
+impl Importer<'_> {
+    /// The scalar-or-vector scale and zero point inputs 1 and 2 of a Q/DQ node.
+    fn qparams(
+        &self,
+        label: &str,
+        node: &NodeProto,
+        ins: &[Option<Val>],
+    ) -> Result<(Vec<f32>, Vec<i64>)> {
+        let op = node.op_type.as_str();
+        let scale = match ins.get(1) {
+            Some(Some(Val::Const(c))) => c
+                .as_f32()
+                .map(<[f32]>::to_vec)
+                .ok_or_else(|| self.node_err(label, op, "scale is not float"))?,
+            _ => return Err(self.unsupported(label, op, "the scale must be a constant")),
+        };
+        let zp = match ins.get(2) {
+            Some(Some(Val::Const(c))) => c.to_i64s().map_err(|e| self.node_err(label, op, e))?,
+            None | Some(None) => vec![0; scale.len()],
+            _ => return Err(self.unsupported(label, op, "the zero point must be a constant")),
+        };
+        if scale.is_empty() || zp.len() != scale.len() || scale.iter().any(|s| !(*s > 0.0)) {
+            return Err(self.node_err(
+                label,
+                op,
+                "scale and zero point must be non-empty, of equal length, with scales > 0",
+            ));
+        }
+        Ok((scale, zp))
+    }
+
+    /// Handles `QuantizeLinear` and `DequantizeLinear`; `None` for other operators.
+    pub(super) fn qdq(
+        &mut self,
+        label: &str,
+        node: &NodeProto,
+        ins: &[Option<Val>],
+    ) -> Result<Option<Val>> {
+        let op = node.op_type.as_str();
+        if op != "QuantizeLinear" && op != "DequantizeLinear" {
+            return Ok(None);
+        }
+        let (scale, zp) = self.qparams(label, node, ins)?;
+        let axis = super::attrs::Attrs(&node.attribute)
+            .int("axis")
+            .unwrap_or(1);
+        let input_name = node.input.first().cloned().unwrap_or_default();
+        match (op, ins.first()) {
+            ("DequantizeLinear", Some(Some(Val::Const(c)))) => {
+                let codes = c.to_i64s().map_err(|e| self.node_err(label, op, e))?;
+                let (per, groups) = split(&c.shape, axis, scale.len())
+                    .ok_or_else(|| self.node_err(label, op, format!("{} scales do not fit shape {:?} on axis {axis}", scale.len(), c.shape)))?;
+                let data: Vec<f32> = codes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &q)| {
+                        let g = (i / per) % groups;
+                        (q - zp[g]) as f32 * scale[g]
+                    })
+                    .collect();
+                if zp.iter().any(|&z| z != 0) && c.shape.len() > 1 {
+                    return Err(self.unsupported(label, op, "weights with a non-zero zero point (only symmetric int8 weights are supported)"));
+                }
+                let v = Rc::new(Value::f32(c.shape.clone(), data));
+                self.dq_consts.insert(Rc::as_ptr(&v) as usize, QConst { codes, scales: scale });
+                Ok(Some(Val::Const(v)))
+            }
+            ("DequantizeLinear", Some(Some(v))) => {
+                let Some((inner, q)) = self.quantized.get(&input_name).cloned() else {
+                    return Err(self.unsupported(label, op, format!("its input `{input_name}` is not the output of a QuantizeLinear")));
+                };
+                if scale.len() != 1 || (scale[0], zp[0]) != (q.0, q.1 as i64) {
+                    return Err(self.unsupported(label, op, "its scale and zero point differ from those of the QuantizeLinear before it"));
+                }
+                let _ = v;
+                Ok(Some(inner))
+            }
+            ("QuantizeLinear", Some(Some(Val::Core { id, nhwc }))) => {
+                if scale.len() != 1 {
+                    return Err(self.unsupported(label, op, "per-channel activation quantization"));
+                }
+                if !(0..=255).contains(&zp[0]) {
+                    return Err(self.unsupported(label, op, "only uint8 activations are supported"));
+                }
+                let q = (scale[0], zp[0] as u8);
+                if let Some(old) = self.act_quant.insert(*id, q)
+                    && old != q
+                {
+                    return Err(self.unsupported(label, op, "the same value is quantized twice with different parameters"));
+                }
+                let inner = Val::Core { id: *id, nhwc: *nhwc };
+                let out = node.output.first().cloned().unwrap_or_default();
+                self.quantized.insert(out, (inner.clone(), q));
+                Ok(Some(inner))
+            }
+            _ => Err(self.unsupported(label, op, "only QuantizeLinear of a network value and DequantizeLinear of a constant or of such a QuantizeLinear are supported")),
+        }
+    }
+
+    /// Refuses a node that reads the integer output of a `QuantizeLinear` (other than the
+    /// `DequantizeLinear` of its pair).
+    pub(super) fn check_not_integer(&self, label: &str, node: &NodeProto) -> Result<()> {
+        if node.op_type == "DequantizeLinear" {
+            return Ok(());
+        }
+        match node.input.iter().find(|i| self.quantized.contains_key(i.as_str())) {
+            Some(i) => Err(self.unsupported(
+                label,
+                &node.op_type,
+                format!("reads the integer tensor `{i}` (a QuantizeLinear output); only QuantizeLinear → DequantizeLinear pairs are supported"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Records the integer codes of the weight and bias of the convolution just imported.
+    pub(super) fn record_conv_quant(&mut self, ins: &[Option<Val>]) {
+        let code_of = |k: usize| match ins.get(k) {
+            Some(Some(Val::Const(c))) => self.dq_consts.get(&(Rc::as_ptr(c) as usize)).cloned(),
+            _ => None,
+        };
+        let (Some(w), b) = (code_of(1), code_of(2)) else {
+            return;
+        };
+        let Some(name) = self
+            .graph
+            .nodes
+            .iter()
+            .rev()
+            .find(|n| matches!(n.op, slimdet_core::Op::Conv(_)))
+            .map(|n| n.name.clone())
+        else {
+            return;
+        };
+        let o = match ins.get(1) {
+            Some(Some(Val::Const(c))) => c.shape.first().copied().unwrap_or(0),
+            _ => 0,
+        };
+        let weight_scale = if w.scales.len() == 1 {
+            vec![w.scales[0]; o]
+        } else {
+            w.scales
+        };
+        self.conv_quant.insert(
+            name,
+            ConvQuant {
+                weight: w.codes.iter().map(|&q| q.clamp(-128, 127) as i8).collect(),
+                weight_scale,
+                bias: b.map(|b| {
+                    b.codes
+                        .iter()
+                        .map(|&q| q.clamp(i32::MIN as i64, i32::MAX as i64) as i32)
+                        .collect()
+                }),
+            },
+        );
+    }
+}
+
+/// `(elements per slice, number of slices)` of `shape` along `axis` for `n` scales: one
+/// scale covers everything, else `n` must equal the axis size.
+fn split(shape: &[usize], axis: i64, n: usize) -> Option<(usize, usize)> {
+    let total: usize = shape.iter().product();
+    if n == 1 {
+        return Some((total.max(1), 1));
+    }
+    let rank = shape.len() as i64;
+    let a = if axis < 0 { axis + rank } else { axis };
+    if !(0..rank).contains(&a) || shape[a as usize] != n {
+        return None;
+    }
+    let inner: usize = shape[a as usize + 1..].iter().product();
+    Some((inner.max(1), n))
+}
