@@ -127,6 +127,78 @@ enum Step {
     },
 }
 
+/// The buffers a step reads and writes: `(u8 srcs, u8 dsts, f32 srcs, f32 dsts)`.
+type StepIo<'a> = (
+    Vec<&'a mut usize>,
+    Vec<&'a mut usize>,
+    Vec<&'a mut usize>,
+    Vec<&'a mut usize>,
+);
+
+impl Step {
+    fn io(&mut self) -> StepIo<'_> {
+        match self {
+            Step::Quantize { src, dst, .. } => (vec![], vec![dst], vec![src], vec![]),
+            Step::Dequantize { src, dst, .. } => (vec![src], vec![], vec![], vec![dst]),
+            Step::QGemm { src, dst, .. }
+            | Step::QDw { src, dst, .. }
+            | Step::CopyU8 { src, dst } => (vec![src], vec![dst], vec![], vec![]),
+            Step::DynGemm { src, dst, .. }
+            | Step::FConv { src, dst, .. }
+            | Step::FAct { src, dst, .. }
+            | Step::CopyF32 { src, dst } => (vec![], vec![], vec![src], vec![dst]),
+            Step::QAdd { a, b, dst, .. } => (vec![a, b], vec![dst], vec![], vec![]),
+            Step::FAdd { a, b, dst, .. } => (vec![], vec![], vec![a, b], vec![dst]),
+            Step::Concat { srcs, dst, .. } => (
+                vec![],
+                vec![],
+                srcs.iter_mut().map(|(b, _)| b).collect(),
+                vec![dst],
+            ),
+        }
+    }
+}
+
+/// Puts every buffer of `steps` in an arena slot by liveness and rewrites the steps to
+/// slot indices. Returns the slot sizes (u8, f32) and the new index of each pinned f32
+/// buffer.
+fn share_buffers(
+    steps: &mut [Step],
+    u8_sizes: &[usize],
+    f32_sizes: &[usize],
+    pinned_f32: &[usize],
+) -> (Vec<usize>, Vec<usize>, Vec<usize>) {
+    let mut lists_u8 = Vec::with_capacity(steps.len());
+    let mut lists_f32 = Vec::with_capacity(steps.len());
+    for st in steps.iter_mut() {
+        let (us, ud, fs, fd) = st.io();
+        lists_u8.push((
+            us.into_iter().map(|b| *b).collect(),
+            ud.into_iter().map(|b| *b).collect(),
+        ));
+        lists_f32.push((
+            fs.into_iter().map(|b| *b).collect(),
+            fd.into_iter().map(|b| *b).collect(),
+        ));
+    }
+    let (slot_u8, sizes_u8) = crate::arena::assign(u8_sizes, &lists_u8, &[]);
+    let (slot_f32, sizes_f32) = crate::arena::assign(f32_sizes, &lists_f32, pinned_f32);
+    for st in steps.iter_mut() {
+        let (us, ud, fs, fd) = st.io();
+        for b in us.into_iter().chain(ud) {
+            *b = slot_u8[*b];
+        }
+        for b in fs.into_iter().chain(fd) {
+            *b = slot_f32[*b];
+        }
+    }
+    (
+        sizes_u8,
+        sizes_f32,
+        pinned_f32.iter().map(|&b| slot_f32[b]).collect(),
+    )
+}
+
 /// A compiled quantized model with its buffers.
 pub struct Int8Engine {
     steps: Vec<Step>,
@@ -243,7 +315,11 @@ impl Builder<'_> {
                     });
                 } else {
                     let [o, i, kh, kw] = l.shape;
-                    let b = PackedB::from_oihw(&l.weight, o, i, kh, kw);
+                    let b = if kind == ConvKind::Im2col {
+                        PackedB::from_oihw_padded(&l.weight, o, i, kh, kw)
+                    } else {
+                        PackedB::from_oihw(&l.weight, o, i, kh, kw)
+                    };
                     let rq = Requant::new(
                         b.zero_point_bias(bias, qi.zero_point),
                         &muls,
@@ -264,7 +340,11 @@ impl Builder<'_> {
             }
             (Some(l), _) => {
                 let [o, i, kh, kw] = l.shape;
-                let b = PackedB::from_oihw(&l.weight, o, i, kh, kw);
+                let b = if kind == ConvKind::Im2col {
+                    PackedB::from_oihw_padded(&l.weight, o, i, kh, kw)
+                } else {
+                    PackedB::from_oihw(&l.weight, o, i, kh, kw)
+                };
                 let neg_colsum = b.zero_point_bias(&vec![0; o], 1);
                 let bias = match &l.bias {
                     QBias::F32(b) => b.clone(),
@@ -296,8 +376,19 @@ impl Builder<'_> {
 }
 
 impl Int8Engine {
-    /// Compiles `m` (static or dynamic) for one image per call on `threads` threads.
+    /// Compiles `m` (static or dynamic) for one image per call on `threads` threads,
+    /// sharing activation buffers by liveness.
     pub fn new(m: &QuantizedDetector, threads: usize) -> Result<Self> {
+        Self::build(m, threads, false)
+    }
+
+    /// Like [`Int8Engine::new`], but every value keeps its own buffer so that
+    /// [`Int8Engine::values_f32`] can read all of them after a run (for reports).
+    pub fn new_keep_all(m: &QuantizedDetector, threads: usize) -> Result<Self> {
+        Self::build(m, threads, true)
+    }
+
+    fn build(m: &QuantizedDetector, threads: usize, keep_all: bool) -> Result<Self> {
         let det = slimdet_models::Detector::new(m.arch.clone());
         let shapes = slimdet_core::shape::infer(&m.graph, &det.input_shape())?;
         let g = &m.graph;
@@ -396,6 +487,20 @@ impl Int8Engine {
         for (_, v) in &g.outputs {
             outputs.push(b.need_f32(*v)?);
         }
+        let (mut input, mut u8_sizes, mut f32_sizes) =
+            (input, b.u8_sizes.clone(), b.f32_sizes.clone());
+        if !keep_all {
+            let mut pinned = vec![input];
+            pinned.extend(&outputs);
+            let (su, sf, new_pinned) =
+                share_buffers(&mut b.steps, &b.u8_sizes, &b.f32_sizes, &pinned);
+            (u8_sizes, f32_sizes) = (su, sf);
+            input = new_pinned[0];
+            outputs = new_pinned[1..].to_vec();
+            for v in &mut b.values {
+                (v.0, v.1) = (None, None);
+            }
+        }
         let cols = b
             .steps
             .iter()
@@ -409,7 +514,11 @@ impl Int8Engine {
                     kind: ConvKind::Im2col,
                     geom,
                     ..
-                } => geom.out_h() * geom.out_w() * geom.kh * geom.kw * geom.in_c,
+                } => {
+                    geom.out_h()
+                        * geom.out_w()
+                        * (geom.kh * geom.kw * geom.in_c).next_multiple_of(4)
+                }
                 _ => 0,
             })
             .max()
@@ -439,8 +548,8 @@ impl Int8Engine {
         };
         Ok(Self {
             steps: b.steps,
-            u8s: b.u8_sizes.into_iter().map(|n| vec![0; n]).collect(),
-            f32s: b.f32_sizes.into_iter().map(|n| vec![0.0; n]).collect(),
+            u8s: u8_sizes.into_iter().map(|n| vec![0; n]).collect(),
+            f32s: f32_sizes.into_iter().map(|n| vec![0.0; n]).collect(),
             cols: vec![0; cols],
             dyn_in: vec![0; dyn_in],
             f32_scratch: Vec::new(),
@@ -481,7 +590,59 @@ impl Int8Engine {
             .collect())
     }
 
-    /// Every value of the last run, dequantized (`None` for values never materialised).
+    /// Runs once like [`Int8Engine::run`] and returns each step's kind and wall time in
+    /// milliseconds (single-threaded), for profiling.
+    pub fn profile(&mut self, input: &[f32]) -> Result<Vec<(String, f64)>> {
+        self.run(input)?;
+        let mut out = Vec::with_capacity(self.steps.len());
+        for i in 0..self.steps.len() {
+            let t = std::time::Instant::now();
+            self.exec(i, false);
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            let kind = match &self.steps[i] {
+                Step::QGemm { kind, geom, .. } | Step::DynGemm { kind, geom, .. } => format!(
+                    "{kind:?} {}x{} {}->{} @{}x{}",
+                    geom.kh,
+                    geom.kw,
+                    geom.in_c,
+                    geom.out_c,
+                    geom.out_h(),
+                    geom.out_w()
+                ),
+                Step::QDw { geom, .. } => format!(
+                    "QDw s{} {} @{}x{}",
+                    geom.stride_h,
+                    geom.in_c,
+                    geom.out_h(),
+                    geom.out_w()
+                ),
+                other => format!("{other:?}")
+                    .split([' ', '{'])
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            };
+            out.push((kind, ms));
+        }
+        Ok(out)
+    }
+
+    /// The fastest of `reps` back-to-back executions of step `i` (hot caches), in
+    /// milliseconds, after one full run; for profiling.
+    pub fn time_step(&mut self, input: &[f32], i: usize, reps: usize) -> Result<f64> {
+        self.run(input)?;
+        let mut best = f64::INFINITY;
+        for _ in 0..reps {
+            let t = std::time::Instant::now();
+            self.exec(i, false);
+            best = best.min(t.elapsed().as_secs_f64() * 1e3);
+        }
+        Ok(best)
+    }
+
+    /// Every value of the last run, dequantized (`None` for values never materialised,
+    /// and for all values of an engine built with [`Int8Engine::new`], whose buffers are
+    /// shared).
     pub fn values_f32(&self) -> Vec<Option<Vec<f32>>> {
         self.values
             .iter()
@@ -505,10 +666,7 @@ impl Int8Engine {
         let tier = self.tier;
         match &self.steps[i] {
             Step::Quantize { src, dst, q, qmin } => {
-                let (x, o) = (&self.f32s[*src], &mut self.u8s[*dst]);
-                for (o, &v) in o.iter_mut().zip(x) {
-                    *o = q.quantize(v, *qmin);
-                }
+                q.quantize_slice(&self.f32s[*src], &mut self.u8s[*dst], *qmin);
             }
             Step::Dequantize { src, dst, q } => {
                 let (x, o) = (&self.u8s[*src], &mut self.f32s[*dst]);
@@ -531,7 +689,7 @@ impl Int8Engine {
                 let rows = geom.out_h() * geom.out_w();
                 let a: &[u8] = if *kind == ConvKind::Im2col {
                     let cols = &mut self.cols[..rows * k];
-                    im2col_u8_rows(geom, x, *in_zp, 0..geom.out_h(), cols);
+                    im2col_u8_rows(geom, x, *in_zp, 0..geom.out_h(), k, cols);
                     cols
                 } else {
                     x
@@ -602,14 +760,12 @@ impl Int8Engine {
                     .fold((0f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)));
                 let q = QParams::from_range(lo, hi, crate::options::Activations::U8);
                 let xq = &mut self.dyn_in[..x.len()];
-                for (o, &v) in xq.iter_mut().zip(x) {
-                    *o = q.quantize(v, 0);
-                }
+                q.quantize_slice(x, xq, 0);
                 let k = b.k();
                 let rows = geom.out_h() * geom.out_w();
                 let a: &[u8] = if *kind == ConvKind::Im2col {
                     let cols = &mut self.cols[..rows * k];
-                    im2col_u8_rows(geom, xq, q.zero_point as u8, 0..geom.out_h(), cols);
+                    im2col_u8_rows(geom, xq, q.zero_point as u8, 0..geom.out_h(), k, cols);
                     cols
                 } else {
                     xq

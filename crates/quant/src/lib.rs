@@ -41,6 +41,7 @@
 //! Fp16 files hold the original (unfolded) state_dict with F16 floats, so any tool that
 //! reads safetensors state_dicts (and `slimdet`'s own loader) can open them.
 
+mod arena;
 pub mod error;
 pub mod float_exec;
 pub mod int8_exec;

@@ -130,7 +130,7 @@ pub fn sqnr_report(
     let ref_run = FloatRunner::new(&gf, &shape)?;
     let sim_run = FloatRunner::new(&q.graph, &shape)?;
     let fake = fake_quant_plan(q);
-    let mut engine = Int8Engine::new(q, 1)?;
+    let mut engine = Int8Engine::new_keep_all(q, 1)?;
     let nv = q.graph.num_values;
     let mut acc = vec![Acc::default(); nv];
     let mut out_acc = [Acc::default(); 3];

@@ -11,32 +11,58 @@ use crate::reference::ConvGeom;
 /// Fills the column matrix for output rows `rows`.
 ///
 /// - `input`: `[in_h, in_w, in_c]` with zero point `zp`
-/// - `cols`: `[rows.len() · out_w, kh·kw·in_c]`
+/// - `cols`: `[rows.len() · out_w, ld]` with `ld ≥ kh·kw·in_c`; the `ld − kh·kw·in_c`
+///   bytes at the end of each row are set to `zp` (pair them with zero weight rows, e.g.
+///   [`super::PackedB::from_oihw_padded`], to give the GEMM a depth that is a multiple of
+///   4)
 ///
 /// # Panics
-/// If `cols` has the wrong length (a programmer error).
-pub fn im2col_u8_rows(g: &ConvGeom, input: &[u8], zp: u8, rows: Range<usize>, cols: &mut [u8]) {
+/// If `cols` has the wrong length or `ld` is too small (programmer errors).
+pub fn im2col_u8_rows(
+    g: &ConvGeom,
+    input: &[u8],
+    zp: u8,
+    rows: Range<usize>,
+    ld: usize,
+    cols: &mut [u8],
+) {
     let c = g.in_c;
     let ow = g.out_w();
     let k = g.kh * g.kw * c;
+    assert!(ld >= k, "im2col_u8_rows: ld {ld} < {k}");
     assert_eq!(
         cols.len(),
-        rows.len() * ow * k,
+        rows.len() * ow * ld,
         "im2col_u8_rows: cols length"
     );
     for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
-            let dst = &mut cols[(r * ow + ox) * k..(r * ow + ox + 1) * k];
+            let dst = &mut cols[(r * ow + ox) * ld..(r * ow + ox + 1) * ld];
+            dst[k..].fill(zp);
+            let ix0 = (ox * g.stride_w) as isize - g.pad_w as isize;
+            let ix_last = ix0 + ((g.kw - 1) * g.dil_w) as isize;
+            let row_inside = ix0 >= 0 && ix_last < g.in_w as isize && g.dil_w == 1;
             for ky in 0..g.kh {
                 let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                let d = &mut dst[ky * g.kw * c..(ky + 1) * g.kw * c];
+                if iy < 0 || iy >= g.in_h as isize {
+                    d.fill(zp);
+                    continue;
+                }
+                if row_inside {
+                    // The kw taps of this kernel row are contiguous in the input.
+                    let base = (iy as usize * g.in_w + ix0 as usize) * c;
+                    d.copy_from_slice(&input[base..base + g.kw * c]);
+                    continue;
+                }
                 for kx in 0..g.kw {
-                    let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
-                    let d = &mut dst[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];
-                    if iy < 0 || iy >= g.in_h as isize || ix < 0 || ix >= g.in_w as isize {
-                        d.fill(zp);
+                    let ix = ix0 + (kx * g.dil_w) as isize;
+                    let t = &mut d[kx * c..(kx + 1) * c];
+                    if ix < 0 || ix >= g.in_w as isize {
+                        t.fill(zp);
                     } else {
                         let base = (iy as usize * g.in_w + ix as usize) * c;
-                        d.copy_from_slice(&input[base..base + c]);
+                        t.copy_from_slice(&input[base..base + c]);
                     }
                 }
             }

@@ -67,6 +67,16 @@ impl PackedB {
         PackedB::pack(&kn, k, out_c)
     }
 
+    /// [`PackedB::from_oihw`] with the depth padded by zero rows to a multiple of 4, for
+    /// im2col matrices whose rows are padded the same way (see
+    /// [`super::im2col_u8_rows`]): the kernels then never take the depth-tail path.
+    pub fn from_oihw_padded(w: &[i8], out_c: usize, in_c: usize, kh: usize, kw: usize) -> PackedB {
+        let mut b = PackedB::from_oihw(w, out_c, in_c, kh, kw);
+        // The packed layout already holds zeros up to the next multiple of 4.
+        b.k = b.k.next_multiple_of(KR);
+        b
+    }
+
     /// Depth `K`.
     pub fn k(&self) -> usize {
         self.k

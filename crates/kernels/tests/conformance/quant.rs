@@ -254,29 +254,31 @@ fn first_conv_im2col_gemm_matches_direct_conv() {
                 let rq0 = stage(&mut rng, co, false, true);
                 let mut want = vec![0u8; g.out_h() * g.out_w() * co];
                 qconv_reference(&g, &x, zp, &w, &rq0, &mut want);
-                let b = PackedB::from_oihw(&w, co, 3, 3, 3);
-                let rq = Requant {
-                    bias: b.zero_point_bias(&rq0.bias, zp),
-                    ..rq0.clone()
-                };
                 let rows = g.out_h() * g.out_w();
-                let mut cols = vec![0u8; rows * 27];
-                im2col_u8_rows(&g, &x, zp as u8, 0..g.out_h(), &mut cols);
-                for tier in dispatch::available() {
-                    let mut got = vec![0u8; want.len()];
-                    qgemm_u8i8_i32_requant(
-                        tier,
-                        QGemmShape {
+                for padded in [false, true] {
+                    let b = if padded {
+                        PackedB::from_oihw_padded(&w, co, 3, 3, 3)
+                    } else {
+                        PackedB::from_oihw(&w, co, 3, 3, 3)
+                    };
+                    let ld = b.k();
+                    assert_eq!(ld, if padded { 28 } else { 27 });
+                    let rq = Requant {
+                        bias: b.zero_point_bias(&rq0.bias, zp),
+                        ..rq0.clone()
+                    };
+                    let mut cols = vec![0u8; rows * ld];
+                    im2col_u8_rows(&g, &x, zp as u8, 0..g.out_h(), ld, &mut cols);
+                    for tier in dispatch::available() {
+                        let mut got = vec![0u8; want.len()];
+                        let s = QGemmShape {
                             m: rows,
-                            lda: 27,
+                            lda: ld,
                             ldc: co,
-                        },
-                        &cols,
-                        &b,
-                        &rq,
-                        &mut got,
-                    );
-                    assert_eq!(got, want, "{tier:?} {g:?}");
+                        };
+                        qgemm_u8i8_i32_requant(tier, s, &cols, &b, &rq, &mut got);
+                        assert_eq!(got, want, "{tier:?} {g:?} padded {padded}");
+                    }
                 }
             }
         }

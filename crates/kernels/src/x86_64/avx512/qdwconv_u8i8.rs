@@ -5,7 +5,7 @@
 use core::arch::x86_64::*;
 use std::ops::Range;
 
-use super::requant_u8::{mulv, to_u8};
+use super::requant_u8::{MulV, mulv, to_u8};
 use crate::quant::Requant;
 use crate::quant::qdwconv::tap_pos;
 use crate::reference::ConvGeom;
@@ -34,6 +34,7 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
         _mm512_set1_epi32(rq.qmax as i32),
     );
     let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
+    let fast = g.kh == 3 && g.kw == 3 && g.dil_h == 1 && g.dil_w == 1;
     let mut c0 = 0;
     while c0 < c {
         let valid = (c - c0).min(16);
@@ -52,6 +53,26 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
                 ),
             )
         };
+        if fast {
+            // SAFETY: forwarded contract; the mask keeps channels below C.
+            unsafe {
+                rows3x3(
+                    g,
+                    xp,
+                    op,
+                    mask,
+                    c0,
+                    bias,
+                    zpx,
+                    m,
+                    (zpo, lo, hi),
+                    wp,
+                    rows.clone(),
+                )
+            };
+            c0 += 16;
+            continue;
+        }
         for (r, oy) in rows.clone().enumerate() {
             for ox in 0..ow {
                 let mut acc = _mm512_setzero_si512();
@@ -85,5 +106,94 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
             }
         }
         c0 += 16;
+    }
+}
+
+/// The 3x3 (dilation 1) path for one group of sixteen channels: the nine weight vectors
+/// and the zero-point term stay in registers, and interior pixels (all nine taps inside
+/// the image) skip both the bounds checks and the per-tap zero-point subtraction:
+/// `Σ (x − zp)·w = Σ x·w − zp·Σ w`, exactly, in wrapping `i32`.
+///
+/// # Safety
+/// As [`qdwconv_u8i8_c16`]; `mask` keeps channels `c0..` below C.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn rows3x3(
+    g: &ConvGeom,
+    xp: *const u8,
+    op: *mut u8,
+    mask: __mmask16,
+    c0: usize,
+    bias: __m512i,
+    zpx: __m512i,
+    m: MulV,
+    (zpo, lo, hi): (__m512i, __m512i, __m512i),
+    wp: *const i8,
+    rows: Range<usize>,
+) {
+    let (c, ow) = (g.in_c, g.out_w());
+    let mut wv = [_mm512_setzero_si512(); 9];
+    let mut wsum = _mm512_setzero_si512();
+    for (t, v) in wv.iter_mut().enumerate() {
+        // SAFETY: tap t < 9 and masked channels < C: inside the packed weights.
+        *v = _mm512_cvtepi8_epi32(unsafe { _mm_maskz_loadu_epi8(mask, wp.add(t * c + c0)) });
+        wsum = _mm512_add_epi32(wsum, *v);
+    }
+    let bias_inner = _mm512_sub_epi32(bias, _mm512_mullo_epi32(zpx, wsum));
+    // Interior columns: ox·sw − pw ≥ 0 and ox·sw − pw + 2 < in_w.
+    let ox_lo = g.pad_w.div_ceil(g.stride_w).min(ow);
+    let ox_hi = if g.in_w + g.pad_w >= 3 {
+        ((g.in_w + g.pad_w - 3) / g.stride_w + 1).clamp(ox_lo, ow)
+    } else {
+        ox_lo
+    };
+    for (r, oy) in rows.enumerate() {
+        let row_inside = oy * g.stride_h >= g.pad_h && oy * g.stride_h + 3 <= g.in_h + g.pad_h;
+        for ox in 0..ow {
+            let acc = if row_inside && ox >= ox_lo && ox < ox_hi {
+                let iy0 = oy * g.stride_h - g.pad_h;
+                let ix0 = ox * g.stride_w - g.pad_w;
+                let mut acc = bias_inner;
+                for ky in 0..3 {
+                    for kx in 0..3 {
+                        // SAFETY: an interior pixel's taps are all inside the image.
+                        let xv = unsafe {
+                            _mm_maskz_loadu_epi8(
+                                mask,
+                                xp.add(((iy0 + ky) * g.in_w + ix0 + kx) * c + c0).cast(),
+                            )
+                        };
+                        acc = _mm512_add_epi32(
+                            acc,
+                            _mm512_mullo_epi32(_mm512_cvtepu8_epi32(xv), wv[ky * 3 + kx]),
+                        );
+                    }
+                }
+                acc
+            } else {
+                let mut acc = bias;
+                for ky in 0..3 {
+                    let Some(iy) = tap_pos(oy, ky, g.stride_h, 1, g.pad_h, g.in_h) else {
+                        continue;
+                    };
+                    for kx in 0..3 {
+                        let Some(ix) = tap_pos(ox, kx, g.stride_w, 1, g.pad_w, g.in_w) else {
+                            continue;
+                        };
+                        // SAFETY: iy < in_h, ix < in_w, masked channels < C.
+                        let xv = unsafe {
+                            _mm_maskz_loadu_epi8(mask, xp.add((iy * g.in_w + ix) * c + c0).cast())
+                        };
+                        let xv = _mm512_sub_epi32(_mm512_cvtepu8_epi32(xv), zpx);
+                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv[ky * 3 + kx]));
+                    }
+                }
+                acc
+            };
+            let bytes = to_u8(acc, m, zpo, lo, hi);
+            // SAFETY: r < rows.len(), ox < out_w, masked channels < C: inside `out`.
+            unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };
+        }
     }
 }

@@ -125,23 +125,34 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
     let full = t.k / KR;
     let mut acc = [[_mm512_setzero_si512(); Q]; R];
     let bp = b.as_ptr();
-    let ap = a.as_ptr();
-    for p in 0..kb {
-        let mut bv = [_mm512_setzero_si512(); Q];
+    let mut arow = [a.as_ptr(); R];
+    for (r, p) in arow.iter_mut().enumerate() {
+        // SAFETY: row i + r < m starts inside `a` (rows hold k bytes at stride lda).
+        *p = unsafe { a.as_ptr().add((t.i + r) * t.lda) };
+    }
+    let mut bv = [_mm512_setzero_si512(); Q];
+    for p in 0..full {
         for (q, v) in bv.iter_mut().enumerate() {
-            // SAFETY: block jb + q < nblocks and depth group p < kb, so the 64 bytes at
+            // SAFETY: block jb + q < nblocks and depth group p < kb: the 64 bytes at
             // ((jb + q)·kb + p)·64 are inside the packed matrix.
             *v = unsafe { _mm512_loadu_si512(bp.add(((t.jb + q) * kb + p) * NR * KR).cast()) };
         }
-        for (r, accr) in acc.iter_mut().enumerate() {
-            let base = (t.i + r) * t.lda;
-            let lane = if p < full {
-                // SAFETY: 4p + 4 ≤ k and row i + r < m, so the 4 bytes are inside `a`.
-                unsafe { (ap.add(base + KR * p) as *const i32).read_unaligned() }
-            } else {
-                quad(a, base, p, t.k)
-            };
+        for r in 0..R {
+            // SAFETY: 4p + 4 ≤ k, so the 4 bytes are inside row i + r.
+            let lane = unsafe { (arow[r].add(KR * p) as *const i32).read_unaligned() };
             let av = _mm512_set1_epi32(lane);
+            for q in 0..Q {
+                acc[r][q] = _mm512_dpbusd_epi32(acc[r][q], av, bv[q]);
+            }
+        }
+    }
+    if full < kb {
+        for (q, v) in bv.iter_mut().enumerate() {
+            // SAFETY: as in the main loop, for the last depth group.
+            *v = unsafe { _mm512_loadu_si512(bp.add(((t.jb + q) * kb + full) * NR * KR).cast()) };
+        }
+        for (r, accr) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_epi32(quad(a, (t.i + r) * t.lda, full, t.k));
             for q in 0..Q {
                 accr[q] = _mm512_dpbusd_epi32(accr[q], av, bv[q]);
             }
