@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::build::*;
 use common::*;
 use slimdet_models::{Detector, Predictor};
 use slimdet_onnx::{OnnxModel, detector_from_onnx, export_quantized_detector};
@@ -48,4 +49,46 @@ fn qdq_export_and_import_give_the_same_int8_model() {
             .to_string();
         assert!(e.contains("int8"), "{e}");
     }
+}
+
+/// A QDQ pair on a post-processing value (as ONNX Runtime's quantizer writes on box
+/// decoding) is applied exactly in the tail: uint8 codes, rounding half to even.
+#[test]
+fn qdq_on_post_processing_is_applied_in_the_tail() {
+    let scale = 0.05f32;
+    let zp = 10u8;
+    let mut zp_init = i64_init("zp", &[], vec![0]);
+    zp_init.data_type = slimdet_onnx::proto::data_type::UINT8;
+    zp_init.raw_data = vec![zp];
+    let nodes = vec![
+        node("Exp", "exp", &["x"], &["e"], vec![]),
+        node(
+            "QuantizeLinear",
+            "q",
+            &["e", "scale", "zp"],
+            &["eq"],
+            vec![],
+        ),
+        node(
+            "DequantizeLinear",
+            "dq",
+            &["eq", "scale", "zp"],
+            &["y"],
+            vec![],
+        ),
+    ];
+    let inits = vec![f32_init("scale", &[], vec![scale]), zp_init];
+    let m = model(13, &[1, 1, 2, 3], nodes, inits, &[("y", &[1, 1, 2, 3])]);
+    let imported = slimdet_onnx::import_bytes(&bytes(&m), "tail_qdq.onnx").unwrap();
+    assert!(!imported.is_quantized(), "nothing for the integer engine");
+    let mut run = OnnxModel::new(imported, &Default::default()).unwrap();
+    let x = [-3.0f32, -1.0, 0.0, 0.5, 1.0, 3.0];
+    let out = run.run_nchw(&x).unwrap();
+    for (&xi, &yi) in x.iter().zip(&out[0].2) {
+        let code = ((xi.exp() / scale).round_ties_even() + zp as f32).clamp(0.0, 255.0);
+        let want = (code - zp as f32) * scale;
+        assert_eq!(yi, want, "x = {xi}");
+    }
+    // 3.0 saturates at code 255: exp(3) = 20.1 > (255 - 10) * 0.05.
+    assert_eq!(*out[0].2.last().unwrap(), 245.0 * scale);
 }

@@ -63,7 +63,7 @@ impl Importer<'_> {
             None | Some(None) => vec![0; scale.len()],
             _ => return Err(self.unsupported(label, op, "the zero point must be a constant")),
         };
-        if scale.is_empty() || zp.len() != scale.len() || scale.iter().any(|s| !(*s > 0.0)) {
+        if scale.is_empty() || zp.len() != scale.len() || scale.iter().any(|s| s.is_nan() || *s <= 0.0) {
             return Err(self.node_err(
                 label,
                 op,
@@ -109,14 +109,35 @@ impl Importer<'_> {
                 self.dq_consts.insert(Rc::as_ptr(&v) as usize, QConst { codes, scales: scale });
                 Ok(Some(Val::Const(v)))
             }
-            ("DequantizeLinear", Some(Some(v))) => {
+            ("DequantizeLinear", Some(Some(_))) => {
                 let Some((inner, q)) = self.quantized.get(&input_name).cloned() else {
                     return Err(self.unsupported(label, op, format!("its input `{input_name}` is not the output of a QuantizeLinear")));
                 };
                 if scale.len() != 1 || (scale[0], zp[0]) != (q.0, q.1 as i64) {
                     return Err(self.unsupported(label, op, "its scale and zero point differ from those of the QuantizeLinear before it"));
                 }
-                let _ = v;
+                match inner {
+                    // Post-processing runs in the tail: the pair is applied there, exactly.
+                    Val::Tail { slot, shape } => {
+                        let out = self.new_tail_slot(shape.clone(), format!("{label} (`{op}`)"));
+                        self.tail.steps.push(crate::tail::TailStep {
+                            node: label.to_string(),
+                            op: crate::interp::Op::FakeQuant { scale: q.0, zero_point: q.1 as i32 },
+                            inputs: vec![crate::tail::Src::Slot(slot)],
+                            output: out,
+                        });
+                        Ok(Some(Val::Tail { slot: out, shape }))
+                    }
+                    inner => Ok(Some(inner)),
+                }
+            }
+            ("QuantizeLinear", Some(Some(Val::Tail { slot, shape }))) => {
+                if scale.len() != 1 || !(0..=255).contains(&zp[0]) {
+                    return Err(self.unsupported(label, op, "only per-tensor uint8 quantization of post-processing values is supported"));
+                }
+                let inner = Val::Tail { slot: *slot, shape: shape.clone() };
+                let out = node.output.first().cloned().unwrap_or_default();
+                self.quantized.insert(out, (inner.clone(), (scale[0], zp[0] as u8)));
                 Ok(Some(inner))
             }
             ("QuantizeLinear", Some(Some(Val::Core { id, nhwc }))) => {

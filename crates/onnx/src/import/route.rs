@@ -101,7 +101,7 @@ impl Importer<'_> {
         Ok(Val::Tail { slot, shape })
     }
 
-    fn new_tail_slot(&mut self, shape: Vec<usize>, producer: String) -> usize {
+    pub(super) fn new_tail_slot(&mut self, shape: Vec<usize>, producer: String) -> usize {
         self.tail_shapes.push(shape);
         self.tail_producer.push(producer);
         self.tail.new_slot()

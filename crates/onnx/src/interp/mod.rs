@@ -119,6 +119,14 @@ pub enum Op {
         /// Axis.
         axis: i64,
     },
+    /// A `QuantizeLinear` → `DequantizeLinear` pair on a float tensor (uint8, rounding
+    /// half to even as ONNX specifies): `(clamp(round(x / scale) + zp, 0, 255) − zp) · scale`.
+    FakeQuant {
+        /// Step between codes.
+        scale: f32,
+        /// Code of 0.
+        zero_point: i32,
+    },
     /// Element type conversion: to f32 when `to_float`, else to i64.
     Cast {
         /// Target is floating point.
@@ -166,7 +174,9 @@ impl Op {
                 let (a, b) = two(ins)?;
                 broadcast(a, b)?
             }
-            Op::Unary(_) | Op::Clip { .. } | Op::Cast { .. } => one(ins)?.to_vec(),
+            Op::Unary(_) | Op::Clip { .. } | Op::Cast { .. } | Op::FakeQuant { .. } => {
+                one(ins)?.to_vec()
+            }
             Op::Softmax { axis, .. } => {
                 let x = one(ins)?;
                 norm_axis(*axis, x.len())?;
@@ -335,6 +345,20 @@ impl Op {
                     (Data::I64(_), _) => return Err(format!("{op:?} needs a float input")),
                 };
                 Ok(Value { shape: out, data })
+            }
+            Op::FakeQuant { scale, zero_point } => {
+                let x = ins[0]
+                    .as_f32()
+                    .ok_or("QuantizeLinear needs a float input")?;
+                let zp = *zero_point as f32;
+                Ok(Value::f32(
+                    out,
+                    x.iter()
+                        .map(|v| {
+                            (((v / scale).round_ties_even() + zp).clamp(0.0, 255.0) - zp) * scale
+                        })
+                        .collect(),
+                ))
             }
             Op::Clip { min, max } => {
                 let x = ins[0].as_f32().ok_or("Clip needs a float input")?;
