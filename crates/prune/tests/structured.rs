@@ -217,3 +217,27 @@ fn bad_amount_is_refused() {
         Err(PruneError::Amount { .. })
     ));
 }
+
+#[test]
+fn ultraface_prunes_runs_and_reloads() {
+    use slimdet_models::Arch;
+    let dir = tempfile::tempdir().unwrap();
+    for arch in [Arch::UltrafaceSlim, Arch::UltrafaceRfb] {
+        let det = Detector::random(arch.clone(), arch.default_classes(), 1);
+        let opts = StructuredOptions {
+            amount: 0.3,
+            ..Default::default()
+        };
+        let (pruned, report) = prune_structured_with_report(&det, &opts).unwrap();
+        assert!(report.iter().any(|r| r.after < r.before), "{arch:?}");
+        let a = model_stats(&det.graph, &det.input_shape()).unwrap();
+        let b = model_stats(&pruned.graph, &pruned.input_shape()).unwrap();
+        assert!(b.macs < a.macs, "{arch:?}");
+        let path = dir.path().join("uf.safetensors");
+        pruned.save_safetensors(&path).unwrap();
+        let back = Detector::load(&path, None).unwrap();
+        assert_eq!(back.graph, pruned.graph);
+        let x = vec![0.1f32; det.input_shape().iter().product()];
+        assert_eq!(run(&back, &x).len(), 2);
+    }
+}
