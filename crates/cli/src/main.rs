@@ -48,6 +48,8 @@ enum Command {
     Study(commands::study::Args),
     /// Draw detections and FPS on frames (folder, image or video) into a GIF or PNGs.
     Demo(commands::demo::Args),
+    /// Quantize a model: static or dynamic int8, or fp16 weights.
+    Quantize(commands::quantize::Args),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +63,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Study(a) => commands::study::run(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::Quantize(a) => commands::quantize::run(a),
         Command::Dataset(a) => commands::dataset::run(a),
         Command::Init(a) => commands::init::run(a),
         Command::Train(a) => commands::train::run(a),

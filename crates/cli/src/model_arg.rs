@@ -31,6 +31,11 @@ impl ModelArgs {
             return slimdet_onnx::detector_from_onnx(&self.model, self.arch.as_deref())
                 .with_context(|| format!("loading model {}", self.model.display()));
         }
+        if slimdet_quant::is_quantized_file(&self.model) {
+            return slimdet_quant::QuantizedDetector::load(&self.model)
+                .map(|q| q.to_detector())
+                .with_context(|| format!("loading quantized model {}", self.model.display()));
+        }
         Detector::load(&self.model, self.arch.as_deref())
             .with_context(|| format!("loading model {}", self.model.display()))
     }

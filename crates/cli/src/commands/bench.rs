@@ -112,16 +112,37 @@ pub fn run(a: Args) -> Result<ExitCode> {
                 .collect()
         }
     };
+    // A quantized model runs on its own backend (the int8 engine).
+    let mut backend = match &det.backend {
+        Some(f) => Some(f.build(a.threads.get())?),
+        None => None,
+    };
+    let mut logits = vec![0f32; det.priors.len() * det.class_names.len()];
+    let mut locations = vec![0f32; det.priors.len() * 4];
+    let mut forward = |plan: &mut Plan| -> Result<()> {
+        match backend.as_mut() {
+            Some(b) => b.forward(&input, &mut logits, &mut locations)?,
+            None => {
+                std::hint::black_box(plan.run(&input)?);
+            }
+        }
+        Ok(())
+    };
     for _ in 0..a.warmup {
-        plan.run(&input)?;
+        forward(&mut plan)?;
     }
     let mut ms = Vec::with_capacity(a.runs as usize);
     for _ in 0..a.runs {
         let t = Instant::now();
-        let out = plan.run(&input)?;
-        std::hint::black_box(out);
+        forward(&mut plan)?;
         ms.push(t.elapsed().as_secs_f64() * 1e3);
     }
+    let engine = det
+        .backend
+        .as_ref()
+        .map(|f| f.build(1).map(|b| b.name().to_string()))
+        .transpose()?;
+    let precision = engine.unwrap_or_else(|| a.precision.clone());
     if a.profile {
         print_profile(&mut plan, &input, a.runs)?;
     }
@@ -135,7 +156,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         a.model.model.display(),
         det.arch.name(),
         plan.threads(),
-        a.precision,
+        precision,
         plan.tier().name(),
         t.median,
         t.p10,
@@ -151,7 +172,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let v = json!({
             "model": a.model.model.display().to_string(), "arch": det.arch.name(), "median_ms": t.median, "p10_ms": t.p10,
             "p90_ms": t.p90, "mean_ms": t.mean, "std_ms": t.std, "min_ms": t.min, "runs": a.runs, "warmup": a.warmup,
-            "threads": plan.threads(), "precision": a.precision, "kernels": plan.tier().name(), "macs": macs,
+            "threads": plan.threads(), "precision": precision, "kernels": plan.tier().name(), "macs": macs,
             "gflops": gflops, "fps": 1e3 / t.median, "arena_bytes": plan.arena_bytes(),
             "peak_rss_bytes": slimdet_eval::metrics::peak_rss_bytes(),
         });

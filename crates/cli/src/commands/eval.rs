@@ -114,10 +114,17 @@ pub fn run(a: Args) -> Result<ExitCode> {
         print_ap(&ap, &a.format)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let model = &a.model.clone().unwrap_or_else(crate::model_arg::builtin_model_path);
+    let model = &a
+        .model
+        .clone()
+        .unwrap_or_else(crate::model_arg::builtin_model_path);
     crate::model_arg::check_builtin(model)?;
-    let det = Detector::load(model, a.arch.as_deref())
-        .with_context(|| format!("loading model {}", model.display()))?;
+    // Through ModelArgs so that quantized (and ONNX) files load too.
+    let det = crate::model_arg::ModelArgs {
+        model: model.clone(),
+        arch: a.arch.clone(),
+    }
+    .load()?;
     if det.class_names.len() != ds.class_names().len() {
         bail!(
             "{} has {} classes (with background) but dataset {} has {}: pass --classes FILE matching the model",

@@ -9,5 +9,6 @@ pub mod eval;
 pub mod info;
 pub mod init;
 pub mod prune;
+pub mod quantize;
 pub mod study;
 pub mod train;

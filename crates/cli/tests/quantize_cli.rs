@@ -1,0 +1,207 @@
+//! `slimdet quantize` end to end: writes a quantized file that `detect`, `bench`, `info`
+//! and `eval` accept, prints the SQNR report, and refuses bad input with exit code 2.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slimdet"))
+        .args(args)
+        .output()
+        .expect("run slimdet")
+}
+
+fn shared() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
+}
+
+fn s(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn quantize_then_detect_bench_info_eval() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let voc = shared().join("fixtures/voc2007/VOCdevkit");
+    let out = dir.path().join("int8.safetensors");
+    let o = run(&[
+        "quantize",
+        "--model",
+        &s(&model),
+        "--calib-voc",
+        &s(&voc),
+        "--calib-split",
+        "test",
+        "--calib-images",
+        "2",
+        "--observer",
+        "minmax",
+        "--report",
+        "-o",
+        &s(&out),
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("86 int8 layers"), "{text}");
+    assert!(
+        text.contains("base_net.0.0") && text.contains("scores"),
+        "{text}"
+    );
+    assert!(std::fs::metadata(&out).unwrap().len() * 3 < std::fs::metadata(&model).unwrap().len());
+
+    let img = shared().join("golden/mb2-ssd-lite-voc21-seed0/000002.png");
+    let o = run(&[
+        "detect",
+        "--model",
+        &s(&out),
+        &s(&img),
+        "--format",
+        "json",
+        "--threshold",
+        "0.3",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let dets: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(dets.is_array());
+
+    let o = run(&[
+        "bench",
+        "--model",
+        &s(&out),
+        "--runs",
+        "2",
+        "--warmup",
+        "1",
+        "--json",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("\"precision\":\"int8-static\""), "{text}");
+
+    let o = run(&["info", "--model", &s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let o = run(&[
+        "eval",
+        "--model",
+        &s(&out),
+        "--voc",
+        &s(&voc),
+        "--format",
+        "json",
+        "--timing-runs",
+        "0",
+        "--no-results",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["images"], 4);
+}
+
+#[test]
+fn fp16_and_dynamic_modes() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    for mode in ["fp16", "dynamic"] {
+        let out = dir.path().join(format!("{mode}.safetensors"));
+        let o = run(&[
+            "quantize",
+            "--model",
+            &s(&model),
+            "--mode",
+            mode,
+            "-o",
+            &s(&out),
+        ]);
+        assert!(
+            o.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let o = run(&["bench", "--model", &s(&out), "--runs", "1", "--warmup", "0"]);
+        assert!(
+            o.status.success(),
+            "{mode}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let voc = shared().join("fixtures/voc2007/VOCdevkit");
+    let out = dir.path().join("q.safetensors");
+    let (model_s, out_s, voc_s) = (s(&model), s(&out), s(&voc));
+    let base = ["quantize", "--model", &model_s, "-o", &out_s];
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec![
+                "--calib-voc",
+                &voc_s,
+                "--calib-split",
+                "test",
+                "--observer",
+                "median",
+            ],
+            "unknown observer",
+        ),
+        (
+            vec![
+                "--calib-voc",
+                &voc_s,
+                "--calib-split",
+                "test",
+                "--calib-images",
+                "0",
+            ],
+            "at least 1",
+        ),
+        (vec![], "--calib-voc"),
+        (
+            vec![
+                "--calib-voc",
+                &voc_s,
+                "--calib-split",
+                "test",
+                "--keep-float",
+                "nothing_here",
+            ],
+            "matches no layer",
+        ),
+    ];
+    for (extra, msg) in cases {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(extra.iter().copied());
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(msg), "{args:?}: {err}");
+    }
+    // A corrupted quantized file is refused by every command that loads models.
+    let good = dir.path().join("good.safetensors");
+    let o = run(&[
+        "quantize",
+        "--model",
+        &s(&model),
+        "--mode",
+        "dynamic",
+        "-o",
+        &s(&good),
+    ]);
+    assert!(o.status.success());
+    let mut bytes = std::fs::read(&good).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 0xff;
+    let bad = dir.path().join("bad.safetensors");
+    std::fs::write(&bad, &bytes).unwrap();
+    let o = run(&["bench", "--model", &s(&bad), "--runs", "1"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("checksum") && err.contains("bad.safetensors"),
+        "{err}"
+    );
+}
