@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use slimdet_core::Op;
 use slimdet_quant::{Mode, QBias, QuantizedDetector};
 
 use super::{QdqConv, QdqSpec, export_detector_qdq};
@@ -25,10 +26,22 @@ pub fn qdq_spec(q: &QuantizedDetector, file: &str) -> Result<QdqSpec> {
             ),
         ));
     }
+    // Only the values the integer engine holds as uint8 codes are quantized: the input and
+    // the outputs of convolutions, adds and activations. The heads' reshapes and concats
+    // run on dequantized f32 values there, so they stay float here.
+    let mut in_codes = vec![false; q.graph.num_values];
+    in_codes[q.graph.input] = true;
+    for n in &q.graph.nodes {
+        in_codes[n.output] = matches!(n.op, Op::Conv(_) | Op::Add(_) | Op::Act(_));
+    }
     let act: Vec<Option<(f32, u8)>> = q
         .act
         .iter()
-        .map(|p| p.map(|p| (p.scale, p.zero_point.clamp(0, 255) as u8)))
+        .zip(&in_codes)
+        .map(|(p, &coded)| {
+            p.filter(|_| coded)
+                .map(|p| (p.scale, p.zero_point.clamp(0, 255) as u8))
+        })
         .collect();
     let mut convs = BTreeMap::new();
     for (name, layer) in &q.layers {

@@ -63,7 +63,10 @@ impl Importer<'_> {
             None | Some(None) => vec![0; scale.len()],
             _ => return Err(self.unsupported(label, op, "the zero point must be a constant")),
         };
-        if scale.is_empty() || zp.len() != scale.len() || scale.iter().any(|s| s.is_nan() || *s <= 0.0) {
+        if scale.is_empty()
+            || zp.len() != scale.len()
+            || scale.iter().any(|s| s.is_nan() || *s <= 0.0)
+        {
             return Err(self.node_err(
                 label,
                 op,
