@@ -53,6 +53,8 @@ enum QIsa {
 struct QFeatures {
     avx512: bool,
     vnni: bool,
+    /// AVX-512 VBMI (`vpermb`), used with VNNI by the depthwise kernel.
+    vbmi: bool,
     avx2: bool,
 }
 
@@ -66,6 +68,7 @@ fn qfeatures() -> QFeatures {
         QFeatures {
             avx512,
             vnni: avx512 && std::arch::is_x86_feature_detected!("avx512vnni"),
+            vbmi: avx512 && std::arch::is_x86_feature_detected!("avx512vbmi"),
             avx2: std::arch::is_x86_feature_detected!("avx2"),
         }
     })
@@ -97,9 +100,22 @@ pub(crate) fn qgemm_id(tier: Tier) -> Option<&'static str> {
     })
 }
 
+/// Whether the CPU has AVX-512 VBMI.
+fn has_vbmi() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        qfeatures().vbmi
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Kernel id of the int8 depthwise convolution on `tier`.
 pub(crate) fn qdwconv_id(tier: Tier) -> Option<&'static str> {
     qisa(tier).map(|i| match i {
+        QIsa::Vnni if has_vbmi() => "qdwconv_u8i8_requant_avx512vnni_c16",
         QIsa::Vnni | QIsa::Avx512 => "qdwconv_u8i8_requant_avx512_c16",
         QIsa::Avx2 => "qdwconv_u8i8_requant_avx2_c8",
     })
@@ -188,9 +204,11 @@ pub(crate) fn qdwconv(
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
     match qisa(tier) {
-        // SAFETY: AVX-512 F/BW/VL confirmed; `qdwconv::check` validated every length.
-        Some(QIsa::Vnni | QIsa::Avx512) => unsafe {
-            super::avx512::qdwconv_u8i8_c16(g, x, x_zp, w, rq, rows, out);
+        // SAFETY: AVX-512 F/BW/VL confirmed, and VBMI + VNNI when the flag is set;
+        // `qdwconv::check` validated every length.
+        Some(isa @ (QIsa::Vnni | QIsa::Avx512)) => unsafe {
+            let vbmi_vnni = isa == QIsa::Vnni && has_vbmi();
+            super::avx512::qdwconv_u8i8_c16(vbmi_vnni, g, x, x_zp, w, rq, rows, out);
             return true;
         },
         // SAFETY: AVX2 confirmed; `qdwconv::check` validated every length.
