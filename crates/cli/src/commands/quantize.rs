@@ -114,21 +114,27 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let out_bytes = std::fs::metadata(&a.output)
         .with_context(|| format!("reading back {}", a.output.display()))?
         .len();
-    println!(
-        "{} -> {} ({} mode, observer {}, {} weights, {} activations, {} calibration images): {} int8 layers, {} kept in f32; {} -> {} bytes ({:.2}x smaller)",
-        a.model.model.display(),
-        a.output.display(),
-        q.mode,
-        q.observer,
-        q.granularity,
-        q.activations,
-        calib.len().min(a.calib_images),
-        q.layers.len(),
-        q.keep_float.len(),
-        in_bytes,
-        out_bytes,
-        in_bytes as f64 / out_bytes.max(1) as f64,
-    );
+    let ratio = in_bytes as f64 / out_bytes.max(1) as f64;
+    if q.mode == Mode::Fp16 {
+        println!(
+            "{} -> {} (fp16 weights): {in_bytes} -> {out_bytes} bytes ({ratio:.2}x smaller)",
+            a.model.model.display(),
+            a.output.display(),
+        );
+    } else {
+        println!(
+            "{} -> {} ({} mode, observer {}, {} weights, {} activations, {} calibration images): {} int8 layers, {} kept in f32; {in_bytes} -> {out_bytes} bytes ({ratio:.2}x smaller)",
+            a.model.model.display(),
+            a.output.display(),
+            q.mode,
+            q.observer,
+            q.granularity,
+            q.activations,
+            calib.len(),
+            q.layers.len(),
+            q.keep_float.len(),
+        );
+    }
     if a.report {
         if mode == Mode::Fp16 {
             bail!("--report compares int8 layers; it does not apply to --mode fp16");
