@@ -217,7 +217,14 @@ fn print_ap(ap: &ApResult, format: &str) -> Result<()> {
 /// Runs `slimdet bench` as a child process to measure the peak RSS of a process that
 /// only loads and runs the model.
 fn child_peak_rss(model: &std::path::Path, arch: Option<&str>, threads: usize) -> Option<u64> {
-    let exe = std::env::current_exe().ok()?;
+    // `/proc/self/exe` runs this very binary even if its file was replaced by a rebuild
+    // during a long study (then `current_exe` names a deleted file).
+    let proc_exe = std::path::Path::new("/proc/self/exe");
+    let exe = if proc_exe.exists() {
+        proc_exe.to_path_buf()
+    } else {
+        std::env::current_exe().ok()?
+    };
     let mut cmd = std::process::Command::new(exe);
     cmd.args([
         "bench",

@@ -214,11 +214,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
             journal.stamp
         );
     }
-    if todo.len() < p.variants.len() {
+    let done = p.variants.iter().filter(|v| journal.has(&v.name)).count();
+    if done > 0 {
         eprintln!(
-            "resuming {}: {} of {} variants already done",
+            "resuming {}: {done} of {} variants already done",
             journal.stamp,
-            p.variants.len() - todo.len(),
             p.variants.len()
         );
     }
