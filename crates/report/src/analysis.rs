@@ -238,11 +238,20 @@ pub fn conclusions(rows: &[Row], opts: &ReportOptions) -> Vec<String> {
     }
     for m in prune_methods(rows) {
         if let Some((safe, max, at_max)) = safe_level(rows, &m, opts.map_tolerance) {
+            let reach = if safe > 0.0 {
+                format!(
+                    "keeps mAP within {} points of the baseline up to {:.0} %",
+                    pct(opts.map_tolerance),
+                    safe * 100.0
+                )
+            } else {
+                format!(
+                    "loses more than {} points from its first level on",
+                    pct(opts.map_tolerance)
+                )
+            };
             out.push(format!(
-                "`{m}` pruning keeps mAP within {} points of the baseline up to {:.0} % \
-                 (at {:.0} %: mAP {}, {:+.2} points).",
-                pct(opts.map_tolerance),
-                safe * 100.0,
+                "`{m}` pruning {reach} (at {:.0} %: mAP {}, {:+.2} points).",
                 max * 100.0,
                 pct(at_max),
                 (at_max - base_map) * 100.0
@@ -334,5 +343,23 @@ mod tests {
         assert!(text.contains("`fp16`"), "{text}");
         assert!(text.contains("up to 25 %"), "{text}");
         assert!(text.contains("`cat` in `l1-0.50`"), "{text}");
+        let mut more = r.clone();
+        more.push(row(
+            "filter-l1-0.25",
+            "filter-l1",
+            0.25,
+            "fp32",
+            0.55,
+            7.0,
+            700.0,
+            0.7,
+        ));
+        let text = conclusions(&more, &ReportOptions::default()).join("\n");
+        assert!(
+            text.contains(
+                "`filter-l1` pruning loses more than 1.00 points from its first level on"
+            ),
+            "{text}"
+        );
     }
 }
