@@ -1,0 +1,203 @@
+//! Running the compiled steps.
+
+use super::*;
+
+impl Int8Engine {
+    pub(super) fn run_steps(&mut self, par: bool) {
+        for i in 0..self.steps.len() {
+            self.exec(i, par);
+        }
+    }
+
+    pub(super) fn exec(&mut self, i: usize, par: bool) {
+        let tier = self.tier;
+        match &self.steps[i] {
+            Step::Quantize { src, dst, q, qmin } => {
+                q.quantize_slice(&self.f32s[*src], &mut self.u8s[*dst], *qmin);
+            }
+            Step::Dequantize { src, dst, q } => {
+                let (x, o) = (&self.u8s[*src], &mut self.f32s[*dst]);
+                for (o, &c) in o.iter_mut().zip(x) {
+                    *o = q.dequantize(c);
+                }
+            }
+            Step::QGemm {
+                kind,
+                geom,
+                src,
+                dst,
+                b,
+                rq,
+                in_zp,
+            } => {
+                let mut out = std::mem::take(&mut self.u8s[*dst]);
+                let x = &self.u8s[*src];
+                let k = b.k();
+                let rows = geom.out_h() * geom.out_w();
+                let a: &[u8] = if *kind == ConvKind::Im2col {
+                    let cols = &mut self.cols[..rows * k];
+                    im2col_u8_rows(geom, x, *in_zp, 0..geom.out_h(), k, cols);
+                    cols
+                } else {
+                    x
+                };
+                let n = b.n();
+                let run = |r0: usize, o: &mut [u8]| {
+                    let m = o.len() / n;
+                    let s = QGemmShape { m, lda: k, ldc: n };
+                    qgemm_u8i8_i32_requant(tier, s, &a[r0 * k..(r0 + m) * k], b, rq, o);
+                };
+                if par {
+                    out.par_chunks_mut(ROWS_PER_TASK * n)
+                        .enumerate()
+                        .for_each(|(t, o)| run(t * ROWS_PER_TASK, o));
+                } else {
+                    run(0, &mut out);
+                }
+                self.u8s[*dst] = out;
+            }
+            Step::QDw {
+                geom,
+                src,
+                dst,
+                w,
+                rq,
+                in_zp,
+            } => {
+                let mut out = std::mem::take(&mut self.u8s[*dst]);
+                let x = &self.u8s[*src];
+                let (oh, row) = (geom.out_h(), geom.out_w() * geom.out_c);
+                if par {
+                    let chunk = 4;
+                    out.par_chunks_mut(chunk * row)
+                        .enumerate()
+                        .for_each(|(t, o)| {
+                            let r0 = t * chunk;
+                            qdwconv_u8i8_requant_rows(
+                                tier,
+                                geom,
+                                x,
+                                *in_zp,
+                                w,
+                                rq,
+                                r0..(r0 + chunk).min(oh),
+                                o,
+                            );
+                        });
+                } else {
+                    qdwconv_u8i8_requant_rows(tier, geom, x, *in_zp, w, rq, 0..oh, &mut out);
+                }
+                self.u8s[*dst] = out;
+            }
+            Step::DynGemm {
+                kind,
+                geom,
+                src,
+                dst,
+                b,
+                neg_colsum,
+                w_scale,
+                bias,
+                act,
+            } => {
+                let mut out = std::mem::take(&mut self.f32s[*dst]);
+                let x = &self.f32s[*src];
+                let (lo, hi) = x
+                    .iter()
+                    .fold((0f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)));
+                let q = QParams::from_range(lo, hi, crate::options::Activations::U8);
+                let xq = &mut self.dyn_in[..x.len()];
+                q.quantize_slice(x, xq, 0);
+                let k = b.k();
+                let rows = geom.out_h() * geom.out_w();
+                let a: &[u8] = if *kind == ConvKind::Im2col {
+                    let cols = &mut self.cols[..rows * k];
+                    im2col_u8_rows(geom, xq, q.zero_point as u8, 0..geom.out_h(), k, cols);
+                    cols
+                } else {
+                    xq
+                };
+                let (alo, ahi) = act.bounds();
+                let dq = Dequant {
+                    bias_i32: neg_colsum
+                        .iter()
+                        .map(|&c| c.wrapping_mul(q.zero_point))
+                        .collect(),
+                    scale: w_scale.iter().map(|&s| s * q.scale).collect(),
+                    bias: bias.clone(),
+                    lo: alo,
+                    hi: ahi,
+                };
+                let n = b.n();
+                qgemm_u8i8_f32_dequant(
+                    tier,
+                    QGemmShape {
+                        m: rows,
+                        lda: k,
+                        ldc: n,
+                    },
+                    a,
+                    b,
+                    &dq,
+                    &mut out,
+                );
+                self.f32s[*dst] = out;
+            }
+            Step::FConv { conv, src, dst } => {
+                let mut out = std::mem::take(&mut self.f32s[*dst]);
+                conv.run(tier, &self.f32s[*src], &mut out, &mut self.f32_scratch);
+                self.f32s[*dst] = out;
+            }
+            Step::QAdd { a, b, dst, p } => {
+                let mut out = std::mem::take(&mut self.u8s[*dst]);
+                qadd_u8_requant(tier, &self.u8s[*a], &self.u8s[*b], p, &mut out);
+                self.u8s[*dst] = out;
+            }
+            Step::FAdd { a, b, dst, act } => {
+                let mut out = std::mem::take(&mut self.f32s[*dst]);
+                for ((o, x), y) in out.iter_mut().zip(&self.f32s[*a]).zip(&self.f32s[*b]) {
+                    *o = act.apply(x + y);
+                }
+                self.f32s[*dst] = out;
+            }
+            Step::FAct { src, dst, act } => {
+                let mut out = std::mem::take(&mut self.f32s[*dst]);
+                out.copy_from_slice(&self.f32s[*src]);
+                act.apply_slice(&mut out);
+                self.f32s[*dst] = out;
+            }
+            Step::CopyU8 { src, dst } => {
+                let mut out = std::mem::take(&mut self.u8s[*dst]);
+                out.copy_from_slice(&self.u8s[*src]);
+                self.u8s[*dst] = out;
+            }
+            Step::CopyF32 { src, dst } => {
+                let mut out = std::mem::take(&mut self.f32s[*dst]);
+                out.copy_from_slice(&self.f32s[*src]);
+                self.f32s[*dst] = out;
+            }
+            Step::Concat { srcs, dst, axis } => {
+                let mut out = std::mem::take(&mut self.f32s[*dst]);
+                let parts: Vec<(&[f32], &[usize])> = srcs
+                    .iter()
+                    .map(|(b, s)| (self.f32s[*b].as_slice(), s.as_slice()))
+                    .collect();
+                concat(&parts, *axis, &mut out);
+                self.f32s[*dst] = out;
+            }
+        }
+    }
+
+    pub(super) fn packed_bytes(&self) -> usize {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::QGemm { b, rq, .. } => b.as_slice().len() + 12 * rq.channels(),
+                Step::QDw { w, rq, .. } => w.len() + 12 * rq.channels(),
+                Step::DynGemm { b, w_scale, .. } => b.as_slice().len() + 12 * w_scale.len(),
+                Step::FConv { conv, .. } => 4 * (conv.w.len() + conv.bias.len()),
+                _ => 0,
+            })
+            .sum()
+    }
+}
