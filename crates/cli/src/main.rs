@@ -50,6 +50,8 @@ enum Command {
     Demo(commands::demo::Args),
     /// Quantize a model: static or dynamic int8, or fp16 weights.
     Quantize(commands::quantize::Args),
+    /// Export a model as ONNX (fp32; pytorch-ssd's output names and shapes).
+    Export(commands::export::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +65,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => commands::eval::run(a),
         Command::Study(a) => commands::study::run(a),
         Command::Demo(a) => commands::demo::run(a),
+        Command::Export(a) => commands::export::run(a),
         Command::Quantize(a) => commands::quantize::run(a),
         Command::Dataset(a) => commands::dataset::run(a),
         Command::Init(a) => commands::init::run(a),

@@ -6,6 +6,7 @@ pub mod dataset;
 pub mod demo;
 pub mod detect;
 pub mod eval;
+pub mod export;
 pub mod info;
 pub mod init;
 pub mod prune;
