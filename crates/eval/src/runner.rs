@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use rayon::prelude::*;
 use slimdet_data::voc::{AnnotatedId, VocDataset};
 use slimdet_models::{Detector, Predictor};
 
@@ -76,47 +75,84 @@ pub fn evaluate_detector(
     let (items, mut skipped) = load_split(ds, opts)?;
     let total = items.len();
     let done = AtomicUsize::new(0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads.max(1))
-        .build()
-        .map_err(|e| Error::Io {
-            path: ds.root().to_path_buf(),
-            source: std::io::Error::other(e),
-        })?;
+    let next = AtomicUsize::new(0);
     let bad = Mutex::new(Vec::new());
-    let per_image: Vec<Result<Vec<Detection>>> = pool.install(|| {
-        items
-            .par_iter()
-            .map_init(
-                || Predictor::new(det, 1),
-                |pred, (id, _)| {
-                    let pred = pred.as_mut().map_err(|e| Error::Io {
-                        path: ds.root().to_path_buf(),
-                        source: std::io::Error::other(e.to_string()),
-                    })?;
-                    let img = match ds.load_image(id) {
-                        Ok(img) => img,
-                        Err(e) if opts.skip_bad => {
-                            bad.lock().map(|mut b| b.push(format!("{id}: {e}"))).ok();
-                            return Ok(Vec::new());
+    // One predictor per worker thread, built once: workers pull the next image index, so
+    // the split is dynamic while memory stays at `threads` compiled models (rayon's
+    // `map_init` would compile one per work split, and the freed arenas fragment the heap).
+    let workers = opts.threads.max(1).min(total);
+    let per_image: Vec<(usize, Result<Vec<Detection>>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    let mut pred = match Predictor::new(det, 1) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            out.push((
+                                0,
+                                Err(Error::Io {
+                                    path: ds.root().to_path_buf(),
+                                    source: std::io::Error::other(e.to_string()),
+                                }),
+                            ));
+                            return out;
                         }
-                        Err(e) => return Err(e.into()),
                     };
-                    let dets = pred.predict(&img, 0.01, 0)?;
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
-                    Ok(dets
-                        .into_iter()
-                        .map(|d| Detection {
-                            image: id.clone(),
-                            class_index: d.label,
-                            score: d.score,
-                            bbox: d.bbox,
-                        })
-                        .collect())
-                },
-            )
-            .collect()
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((id, _)) = items.get(i) else { break };
+                        let r = (|| {
+                            let img = match ds.load_image(id) {
+                                Ok(img) => img,
+                                Err(e) if opts.skip_bad => {
+                                    bad.lock().map(|mut b| b.push(format!("{id}: {e}"))).ok();
+                                    return Ok(Vec::new());
+                                }
+                                Err(e) => return Err(e.into()),
+                            };
+                            let dets = pred.predict(&img, 0.01, 0)?;
+                            progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+                            Ok(dets
+                                .into_iter()
+                                .map(|d| Detection {
+                                    image: id.clone(),
+                                    class_index: d.label,
+                                    score: d.score,
+                                    bbox: d.bbox,
+                                })
+                                .collect())
+                        })();
+                        let failed = r.is_err();
+                        out.push((i, r));
+                        if failed {
+                            // Stop early: the first error is reported.
+                            next.store(items.len(), Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                    out
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, Result<Vec<Detection>>)> = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok(rows) => all.extend(rows),
+                // A panicking worker would otherwise lose its images silently.
+                Err(_) => all.push((
+                    0,
+                    Err(Error::Io {
+                        path: ds.root().to_path_buf(),
+                        source: std::io::Error::other("an evaluation worker panicked"),
+                    }),
+                )),
+            }
+        }
+        all.sort_by_key(|(i, _)| *i);
+        all
     });
+    let per_image: Vec<Result<Vec<Detection>>> = per_image.into_iter().map(|(_, r)| r).collect();
     let mut detections = Vec::new();
     for r in per_image {
         detections.extend(r?);
