@@ -18,9 +18,12 @@ struct ItemIn {
     label: Option<String>,
     #[serde(default)]
     label_index: Option<usize>,
-    score: f32,
+    /// Read as f64 and narrowed here, so that an out-of-range value is a bad number
+    /// whatever serde_json's float features (its `float_roundtrip` parses f32 fields
+    /// directly and rejects them as a syntax-level error instead).
+    score: f64,
     #[serde(rename = "box")]
-    bbox: [f32; 4],
+    bbox: [f64; 4],
 }
 
 /// One JSON item as written by [`write_json`].
@@ -100,10 +103,10 @@ fn parse_item(raw: &str, class_names: &[String]) -> std::result::Result<Detectio
             });
         }
     };
-    let score = finite("score", &item.score.to_string(), Some(item.score))?;
+    let score = finite("score", &item.score.to_string(), Some(item.score as f32))?;
     let mut bbox = [0f32; 4];
     for ((b, v), name) in bbox.iter_mut().zip(item.bbox).zip(["x1", "y1", "x2", "y2"]) {
-        *b = finite(name, &v.to_string(), Some(v))?;
+        *b = finite(name, &v.to_string(), Some(v as f32))?;
     }
     let image = image_key(&item.image);
     if image.is_empty() {
