@@ -7,7 +7,7 @@
 //! and the SSD-Lite extras are unchanged, so a step still costs a real forward and
 //! backward), no augmentation, 2 threads, constant LR 0.05 after a 2-epoch warm-up. With
 //! 1 thread the training-set mAP was 0.55 after 100 steps, 0.89 after 200 and 0.94
-//! after 250. The test takes about 2000 image steps: roughly 3 minutes on 2 cores;
+//! after 250. The test takes about 2000 image steps: 113 s on the 2-core Xeon of BENCHMARKS.md while shared (5.5 min at heavier load);
 //! 300x300 inputs make a faster honest overfit impossible.
 
 use slimdet_data::synth::{SynthConfig, generate_with_threads};
