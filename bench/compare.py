@@ -31,10 +31,9 @@ def last_json(out):
     return [json.loads(l) for l in lines]
 
 
-def slimdet(binary, model, threads, runs, precision=None):
+def slimdet(binary, model, threads, runs):
+    """`slimdet bench`: the precision follows the file (fp32, or int8 from `slimdet quantize`)."""
     cmd = [binary, "bench", "--model", model, "--threads", str(threads), "--runs", str(runs), "--json"]
-    if precision:
-        cmd += ["--precision", precision]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     return last_json(out)[-1]
 
@@ -86,7 +85,7 @@ def main():
             if threads == 1 and len(rows) > 2:
                 keep(("ort", "int8", 1), rows[1]["median_ms"], rss)
             if a.int8_model and threads == 1:
-                q = slimdet(a.binary, a.int8_model, 1, a.runs, "int8")
+                q = slimdet(a.binary, a.int8_model, 1, a.runs)
                 keep(("slimdet", "int8", 1), q["median_ms"], q.get("peak_rss_bytes"))
     print(f"CPU: {cpu_name()}; best median of {a.rounds} interleaved rounds x {a.runs} runs")
     print()
