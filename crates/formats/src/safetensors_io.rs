@@ -19,12 +19,30 @@ use crate::convert::{ElemType, decode};
 use crate::error::{FormatError, Result};
 use crate::{NamedTensor, StateDict, TensorData, read_file};
 
-fn st_err(path: &Path, reason: impl Into<String>) -> FormatError {
+pub(crate) fn st_err(path: &Path, reason: impl Into<String>) -> FormatError {
     FormatError::Safetensors {
         path: path.to_path_buf(),
         reason: reason.into(),
         source: None,
     }
+}
+
+/// Checks that `t`'s shape holds exactly its values (shared by the dense and the sparse
+/// writers).
+pub(crate) fn check_shape(path: &Path, t: &NamedTensor) -> Result<()> {
+    let expected = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if expected != Some(t.numel()) {
+        return Err(st_err(
+            path,
+            format!(
+                "tensor `{}`: shape {:?} != {} elements",
+                t.name,
+                t.shape,
+                t.numel()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Loads a safetensors file: tensors (in data order) and `__metadata__`.
@@ -127,18 +145,7 @@ fn header(path: &Path, sd: &StateDict, metadata: &BTreeMap<String, String>) -> R
                 format!("tensor name `{}` is reserved or duplicated", t.name),
             ));
         }
-        let expected = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if expected != Some(t.numel()) {
-            return Err(st_err(
-                path,
-                format!(
-                    "tensor `{}`: shape {:?} != {} elements",
-                    t.name,
-                    t.shape,
-                    t.numel()
-                ),
-            ));
-        }
+        check_shape(path, t)?;
         let dtype = match t.data {
             TensorData::F32(_) => "F32",
             TensorData::I64(_) => "I64",

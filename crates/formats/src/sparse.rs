@@ -28,6 +28,7 @@ use std::path::Path;
 use serde_json::{Map, Value as Json, json};
 
 use crate::error::{FormatError, Result};
+use crate::safetensors_io::{check_shape, st_err};
 use crate::{NamedTensor, StateDict, TensorData};
 
 /// Metadata key holding the sparse tensor index.
@@ -36,14 +37,6 @@ pub const SPARSE_META_KEY: &str = "slimdet.sparse";
 pub const SPARSE_FORMAT: &str = "bitmap-v1";
 const BITMAP_SUFFIX: &str = "::bitmap";
 const VALUES_SUFFIX: &str = "::values";
-
-fn st_err(path: &Path, reason: impl Into<String>) -> FormatError {
-    FormatError::Safetensors {
-        path: path.to_path_buf(),
-        reason: reason.into(),
-        source: None,
-    }
-}
 
 /// What [`save_safetensors_sparse`] wrote.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -135,18 +128,7 @@ pub fn save_safetensors_sparse(
                 format!("tensor name `{}` is reserved for sparse storage", t.name),
             ));
         }
-        let expected = t.shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if expected != Some(t.numel()) {
-            return Err(st_err(
-                path,
-                format!(
-                    "tensor `{}`: shape {:?} != {} elements",
-                    t.name,
-                    t.shape,
-                    t.numel()
-                ),
-            ));
-        }
+        check_shape(path, t)?;
         let dense = dense_raw(t);
         report.dense_data_bytes += dense.bytes.len();
         let TensorData::F32(v) = &t.data else {
