@@ -261,3 +261,24 @@ fn qdq_export_runs_in_onnx_runtime_like_our_int8_engine() {
         "scores {ss:.1} dB, boxes {sb:.1} dB"
     );
 }
+
+#[test]
+fn export_quantized_refuses_a_float_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let pth = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let o = run(&[
+        "export",
+        "--model",
+        pth.to_str().unwrap(),
+        "--quantized",
+        "-o",
+        dir.path().join("q.onnx").to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("version-slim-320.pth") && err.contains("slimdet quantize"),
+        "{err}"
+    );
+    assert!(!dir.path().join("q.onnx").exists(), "nothing written");
+}
