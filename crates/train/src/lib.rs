@@ -13,7 +13,7 @@ pub mod autograd;
 pub mod error;
 pub mod rng;
 
-pub use autograd::{BackwardOptions, Gradients, Mode, Tape, TrainGraph};
+pub use autograd::{BackwardOptions, Gradients, Mode, OpTime, Tape, TrainGraph};
 pub use error::{Result, TrainError};
 pub mod augment;
 pub mod checkpoint;

@@ -17,15 +17,19 @@ mod conv;
 mod dwconv;
 mod elementwise;
 mod linalg;
+mod profile;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use slimdet_core::{Graph, Op, Tensor, ValueId, shape};
 use slimdet_kernels::Tier;
 
 pub use bn::{BnBatch, update_running};
 use linalg::Ctx;
+pub use profile::OpTime;
+use profile::Profiler;
 
 use crate::error::{Result, TrainError};
 
@@ -68,6 +72,11 @@ impl Tape {
     pub fn output(&self, name: &str) -> Option<(ValueId, &[usize], &[f32])> {
         let (_, v) = self.outputs.iter().find(|(n, _)| n == name)?;
         Some((*v, &self.shapes[*v], &self.values[*v]))
+    }
+
+    /// Bytes of activation data the tape holds.
+    pub fn bytes(&self) -> usize {
+        self.values.iter().map(|v| v.len() * 4).sum()
     }
 
     /// Batch statistics of the batch norm at node index `node` (training mode only).
@@ -138,6 +147,7 @@ impl Gradients {
 pub struct TrainGraph {
     ctx: Ctx,
     pool: Arc<rayon::ThreadPool>,
+    profiler: Option<Profiler>,
 }
 
 impl TrainGraph {
@@ -159,7 +169,32 @@ impl TrainGraph {
         Ok(Self {
             ctx: Ctx { tier, threads },
             pool: Arc::new(pool),
+            profiler: None,
         })
+    }
+
+    /// Turns per-op timing on or off (off by default: no clock reads).
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profiler = on.then(Profiler::default);
+    }
+
+    /// Per-op-kind forward and backward time since profiling was turned on or last taken,
+    /// slowest first; empty when profiling is off.
+    pub fn take_profile(&self) -> Vec<OpTime> {
+        self.profiler
+            .as_ref()
+            .map(Profiler::take)
+            .unwrap_or_default()
+    }
+
+    fn clock(&self) -> Option<Instant> {
+        self.profiler.as_ref().map(|_| Instant::now())
+    }
+
+    fn record(&self, op: &Op, backward: bool, t0: Option<Instant>) {
+        if let (Some(p), Some(t0)) = (&self.profiler, t0) {
+            p.add(profile::kind(op), backward, t0);
+        }
     }
 
     /// Worker threads.
@@ -182,6 +217,7 @@ impl TrainGraph {
             values[g.input] = input.data().to_vec();
             let mut bn_stats = vec![None; g.nodes.len()];
             for (i, n) in g.nodes.iter().enumerate() {
+                let t0 = self.clock();
                 let xs = &shapes[n.inputs[0]];
                 let x = &values[n.inputs[0]];
                 let y = match &n.op {
@@ -228,6 +264,7 @@ impl TrainGraph {
                     Op::Softmax => elementwise::softmax_forward(x, *xs.last().unwrap_or(&1)),
                 };
                 values[n.output] = y;
+                self.record(&n.op, false, t0);
             }
             Ok(Tape {
                 mode,
@@ -278,6 +315,7 @@ impl TrainGraph {
                 let Some(mut dy) = grads[n.output].take() else {
                     continue;
                 };
+                let t0 = self.clock();
                 let x0 = n.inputs[0];
                 let need_dx = needs[x0];
                 let train = !opts.frozen(&n.name);
@@ -352,6 +390,7 @@ impl TrainGraph {
                 if !needs[x0] {
                     grads[x0] = None;
                 }
+                self.record(&n.op, true, t0);
             }
         });
         if opts.input_grad {
