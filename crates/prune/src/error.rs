@@ -30,6 +30,12 @@ pub enum PruneError {
     /// The graph cannot be pruned structurally as it is (malformed coupling).
     #[error("structured pruning: {0}")]
     Structure(String),
+    /// The caller's scoring closure failed during a sensitivity analysis.
+    #[error("scoring a pruned model: {0}")]
+    Score(String),
+    /// A MAC budget is malformed or cannot be reached.
+    #[error("{0}")]
+    Budget(String),
     /// The engine refused the rewritten graph.
     #[error(transparent)]
     Core(#[from] slimdet_core::CoreError),

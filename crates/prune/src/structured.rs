@@ -104,19 +104,44 @@ pub fn prune_structured_with_report(
 /// Prunes `g` in place (no implicit exclusions); returns one report per group.
 pub fn prune_graph(g: &mut Graph, opts: &StructuredOptions) -> Result<Vec<GroupReport>> {
     check_amount(opts.amount)?;
+    prune_graph_with(g, opts, &|_| Some(opts.amount))
+}
+
+/// Prunes `g` in place with an amount per group: `amount_of(group name)` (the name of its
+/// first producer), `None` leaving the group alone. `opts.amount` is not used. The
+/// sensitivity analysis and the MAC-budget solver use it to prune groups at different
+/// ratios.
+///
+/// # Errors
+/// [`PruneError::Amount`] for an amount outside `[0, 1)`, [`PruneError::Pattern`] for a
+/// bad exclusion pattern.
+pub fn prune_graph_with(
+    g: &mut Graph,
+    opts: &StructuredOptions,
+    amount_of: &dyn Fn(&str) -> Option<f64>,
+) -> Result<Vec<GroupReport>> {
     let ex = Excludes::new(&opts.exclude)?;
     let groups = dependency_groups(g);
     let mut report = Vec::new();
     for group in &groups {
         let name = group.name(g).to_string();
-        let skipped = group.pinned.clone().or_else(|| {
-            group
-                .producers
-                .iter()
-                .find(|&&i| ex.matches(&g.nodes[i].name))
-                .map(|&i| format!("excluded (`{}`)", g.nodes[i].name))
-        });
+        let amount = amount_of(&name);
+        if let Some(a) = amount {
+            check_amount(a)?;
+        }
+        let skipped = group
+            .pinned
+            .clone()
+            .or_else(|| {
+                group
+                    .producers
+                    .iter()
+                    .find(|&&i| ex.matches(&g.nodes[i].name))
+                    .map(|&i| format!("excluded (`{}`)", g.nodes[i].name))
+            })
+            .or_else(|| amount.is_none().then(|| "not selected".to_string()));
         let c = group.channels;
+        let amount = amount.unwrap_or(0.0);
         if skipped.is_some() {
             report.push(GroupReport {
                 name,
@@ -126,7 +151,7 @@ pub fn prune_graph(g: &mut Graph, opts: &StructuredOptions) -> Result<Vec<GroupR
             });
             continue;
         }
-        let remove = (opts.amount * c as f64).round() as usize;
+        let remove = (amount * c as f64).round() as usize;
         let m = opts.channel_multiple.max(1);
         let keep_n = (c - remove.min(c - 1)).div_ceil(m) * m;
         let keep_n = keep_n.clamp(1, c);

@@ -158,13 +158,13 @@ fn values_mut<'a>(g: &'a mut Graph, c: &Candidate) -> &'a mut [f32] {
 }
 
 /// Target zero count for `n` values at `amount`.
-fn target(amount: f64, n: usize) -> usize {
+pub(crate) fn target(amount: f64, n: usize) -> usize {
     ((amount * n as f64).round() as usize).min(n)
 }
 
 /// Zeros `k` entries among `vals` by `method` (the zeros already present count first).
 /// `rng` is only used by [`Method::Random`].
-fn prune_slice(vals: &mut [f32], k: usize, method: Method, rng: &mut SplitMix64) {
+pub(crate) fn prune_slice(vals: &mut [f32], k: usize, method: Method, rng: &mut SplitMix64) {
     let zeros = vals.iter().filter(|v| **v == 0.0).count();
     if k <= zeros {
         return;

@@ -1,10 +1,10 @@
-//! Sensitivity rows on the golden model: no change at amount 0, a change when pruned.
+//! Output-drift rows on the golden model: no change at amount 0, a change when pruned.
 
 use std::path::PathBuf;
 
 use safetensors::SafeTensors;
 use slimdet_models::Detector;
-use slimdet_prune::sensitivity;
+use slimdet_prune::output_drift;
 
 #[test]
 fn deviation_is_zero_at_zero_and_positive_when_pruned() {
@@ -23,7 +23,7 @@ fn deviation_is_zero_at_zero_and_positive_when_pruned() {
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     let select = |n: &str| n == "base_net.0.0" || n == "base_net.14.conv.0";
-    let rows = sensitivity(&det, &[x], &[0.0, 0.5, 0.95], &select, 2).unwrap();
+    let rows = output_drift(&det, &[x], &[0.0, 0.5, 0.95], &select, 2).unwrap();
     assert_eq!(rows.len(), 6);
     for layer in rows.chunks(3) {
         assert_eq!(layer[0].amount, 0.0);
