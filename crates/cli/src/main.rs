@@ -29,6 +29,9 @@ enum Command {
     Info(commands::info::Args),
     /// Prune a model: zero weights (l1, random) or remove channels (filter-l1, ...).
     Prune(commands::prune::Args),
+    /// mAP of each layer group pruned alone at several levels (CSV, JSON, plot); with
+    /// --target-macs, per-group ratios that meet a MAC budget.
+    Sensitivity(commands::sensitivity::Args),
     /// Detect objects in images, draw them and print the detections.
     Detect(commands::detect::Args),
     /// Time the forward pass (median, p10, p90) after warm-up.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Info(a) => commands::info::run(a),
         Command::Prune(a) => commands::prune::run(a),
+        Command::Sensitivity(a) => commands::sensitivity::run(a),
         Command::Detect(a) => commands::detect::run(a),
         Command::Bench(a) => commands::bench::run(a),
         Command::Convert(a) => commands::convert::run(a),

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 pub use analysis::ReportOptions;
 pub use data::{Row, rows_from_json};
 pub use error::{Error, Result};
-pub use plots::Figure;
+pub use plots::{Figure, Line};
 
 /// What [`write_report`] wrote.
 #[derive(Clone, Debug)]

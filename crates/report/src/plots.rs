@@ -362,6 +362,81 @@ impl Draw for Scatter<'_> {
     }
 }
 
+/// One line of [`Figure::lines`]: labelled lines get a palette colour and a legend
+/// entry; unlabelled ones are drawn light grey behind them (context, e.g. the many
+/// insensitive layers of a sensitivity plot).
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// Legend text, or `None` for a grey context line.
+    pub label: Option<String>,
+    /// `(x, y)` points, drawn in order.
+    pub points: Vec<(f64, f64)>,
+}
+
+struct Lines<'a> {
+    x_desc: &'a str,
+    y_desc: &'a str,
+    lines: &'a [Line],
+}
+
+impl Draw for Lines<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<()> {
+        let all = self.lines.iter().flat_map(|l| l.points.iter().copied());
+        let xr = range(all.clone().map(|p| p.0), true);
+        let yr = range(all.map(|p| p.1), false);
+        let mut chart = ChartBuilder::on(area)
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(xr, yr)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(self.x_desc)
+            .y_desc(self.y_desc)
+            .label_style((FAMILY, 13))
+            .light_line_style(WHITE)
+            .bold_line_style(BLACK.mix(0.15))
+            .draw()
+            .map_err(plot_err)?;
+        let grey = RGBColor(190, 190, 190);
+        for l in self.lines.iter().filter(|l| l.label.is_none()) {
+            chart
+                .draw_series(LineSeries::new(
+                    l.points.iter().copied(),
+                    grey.stroke_width(1),
+                ))
+                .map_err(plot_err)?;
+        }
+        let mut labelled = 0;
+        for (i, l) in self.lines.iter().filter(|l| l.label.is_some()).enumerate() {
+            let c = color(i);
+            chart
+                .draw_series(LineSeries::new(l.points.iter().copied(), c.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(l.label.clone().unwrap_or_default())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
+                });
+            chart
+                .draw_series(l.points.iter().map(|&p| Circle::new(p, 3, c.filled())))
+                .map_err(plot_err)?;
+            labelled += 1;
+        }
+        if labelled > 0 {
+            chart
+                .configure_series_labels()
+                .label_font((FAMILY, 12))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::LowerLeft)
+                .draw()
+                .map_err(plot_err)?;
+        }
+        Ok(())
+    }
+}
+
 impl Figure {
     /// mAP against pruning level, one line per method (fp32, not fine-tuned); every line
     /// starts at the baseline (level 0).
@@ -424,6 +499,23 @@ impl Figure {
             (760, 480),
             &s,
         )
+    }
+
+    /// A generic line chart of `lines` (used by `slimdet sensitivity`: mAP against
+    /// pruning level, one line per layer group), `w x h` pixels.
+    pub fn lines(
+        name: &str,
+        title: &str,
+        (x_desc, y_desc): (&str, &str),
+        lines: &[Line],
+        size: (u32, u32),
+    ) -> Result<Figure> {
+        let d = Lines {
+            x_desc,
+            y_desc,
+            lines,
+        };
+        render(name, title, size, &d)
     }
 
     /// Every figure of the report, in report order.

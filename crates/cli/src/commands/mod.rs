@@ -11,5 +11,6 @@ pub mod info;
 pub mod init;
 pub mod prune;
 pub mod quantize;
+pub mod sensitivity;
 pub mod study;
 pub mod train;

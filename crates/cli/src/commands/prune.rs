@@ -24,9 +24,21 @@ pub struct Args {
     #[arg(long, value_parser = ["l1", "random", "filter-l1", "filter-l2", "bn-scale", "random-channel"])]
     method: String,
     /// Fraction to remove, in [0, 1): of the weights (unstructured) or of each channel
-    /// group (structured).
-    #[arg(long, allow_negative_numbers = true)]
-    amount: f64,
+    /// group (structured). Required unless --target-macs is given.
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        required_unless_present = "target_macs"
+    )]
+    amount: Option<f64>,
+    /// MAC budget instead of --amount: a fraction of the model's MACs to keep (0.6) or a
+    /// count (400M). Per-group ratios are chosen from --sensitivity (the JSON of `slimdet
+    /// sensitivity` for this model and --method) with the least predicted mAP loss.
+    #[arg(long, requires = "sensitivity", conflicts_with = "amount")]
+    target_macs: Option<String>,
+    /// The `sensitivity.json` used by --target-macs.
+    #[arg(long, requires = "target_macs")]
+    sensitivity: Option<PathBuf>,
     /// Unstructured only: the same sparsity in every layer, or one global ranking.
     #[arg(long, value_parser = ["layer", "global"])]
     scope: Option<String>,
@@ -66,13 +78,19 @@ pub struct Args {
     /// Fine-tuning batch size.
     #[arg(long, default_value_t = 16)]
     batch: usize,
+    /// Fine-tune without data augmentation (the built-in model's last epochs were trained
+    /// without it).
+    #[arg(long)]
+    no_augment: bool,
     #[command(flatten)]
     threads: crate::model_arg::ThreadArgs,
 }
 
 /// Runs the command.
 pub fn run(a: Args) -> Result<ExitCode> {
-    check_amount(a.amount).with_context(|| format!("--amount {}", a.amount))?;
+    if let Some(amount) = a.amount {
+        check_amount(amount).with_context(|| format!("--amount {amount}"))?;
+    }
     let structured = matches!(
         a.method.as_str(),
         "filter-l1" | "filter-l2" | "bn-scale" | "random-channel"
@@ -89,7 +107,9 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let det = a.model.load()?;
     let input = det.input_shape();
     let before = model_stats(&det.graph, &input)?;
-    let (pruned, detail) = if structured {
+    let (pruned, detail) = if let (Some(budget), Some(table)) = (&a.target_macs, &a.sensitivity) {
+        budget_prune(&a, &det, budget, table)?
+    } else if structured {
         let criterion = match a.method.as_str() {
             "filter-l1" => Criterion::FilterL1,
             "filter-l2" => Criterion::FilterL2,
@@ -98,7 +118,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         };
         let opts = StructuredOptions {
             criterion,
-            amount: a.amount,
+            amount: a.amount.unwrap_or(0.0),
             exclude: a.exclude.clone(),
             channel_multiple: a.channel_multiple,
             seed: a.seed,
@@ -116,7 +136,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             } else {
                 Method::Random
             },
-            amount: a.amount,
+            amount: a.amount.unwrap_or(0.0),
             scope: if a.scope.as_deref() == Some("global") {
                 Scope::Global
             } else {
@@ -158,7 +178,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.format == "json" {
         let v = json!({
             "model": a.model.model.display().to_string(), "output": a.output.display().to_string(),
-            "method": a.method, "amount": a.amount, "sparse_format": a.sparse_format,
+            "method": a.method, "amount": a.amount, "target_macs": a.target_macs, "sparse_format": a.sparse_format,
             "params_before": before.params, "params_after": after.params,
             "macs_before": before.macs, "macs_after": after.macs,
             "macs_effective_after": after.macs_effective, "sparsity_conv": after.conv_sparsity,
@@ -173,7 +193,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
         a.model.model.display(),
         a.output.display()
     );
-    println!("method        {} amount {}", a.method, a.amount);
+    match (a.amount, &a.target_macs) {
+        (Some(x), _) => println!("method        {} amount {x}", a.method),
+        (None, Some(t)) => println!("method        {} target MACs {t}", a.method),
+        (None, None) => {}
+    }
     println!(
         "parameters    {} -> {} ({:.1}%)",
         g(before.params as u64),
@@ -200,6 +224,38 @@ pub fn run(a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--target-macs`: ratios per unit chosen from the sensitivity table, then applied.
+fn budget_prune(
+    a: &Args,
+    det: &slimdet_models::Detector,
+    budget: &str,
+    table_path: &std::path::Path,
+) -> Result<(slimdet_models::Detector, serde_json::Value)> {
+    use crate::commands::sensitivity as sens;
+    let (table, pruner, method) = sens::load_table(table_path)?;
+    if method != a.method {
+        bail!(
+            "{} was measured with --method {method}, not {}: use the same method",
+            table_path.display(),
+            a.method
+        );
+    }
+    if !a.exclude.is_empty() || a.scope.is_some() || a.include_bn {
+        bail!(
+            "--target-macs takes its exclusions from {} (--exclude, --scope and --include-bn do not apply)",
+            table_path.display()
+        );
+    }
+    let alloc = sens::allocate(det, &pruner, &table, budget)
+        .with_context(|| format!("solving the MAC budget with {}", table_path.display()))?;
+    let pruned = pruner.apply(det, &alloc.ratios)?;
+    if a.format != "json" {
+        sens::print_allocation(&table, &alloc, None);
+        println!();
+    }
+    Ok((pruned, sens::allocation_json(&table, &alloc, None, budget)))
+}
+
 /// Fine-tunes `det` on `--voc` (trainval) with masks that keep its zeros, writing the
 /// training run (checkpoints, logs) beside the output in `<output>.finetune/`.
 fn finetune(a: &Args, det: slimdet_models::Detector) -> Result<slimdet_models::Detector> {
@@ -213,6 +269,7 @@ fn finetune(a: &Args, det: slimdet_models::Detector) -> Result<slimdet_models::D
     cfg.seed = a.seed;
     cfg.val_split = None;
     cfg.val_every = 0;
+    cfg.augment = !a.no_augment;
     cfg.schedule = slimdet_train::schedule::LrSchedule {
         base_lr: a.finetune_lr,
         policy: slimdet_train::schedule::LrPolicy::Cosine {
