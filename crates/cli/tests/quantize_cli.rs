@@ -205,3 +205,74 @@ fn bad_input_exits_2_with_a_clear_message() {
         "{err}"
     );
 }
+
+#[test]
+fn auto_keep_float_ranks_layers_and_writes_the_ranking() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let voc = shared().join("fixtures/voc2007/VOCdevkit");
+    let out = dir.path().join("mixed.safetensors");
+    let base = [
+        "quantize",
+        "--model",
+        &s(&model),
+        "--calib-voc",
+        &s(&voc),
+        "--calib-split",
+        "test",
+        "--calib-images",
+        "2",
+        "--observer",
+        "minmax",
+        "--sensitivity-images",
+        "1",
+        "-o",
+        &s(&out),
+    ];
+    let with = |extra: &[&str]| {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(extra);
+        run(&v)
+    };
+    let o = with(&["--auto-keep-float", "2", "--threads", "2"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(text.contains("84 int8 layers, 2 kept in f32"), "{text}");
+    assert!(
+        text.contains("kept in f32: ") && text.contains("rank"),
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("mixed.sensitivity.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 87, "header + 86 layers");
+    assert!(csv.starts_with("rank,layer,kind,map,drop,"));
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("mixed.sensitivity.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["layers"].as_array().unwrap().len(), 86);
+    assert_eq!(json["kept_in_f32"].as_array().unwrap().len(), 2);
+    assert_eq!(json["kept_in_f32"][0], json["layers"][0]["layer"]);
+    // The mixed model loads and runs.
+    let img = shared().join("golden/mb2-ssd-lite-voc21-seed0/000002.png");
+    let o = run(&["detect", "--model", &s(&out), &s(&img), "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // More layers than the model has, 0 images, a non-static mode.
+    let o = with(&["--auto-keep-float", "87"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("only 86 quantizable"),
+        "{err}"
+    );
+    let o = with(&["--auto-keep-float", "1", "--sensitivity-images", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--sensitivity-images"),
+        "{err}"
+    );
+    let o = with(&["--auto-keep-float", "1", "--mode", "dynamic"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("--mode static"),
+        "{err}"
+    );
+}

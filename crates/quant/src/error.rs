@@ -71,6 +71,23 @@ pub enum QuantError {
         #[source]
         source: std::io::Error,
     },
+    /// The layer-sensitivity measurement has no images to run on.
+    #[error("layer sensitivity needs at least one image: {reason}")]
+    EmptySensitivitySet {
+        /// Why the set is empty.
+        reason: String,
+    },
+    /// `--auto-keep-float K` with more layers than the model quantizes.
+    #[error("cannot keep {k} layers in f32: the model has {layers} quantizable layers")]
+    TooManyKeepFloat {
+        /// Layers asked for.
+        k: usize,
+        /// Int8 convolutions available.
+        layers: usize,
+    },
+    /// Reading a dataset failed.
+    #[error(transparent)]
+    Data(#[from] slimdet_data::Error),
     /// The engine failed (graph, shapes, thread pool).
     #[error(transparent)]
     Core(#[from] slimdet_core::CoreError),

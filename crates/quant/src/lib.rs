@@ -19,6 +19,9 @@
 //!   and dequantize steps at their boundaries.
 //! - [`sqnr_report`]: per-layer SQNR of the fake-quant simulation and of the integer
 //!   engine against f32.
+//! - [`layer_sensitivity`] / [`keep_most_sensitive`]: the mAP cost of each int8
+//!   convolution alone on a seeded image subset, and the model that keeps the `K` most
+//!   sensitive in f32 (`--auto-keep-float K`).
 //!
 //! # File layout (`slimdet.quant.version` = 1)
 //!
@@ -52,6 +55,7 @@ pub mod options;
 pub mod prepare;
 pub mod quantize;
 pub mod report;
+pub mod sensitivity;
 
 pub use error::{QuantError, Result};
 pub use int8_exec::{Int8Engine, Int8Factory};
@@ -60,3 +64,6 @@ pub use model::{QBias, QLayer, QParams, QuantizedDetector};
 pub use options::{Activations, Granularity, Mode, Observer, QuantOptions};
 pub use quantize::{CalibInput, calibration_subset, quantize};
 pub use report::{LayerSqnr, SqnrReport, sqnr_report};
+pub use sensitivity::{
+    EvalSet, LayerSensitivity, SensitivityReport, keep_most_sensitive, layer_sensitivity,
+};

@@ -9,11 +9,12 @@ use anyhow::{Context, Result, bail};
 use slimdet_data::RgbImage;
 use slimdet_data::voc::VocDataset;
 use slimdet_quant::{
-    Activations, CalibInput, Granularity, Mode, Observer, QuantOptions, calibration_subset,
-    quantize, sqnr_report,
+    Activations, CalibInput, EvalSet, Granularity, Mode, Observer, QuantOptions, SensitivityReport,
+    calibration_subset, keep_most_sensitive, layer_sensitivity, quantize, sqnr_report,
 };
 
-use crate::model_arg::ModelArgs;
+use crate::model_arg::{ModelArgs, ThreadArgs};
+use crate::output::write_atomic;
 
 /// Options of `slimdet quantize`.
 #[derive(clap::Args)]
@@ -44,6 +45,24 @@ pub struct Args {
     /// Layers kept in f32: a module path (matches what is under it) or a glob. Repeatable.
     #[arg(long)]
     keep_float: Vec<String>,
+    /// Rank every int8 convolution by the mAP it costs alone (quantized with everything
+    /// else in f32, on --sensitivity-images of --sensitivity-split) and keep the K most
+    /// sensitive in f32. The ranking is printed and written as CSV and JSON.
+    #[arg(long, value_name = "K")]
+    auto_keep_float: Option<usize>,
+    /// Images of the seeded subset the layer sensitivity is measured on.
+    #[arg(long, default_value_t = 50)]
+    sensitivity_images: usize,
+    /// Split of --calib-voc the sensitivity subset is drawn from (default: --calib-split,
+    /// so the test split stays unseen).
+    #[arg(long)]
+    sensitivity_split: Option<String>,
+    /// Where the ranking goes: PREFIX.csv and PREFIX.json (default: the output file with
+    /// `.sensitivity` in place of its extension).
+    #[arg(long, value_name = "PREFIX")]
+    sensitivity_out: Option<PathBuf>,
+    #[command(flatten)]
+    threads: ThreadArgs,
     /// static (int8 weights and activations), dynamic (int8 weights, activations
     /// quantized at run time) or fp16 (half-precision weight storage).
     #[arg(long, default_value = "static", value_parser = ["static", "dynamic", "fp16"])]
@@ -82,6 +101,98 @@ fn calibration_images(a: &Args) -> Result<Vec<RgbImage>> {
         .collect()
 }
 
+/// Measures the sensitivity of every int8 layer of `q`, prints the ranking and writes it.
+fn sensitivity(
+    a: &Args,
+    det: &slimdet_models::Detector,
+    q: &slimdet_quant::QuantizedDetector,
+) -> Result<SensitivityReport> {
+    let Some(root) = &a.calib_voc else {
+        bail!("--auto-keep-float needs images: pass --calib-voc DIR");
+    };
+    let split = a.sensitivity_split.as_deref().unwrap_or(&a.calib_split);
+    let ds = VocDataset::open(root, split, Some(det.class_names.clone()))
+        .with_context(|| format!("opening sensitivity dataset {}", root.display()))?;
+    if ds.is_empty() {
+        bail!(
+            "sensitivity dataset {} ({split} split) has no images",
+            root.display()
+        );
+    }
+    let set = EvalSet::from_voc(det, &ds, a.sensitivity_images, a.seed)
+        .with_context(|| format!("loading sensitivity images from {}", root.display()))?;
+    let total = slimdet_quant::sensitivity::int8_layers(q).len();
+    eprintln!(
+        "measuring {total} int8 layers one at a time on {} images of {} ({split})",
+        set.len(),
+        root.display()
+    );
+    let bar = indicatif::ProgressBar::new(total as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "sensitivity {bar:30} {pos}/{len} layers eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let report = layer_sensitivity(det, q, &set, a.threads.get(), &|done, _| {
+        bar.set_position(done as u64)
+    })
+    .context("measuring layer sensitivity")?;
+    bar.finish_and_clear();
+    println!(
+        "layer sensitivity on {} images (f32 mAP {:.4}):",
+        report.images, report.fp32_map
+    );
+    println!(
+        "{:>4} {:<36} {:<7} {:>9} {:>9} {:>10} {:>10}",
+        "rank", "layer", "kind", "mAP", "drop", "scores dB", "locs dB"
+    );
+    for l in &report.layers {
+        println!(
+            "{:>4} {:<36} {:<7} {:>9.4} {:>9.4} {:>10.1} {:>10.1}",
+            l.rank, l.name, l.kind, l.map, l.drop, l.scores_sqnr_db, l.locations_sqnr_db
+        );
+    }
+    let prefix = a
+        .sensitivity_out
+        .clone()
+        .unwrap_or_else(|| a.output.with_extension("sensitivity"));
+    let csv_path = PathBuf::from(format!("{}.csv", prefix.display()));
+    let json_path = PathBuf::from(format!("{}.json", prefix.display()));
+    let mut csv = String::from("rank,layer,kind,map,drop,scores_sqnr_db,locations_sqnr_db\n");
+    for l in &report.layers {
+        csv += &format!(
+            "{},{},{},{},{},{},{}\n",
+            l.rank, l.name, l.kind, l.map, l.drop, l.scores_sqnr_db, l.locations_sqnr_db
+        );
+    }
+    write_atomic(&csv_path, csv.as_bytes())
+        .with_context(|| format!("writing {}", csv_path.display()))?;
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let json = serde_json::json!({
+        "model": a.model.model,
+        "dataset": root,
+        "split": split,
+        "images": report.images,
+        "seed": a.seed,
+        "fp32_map": report.fp32_map,
+        "kept_in_f32": report.top(a.auto_keep_float.unwrap_or(0)),
+        "layers": report.layers.iter().map(|l| serde_json::json!({
+            "rank": l.rank, "layer": l.name, "kind": l.kind, "map": l.map,
+            "drop": l.drop, "scores_sqnr_db": finite(l.scores_sqnr_db),
+            "locations_sqnr_db": finite(l.locations_sqnr_db),
+        })).collect::<Vec<_>>(),
+    });
+    let text = serde_json::to_string_pretty(&json).context("serialising the ranking")?;
+    write_atomic(&json_path, text.as_bytes())
+        .with_context(|| format!("writing {}", json_path.display()))?;
+    eprintln!(
+        "ranking written to {} and {}",
+        csv_path.display(),
+        json_path.display()
+    );
+    Ok(report)
+}
+
 /// Runs the command.
 pub fn run(a: Args) -> Result<ExitCode> {
     let mode: Mode = a.mode.parse()?;
@@ -104,8 +215,27 @@ pub fn run(a: Args) -> Result<ExitCode> {
         seed: a.seed,
         ..QuantOptions::default()
     };
-    let q = quantize(&det, &calib, &opts)
+    if a.auto_keep_float.is_some() {
+        if mode != Mode::Static {
+            bail!("--auto-keep-float ranks calibrated int8 layers: it needs --mode static");
+        }
+        if a.sensitivity_images == 0 {
+            bail!("--sensitivity-images must be at least 1");
+        }
+    }
+    let mut q = quantize(&det, &calib, &opts)
         .with_context(|| format!("quantizing {}", a.model.model.display()))?;
+    if let Some(k) = a.auto_keep_float {
+        let layers = slimdet_quant::sensitivity::int8_layers(&q).len();
+        if k > layers {
+            bail!("--auto-keep-float {k}: the model has only {layers} quantizable (int8) layers");
+        }
+        let report = sensitivity(&a, &det, &q)?;
+        q = keep_most_sensitive(&det, &q, &report, k)?;
+        if k > 0 {
+            println!("kept in f32: {}", report.top(k).join(", "));
+        }
+    }
     q.save(&a.output)
         .with_context(|| format!("writing {}", a.output.display()))?;
     let in_bytes = std::fs::metadata(&a.model.model)
