@@ -8,9 +8,12 @@
 //! packed by the caller into the layout each kernel documents.
 
 pub mod act;
+pub mod bn_train;
 pub mod dispatch;
+pub mod dw_backward;
 pub mod dwconv;
 pub mod im2col;
+pub mod pointwise;
 pub mod quant;
 pub mod reference;
 pub mod sgemm;

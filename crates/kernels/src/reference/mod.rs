@@ -121,3 +121,21 @@ pub fn conv2d(
         }
     }
 }
+
+/// Reference pointwise (1x1) convolution, the specification of [`crate::pointwise`]:
+/// each output sums `x[i, p] · w[p, j]` in `p` order from 0, then applies the epilogue
+/// `res_act(act(acc · scale + bias) + residual)`.
+///
+/// - `x`: `[m, k]`, `w`: `[k, n]`, `out` and `epi.residual`: `[m, n]`
+pub fn pointwise(
+    m: usize,
+    k: usize,
+    n: usize,
+    x: &[f32],
+    w: &[f32],
+    epi: &crate::pointwise::PwEpilogue,
+    out: &mut [f32],
+) {
+    sgemm(GemmShape::dense(m, n, k), x, w, out, false);
+    crate::pointwise::apply_epilogue(epi, out);
+}

@@ -296,6 +296,55 @@ pub(crate) fn dwconv3x3_id(tier: Tier, g: &ConvGeom, act: Act) -> Option<&'stati
     })
 }
 
+/// Runs the AVX-512 pointwise kernel when `tier` and the CPU allow it. Returns false (and
+/// writes nothing) when the caller must take another path.
+///
+/// `panels`: the weight packed as `[ceil(n / PANEL)][k][PANEL]` (see
+/// [`crate::pointwise::PwWeights`]); the other shapes are as in
+/// [`crate::pointwise::pointwise`]. They are re-checked here, so this wrapper is sound on
+/// its own.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pointwise_f32(
+    tier: Tier,
+    m: usize,
+    k: usize,
+    n: usize,
+    x: &[f32],
+    panels: &[f32],
+    epi: &crate::pointwise::PwEpilogue,
+    out: &mut [f32],
+) -> bool {
+    use crate::pointwise::PANEL;
+    if isa_for(tier) != Some(Isa::Avx512) {
+        return false;
+    }
+    assert_eq!(x.len(), m * k, "pointwise_f32: input length");
+    assert_eq!(
+        panels.len(),
+        n.div_ceil(PANEL) * k * PANEL,
+        "pointwise_f32: weight length"
+    );
+    assert_eq!(epi.bias.len(), n, "pointwise_f32: bias length");
+    assert!(epi.scale.is_none_or(|s| s.len() == n));
+    assert!(epi.residual.is_none_or(|r| r.len() == m * n));
+    assert_eq!(out.len(), m * n, "pointwise_f32: output length");
+    if m == 0 || n == 0 {
+        return true;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `isa_for` returned Avx512 only after `features()` detected AVX-512F on this
+    // CPU; `m` and `n` are positive and every slice length was checked above.
+    unsafe {
+        avx512::pointwise_f32(m, k, n, x, panels, epi, out);
+    }
+    true
+}
+
+/// Id of the kernel `pointwise_f32` would run for `tier`, or `None` when it would decline.
+pub(crate) fn pointwise_id(tier: Tier) -> Option<&'static str> {
+    (isa_for(tier) == Some(Isa::Avx512)).then_some("x86_64/avx512/pointwise_f32")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

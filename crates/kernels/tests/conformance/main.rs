@@ -7,4 +7,5 @@ mod common;
 mod dispatch;
 mod dwconv;
 mod gemm;
+mod pointwise;
 mod quant;

@@ -1,6 +1,7 @@
 //! AVX-512F kernels: 16 f32 lanes per zmm, masked loads and stores for channel tails.
 
 mod dwconv3x3_f32;
+mod pointwise_f32;
 mod qadd_u8;
 mod qdwconv_u8i8;
 mod qgemm_u8i8_vnni;
@@ -8,6 +9,7 @@ mod requant_u8;
 mod spmm_f32;
 
 pub(super) use dwconv3x3_f32::dwconv3x3_f32_c16;
+pub(super) use pointwise_f32::pointwise_f32;
 pub(super) use qadd_u8::qadd_u8;
 pub(super) use qdwconv_u8i8::qdwconv_u8i8_c16;
 pub(super) use qgemm_u8i8_vnni::qgemm_u8i8_vnni;
