@@ -34,7 +34,12 @@ pub struct Args {
     /// MAC budget instead of --amount: a fraction of the model's MACs to keep (0.6) or a
     /// count (400M). Per-group ratios are chosen from --sensitivity (the JSON of `slimdet
     /// sensitivity` for this model and --method) with the least predicted mAP loss.
-    #[arg(long, requires = "sensitivity", conflicts_with = "amount")]
+    #[arg(
+        long,
+        requires = "sensitivity",
+        conflicts_with = "amount",
+        allow_hyphen_values = true
+    )]
     target_macs: Option<String>,
     /// The `sensitivity.json` used by --target-macs.
     #[arg(long, requires = "target_macs")]

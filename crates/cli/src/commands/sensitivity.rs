@@ -46,7 +46,12 @@ pub struct Args {
     #[arg(long, default_value = "filter-l1", value_parser = METHODS)]
     method: String,
     /// Levels (fractions pruned), comma-separated, each in (0, 1).
-    #[arg(long, value_delimiter = ',', default_value = "0.1,0.2,0.3,0.5,0.7")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.1,0.2,0.3,0.5,0.7",
+        allow_negative_numbers = true
+    )]
     levels: Vec<f64>,
     /// Units to leave alone (module path or glob, see `slimdet prune`). Repeatable.
     #[arg(long)]
@@ -59,7 +64,7 @@ pub struct Args {
     out: PathBuf,
     /// MAC budget: a fraction of the model's MACs to keep (0.6) or a count (400M);
     /// per-unit ratios are chosen from the analysis, applied and measured.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     target_macs: Option<String>,
     /// With --target-macs: write the pruned model here (safetensors).
     #[arg(long, requires = "target_macs")]
@@ -158,6 +163,16 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     let levels = slimdet_prune::sensitivity::check_levels(&a.levels).context("--levels")?;
     let det = a.model.load()?;
+    let pruner = UnitPruner {
+        method,
+        exclude: a.exclude.clone(),
+        channel_multiple: a.channel_multiple,
+        seed: a.seed,
+    };
+    // Check the budget before the (long) analysis.
+    if let Some(t) = &a.target_macs {
+        slimdet_prune::parse_budget(t, pruner.macs(&det)?).context("--target-macs")?;
+    }
     let ds = VocDataset::open(&a.voc, &a.split, None)
         .with_context(|| format!("opening dataset {}", a.voc.display()))?;
     if det.class_names.len() != ds.class_names().len() {
@@ -168,16 +183,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
             a.voc.display(),
             ds.class_names().len()
         );
-    }
-    let pruner = UnitPruner {
-        method,
-        exclude: a.exclude.clone(),
-        channel_multiple: a.channel_multiple,
-        seed: a.seed,
-    };
-    // Check the budget before the (long) analysis.
-    if let Some(t) = &a.target_macs {
-        slimdet_prune::parse_budget(t, pruner.macs(&det)?).context("--target-macs")?;
     }
     let set = EvalSet::from_voc(&det, &ds, a.images as usize, a.seed)
         .with_context(|| format!("loading the validation subset of {}", a.voc.display()))?;

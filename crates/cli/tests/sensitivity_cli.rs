@@ -1,0 +1,160 @@
+//! `slimdet sensitivity` end to end on the built-in model and a small generated synthetic
+//! dataset: the CSV/JSON/plot, `--target-macs` reaching its budget (also through `slimdet
+//! prune --sensitivity`), and clear refusals.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slimdet"))
+        .args(args)
+        .output()
+        .expect("run slimdet")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+fn read_json(p: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+#[test]
+fn analysis_outputs_budget_and_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let voc = dir.path().join("voc");
+    let voc_s = voc.to_str().unwrap();
+    ok(&run(&[
+        "dataset", "synth", "--out", voc_s, "--train", "2", "--test", "8",
+    ]));
+    let out = dir.path().join("sens");
+    let model = dir.path().join("m.safetensors");
+    let stdout = ok(&run(&[
+        "sensitivity",
+        "--voc",
+        voc_s,
+        "--images",
+        "6",
+        "--levels",
+        "0.5",
+        "-o",
+        out.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--target-macs",
+        "0.9",
+        "--out-model",
+        model.to_str().unwrap(),
+    ]));
+    assert!(
+        stdout.contains("baseline mAP") && stdout.contains("measured"),
+        "{stdout}"
+    );
+    let j = read_json(&out.join("sensitivity.json"));
+    let units = j["units"].as_array().unwrap();
+    assert!(units.len() > 10);
+    assert_eq!(j["images"], 6);
+    assert_eq!(j["levels"], serde_json::json!([0.5]));
+    let base = j["base_macs"].as_u64().unwrap();
+    for u in units {
+        assert!(u["macs"][0].as_u64().unwrap() < base, "{u}");
+    }
+    let csv = std::fs::read_to_string(out.join("sensitivity.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + units.len());
+    assert!(csv.starts_with("unit,level,map,"));
+    for f in ["sensitivity.svg", "sensitivity.png"] {
+        assert!(std::fs::metadata(out.join(f)).unwrap().len() > 1000, "{f}");
+    }
+    let alloc = read_json(&out.join("allocation.json"));
+    let reached = alloc["macs"].as_u64().unwrap();
+    assert!(reached <= base * 9 / 10, "{reached} > 0.9 x {base}");
+    assert!(alloc["measured_map"].as_f64().is_some());
+    // The written model has the MACs the solver reached.
+    let info: serde_json::Value = serde_json::from_str(&ok(&run(&[
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(info["macs"].as_u64().unwrap(), reached);
+    // `slimdet prune` re-solves the same budget from the JSON to the same model size.
+    let pruned = dir.path().join("p.safetensors");
+    let table = out.join("sensitivity.json");
+    let pj: serde_json::Value = serde_json::from_str(&ok(&run(&[
+        "prune",
+        "--method",
+        "filter-l1",
+        "--target-macs",
+        "0.9",
+        "--sensitivity",
+        table.to_str().unwrap(),
+        "--format",
+        "json",
+        "-o",
+        pruned.to_str().unwrap(),
+    ])))
+    .unwrap();
+    assert_eq!(pj["macs_after"].as_u64().unwrap(), reached);
+    // An impossible budget: every group at 50 % cannot reach 5 % of the MACs.
+    let e = run(&[
+        "prune",
+        "--method",
+        "filter-l1",
+        "--target-macs",
+        "0.05",
+        "--sensitivity",
+        table.to_str().unwrap(),
+        "-o",
+        pruned.to_str().unwrap(),
+    ]);
+    let msg = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        !e.status.success() && msg.contains("cannot be reached"),
+        "{msg}"
+    );
+    // A table of another method is refused.
+    let e = run(&[
+        "prune",
+        "--method",
+        "filter-l2",
+        "--target-macs",
+        "0.9",
+        "--sensitivity",
+        table.to_str().unwrap(),
+        "-o",
+        pruned.to_str().unwrap(),
+    ]);
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("measured with --method filter-l1"));
+}
+
+#[test]
+fn bad_levels_and_budgets_are_refused_before_the_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, needle) in [
+        ("--levels", "0.5,1.5", "outside [0, 1)"),
+        ("--levels", "0", "outside [0, 1)"),
+        ("--target-macs", "-3", "not a fraction"),
+        ("--target-macs", "lots", "not a fraction"),
+    ] {
+        let e = run(&[
+            "sensitivity",
+            "--voc",
+            dir.path().to_str().unwrap(),
+            flag,
+            value,
+            "-o",
+            dir.path().join("o").to_str().unwrap(),
+        ]);
+        let msg = String::from_utf8_lossy(&e.stderr);
+        assert!(
+            !e.status.success() && msg.contains(needle),
+            "{flag} {value}: {msg}"
+        );
+        assert!(!dir.path().join("o").exists());
+    }
+}
