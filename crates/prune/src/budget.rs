@@ -18,6 +18,12 @@
 use crate::error::{PruneError, Result};
 use crate::sensitivity::SensitivityTable;
 
+/// `(unit, ratio)` pairs: an allocation as the solver passes it to its cost closure.
+pub type Ratios = [(String, f64)];
+
+/// Measures the exact cost (MACs) of an allocation.
+pub type CostFn<'a> = dyn FnMut(&Ratios) -> Result<u64> + 'a;
+
 /// The solver's choice.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Allocation {
@@ -95,7 +101,7 @@ fn predicted(table: &SensitivityTable, k: &[usize]) -> f64 {
 pub fn solve(
     table: &SensitivityTable,
     budget: u64,
-    exact_macs: &mut dyn FnMut(&[(String, f64)]) -> Result<u64>,
+    exact_macs: &mut CostFn<'_>,
 ) -> Result<Allocation> {
     let n = table.units.len();
     let top = table.levels.len();
@@ -119,9 +125,9 @@ pub fn solve(
     while macs > budget {
         // (unit, level, Δloss/ΔMACs, ΔMACs)
         let mut best: Option<(usize, usize, f64, u64)> = None;
-        for u in 0..n {
-            let (l0, r0) = (table.loss(u, k[u]), table.removed(u, k[u]));
-            for kk in k[u] + 1..=top {
+        for (u, &ku) in k.iter().enumerate() {
+            let (l0, r0) = (table.loss(u, ku), table.removed(u, ku));
+            for kk in ku + 1..=top {
                 let dm = table.removed(u, kk).saturating_sub(r0);
                 if dm == 0 {
                     continue;

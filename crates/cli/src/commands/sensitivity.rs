@@ -268,7 +268,7 @@ pub fn allocate(
     }
     let b = slimdet_prune::parse_budget(budget, base).context("--target-macs")?;
     let mut exact = |r: &[(String, f64)]| pruner.macs(&pruner.apply(det, r)?);
-    Ok(slimdet_prune::solve(table, b, &mut exact).context("--target-macs")?)
+    slimdet_prune::solve(table, b, &mut exact).context("--target-macs")
 }
 
 /// Prints the chosen ratios and the predicted (and measured) mAP.
