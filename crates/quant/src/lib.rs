@@ -22,6 +22,9 @@
 //! - [`layer_sensitivity`] / [`keep_most_sensitive`]: the mAP cost of each int8
 //!   convolution alone on a seeded image subset, and the model that keeps the `K` most
 //!   sensitive in f32 (`--auto-keep-float K`).
+//! - [`qat`]: quantization-aware training of the folded weights with fake quantization
+//!   and the straight-through estimator, exported as a static int8 model
+//!   (`slimdet train --qat`).
 //!
 //! # File layout (`slimdet.quant.version` = 1)
 //!
@@ -53,6 +56,7 @@ pub mod model;
 pub mod observer;
 pub mod options;
 pub mod prepare;
+pub mod qat;
 pub mod quantize;
 pub mod report;
 pub mod sensitivity;

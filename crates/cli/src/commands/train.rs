@@ -15,6 +15,9 @@ use slimdet_train::{Progress, TrainConfig};
 
 use crate::model_arg::ThreadArgs;
 
+#[path = "train_qat.rs"]
+mod qat;
+
 /// Options of `slimdet train`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -110,6 +113,18 @@ pub struct Args {
     /// Print the final report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Quantization-aware training: calibrate the f32 --init model (static int8,
+    /// per-channel weights), fine-tune its BN-folded weights with fake quantization and the
+    /// straight-through estimator, and write the int8 model to OUT/qat-int8.safetensors.
+    #[arg(long, requires = "init", conflicts_with_all = ["resume", "resume_from"])]
+    pub qat: bool,
+    /// With --qat: calibration images (a seeded subset of --split) for the activation ranges.
+    #[arg(long, default_value_t = 100)]
+    pub calib_images: usize,
+    /// With --qat: activation range observer (minmax, moving-average, percentile[:P],
+    /// entropy, mse).
+    #[arg(long, default_value = "mse")]
+    pub observer: String,
     #[command(flatten)]
     pub threads: ThreadArgs,
 }
@@ -264,6 +279,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
         Progress::Validated { .. } | Progress::Checkpoint(_) => {}
     };
+    if a.qat {
+        let r = qat::run(&a, &cfg, &mut cb);
+        bar.finish_and_clear();
+        return r;
+    }
     let report = slimdet_train::train(&cfg, &mut cb)
         .with_context(|| format!("training on {}", cfg.voc_root.display()))?;
     bar.finish_and_clear();
