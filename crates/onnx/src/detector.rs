@@ -2,9 +2,12 @@
 //!
 //! Why not run the imported graph as is: the rest of the toolkit (pruning groups,
 //! quantization, training, the predictor's post-processing) works on the named graphs of
-//! the architectures it knows. So the imported network's convolutions are mapped, in
-//! execution order and by shape, onto the graph of a known architecture, which then runs
-//! with its own priors, softmax, box decoding and NMS.
+//! the architectures it knows. So the imported network's convolutions are mapped, by
+//! data flow and by shape, onto the graph of a known architecture, which then runs with
+//! its own priors, softmax, box decoding and NMS. Both graphs are walked in
+//! [`crate::order::canonical`] order (depth first from the class outputs, then the box
+//! outputs), which depends on how tensors connect and not on the order of the file's
+//! node list, and their k-th convolutions are paired.
 //!
 //! The architecture comes from the model's outputs (`[1, P, K]` class scores or logits:
 //! `P = 3000` is MobileNetV2-SSD-Lite with `K` classes, `P = 4420` an UltraFace model) and
@@ -14,21 +17,41 @@
 //! by an identity batch norm (`γ = 1`, `β = b`, mean 0, variance `1 − ε`), which computes
 //! the same function. Unfolded batch norms in the file are folded first.
 //!
-//! A QDQ file (int8 weights and uint8 activations through QuantizeLinear /
-//! DequantizeLinear) becomes a static int8 detector that runs on the integer kernels
-//! (see [`crate::qdetector`]).
+//! A quantized file (QDQ: int8 weights and 8-bit activations through QuantizeLinear /
+//! DequantizeLinear; or QOperator: QLinearConv / QLinearAdd) becomes a static int8
+//! detector that runs on the integer kernels (see [`crate::qdetector`]).
 
 use std::path::Path;
 
 use slimdet_core::{Conv2d, Graph, Op, Tensor, passes};
 use slimdet_models::{Arch, Detector};
+use slimdet_quant::QuantizedDetector;
 
 use crate::error::{OnnxError, Result};
 use crate::import::import;
 
-/// Loads an ONNX detector as a [`Detector`] of a known architecture. `arch_hint` (`--arch`)
-/// restricts the candidates to that architecture name.
+/// An ONNX detector mapped onto a known architecture.
+#[derive(Debug)]
+pub enum OnnxDetector {
+    /// A float model.
+    Float(Detector),
+    /// A quantized (QDQ or QOperator) model, as a static int8 model of our engine (it can
+    /// be saved in slimdet's quantized format, or run through [`QuantizedDetector::to_detector`]).
+    Quantized(Box<QuantizedDetector>),
+}
+
+/// Loads an ONNX detector as a [`Detector`] of a known architecture (quantized files run
+/// on the int8 engine). `arch_hint` (`--arch`) restricts the candidates to that
+/// architecture name.
 pub fn detector_from_onnx(path: &Path, arch_hint: Option<&str>) -> Result<Detector> {
+    Ok(match load_onnx_detector(path, arch_hint)? {
+        OnnxDetector::Float(d) => d,
+        OnnxDetector::Quantized(q) => q.to_detector(),
+    })
+}
+
+/// Loads an ONNX detector, keeping a quantized model's integer parameters accessible.
+pub fn load_onnx_detector(path: &Path, arch_hint: Option<&str>) -> Result<OnnxDetector> {
     let file = path.display().to_string();
     let imported = import(path)?;
     let mut src = imported.graph.clone();
@@ -42,10 +65,13 @@ pub fn detector_from_onnx(path: &Path, arch_hint: Option<&str>) -> Result<Detect
             ),
         ));
     }
-    let convs: Vec<&Conv2d> = src
-        .nodes
+    let src_order = crate::order::canonical(
+        &src,
+        &crate::order::detector_roots(&output_values(&src), &imported.engine_output_shapes),
+    );
+    let convs: Vec<&Conv2d> = src_order
         .iter()
-        .filter_map(|n| match &n.op {
+        .filter_map(|&i| match &src.nodes[i].op {
             Op::Conv(c) => Some(c),
             _ => None,
         })
@@ -59,9 +85,10 @@ pub fn detector_from_onnx(path: &Path, arch_hint: Option<&str>) -> Result<Detect
         let mut det = Detector::new(arch.clone());
         match fill(&mut det.graph, &convs) {
             Ok(()) if imported.is_quantized() => {
-                return crate::qdetector::quantized_detector(path, det, &src, &imported);
+                let q = crate::qdetector::quantized_detector(path, det, &src, &imported)?;
+                return Ok(OnnxDetector::Quantized(Box::new(q)));
             }
-            Ok(()) => return Ok(det),
+            Ok(()) => return Ok(OnnxDetector::Float(det)),
             Err(why) => reasons.push(format!("{}: {why}", arch.name())),
         }
     }
@@ -78,6 +105,23 @@ pub fn detector_from_onnx(path: &Path, arch_hint: Option<&str>) -> Result<Detect
         &file,
         format!("not a detector slimdet knows: {}", reasons.join("; ")),
     ))
+}
+
+/// The output values of `g`, in order.
+pub(crate) fn output_values(g: &Graph) -> Vec<usize> {
+    g.outputs.iter().map(|(_, v)| *v).collect()
+}
+
+/// The canonical node order of a known architecture's graph `g` (outputs: class logits,
+/// then box locations).
+pub(crate) fn arch_order(g: &Graph) -> Vec<usize> {
+    let mut roots: Vec<(bool, usize)> = g
+        .outputs
+        .iter()
+        .map(|(n, v)| (n == "locations", *v))
+        .collect();
+    roots.sort_by_key(|r| r.0);
+    crate::order::canonical(g, &roots.into_iter().map(|r| r.1).collect::<Vec<_>>())
 }
 
 fn invalid(file: &str, reason: String) -> OnnxError {
@@ -113,10 +157,12 @@ fn candidates(output_shapes: &[Vec<usize>], convs: &[&Conv2d]) -> Vec<Arch> {
     out
 }
 
-/// Copies the source convolutions into `g`'s convolutions, pairing them in order. A target
-/// conv followed by a batch norm receives the source bias through an identity BN.
+/// Copies the source convolutions (in canonical order) into `g`'s convolutions, taken in
+/// canonical order too. A target conv followed by a batch norm receives the source bias
+/// through an identity BN.
 fn fill(g: &mut Graph, src: &[&Conv2d]) -> std::result::Result<(), String> {
-    let conv_idx: Vec<usize> = (0..g.nodes.len())
+    let conv_idx: Vec<usize> = arch_order(g)
+        .into_iter()
         .filter(|&i| matches!(g.nodes[i].op, Op::Conv(_)))
         .collect();
     if conv_idx.len() != src.len() {

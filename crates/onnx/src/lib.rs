@@ -9,18 +9,22 @@
 //! - [`OnnxModel`]: both parts compiled, producing the outputs exactly as named in the file.
 //! - [`export_detector`]: a [`slimdet_models::Detector`] as ONNX (opset 13, IR 7).
 //!
-//! Quantized ONNX operators are refused with [`OnnxError::Unsupported`]: the engine has no
-//! int8 kernels yet, and running them in float would silently change the model.
+//! Quantized models (QDQ, or QOperator with QLinearConv / QLinearAdd) load as detectors
+//! that run on the int8 engine ([`detector_from_onnx`]); [`OnnxModel`] runs float
+//! graphs only and refuses them. Quantized operators the int8 engine cannot run exactly
+//! (QLinearConcat, QLinearMatMul, QLinearSigmoid, uint8 weights, ...) are refused with
+//! [`OnnxError::Unsupported`] naming the node: never run in float without saying so.
 
 pub mod detector;
 pub mod error;
 pub mod export;
 pub mod interp;
+pub mod order;
 pub mod proto;
 pub mod qdetector;
 pub mod value;
 
-pub use detector::detector_from_onnx;
+pub use detector::{OnnxDetector, detector_from_onnx, load_onnx_detector};
 pub use error::{OnnxError, Result};
 pub use export::{
     QdqConv, QdqSpec, detector_model, detector_model_qdq, export_detector, export_detector_qdq,

@@ -30,7 +30,7 @@ impl OnnxModel {
         Self::new(import(path)?, &opts)
     }
 
-    /// Compiles an imported model. A quantized (QDQ) model is refused: this runs the
+    /// Compiles an imported model. A quantized (QDQ or QOperator) model is refused: this runs the
     /// float graph only, which is not that model; load it with
     /// [`crate::detector_from_onnx`] to run it on the integer kernels.
     pub fn new(imported: Imported, opts: &PlanOptions) -> Result<Self> {
@@ -38,8 +38,8 @@ impl OnnxModel {
             return Err(OnnxError::Unsupported {
                 file: imported.file.clone(),
                 node: "(graph)".into(),
-                op: "QuantizeLinear/DequantizeLinear".into(),
-                reason: "a quantized (QDQ) model does not run in float here; load it as a detector (any slimdet --model), which runs it on the int8 kernels".into(),
+                op: "quantized model".into(),
+                reason: "a quantized (QDQ or QOperator) model does not run in float here; load it as a detector (any slimdet --model), which runs it on the int8 kernels".into(),
             });
         }
         let [n, c, h, w] = imported.input_shape_nchw;

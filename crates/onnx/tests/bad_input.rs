@@ -127,13 +127,233 @@ fn unsupported_operator_names_node_and_op() {
     }
 }
 
+/// An initializer of element type `dtype` with little-endian `raw` bytes.
+fn typed(
+    name: &str,
+    shape: &[usize],
+    dtype: i32,
+    raw: Vec<u8>,
+) -> slimdet_onnx::proto::TensorProto {
+    let mut t = i64_init(name, shape, vec![0; shape.iter().product()]);
+    t.int64_data.clear();
+    t.data_type = dtype;
+    t.raw_data = raw;
+    t
+}
+
+/// `x` → QuantizeLinear → `op` (inputs given) → DequantizeLinear → `y`, with uint8
+/// activations (scale 0.1, zero point 0), int8 weights `w` `[2, 3, 1, 1]` and int32 bias.
+fn qop_model(
+    op_node: slimdet_onnx::proto::NodeProto,
+    extra: Vec<slimdet_onnx::proto::TensorProto>,
+) -> Vec<u8> {
+    use slimdet_onnx::proto::data_type::{INT8, INT32, UINT8};
+    let mut inits = vec![
+        f32_init("s", &[], vec![0.1]),
+        typed("z", &[], UINT8, vec![0]),
+        f32_init("ws", &[2], vec![0.01, 0.02]),
+        typed("wz", &[2], INT8, vec![0, 0]),
+        typed("w", &[2, 3, 1, 1], INT8, vec![1, 2, 3, 0xff, 0x81, 5]),
+        typed(
+            "b",
+            &[2],
+            INT32,
+            [7i32, -3].iter().flat_map(|v| v.to_le_bytes()).collect(),
+        ),
+    ];
+    inits.extend(extra);
+    let nodes = vec![
+        node("QuantizeLinear", "q", &["x", "s", "z"], &["xq"], vec![]),
+        op_node,
+        node("DequantizeLinear", "dq", &["yq", "s", "z"], &["y"], vec![]),
+    ];
+    bytes(&model(
+        13,
+        &[1, 3, 4, 4],
+        nodes,
+        inits,
+        &[("y", &[1, 2, 4, 4])],
+    ))
+}
+
+fn qconv(ins: &[&str]) -> slimdet_onnx::proto::NodeProto {
+    node("QLinearConv", "qconv", ins, &["yq"], vec![])
+}
+
+fn ms_node(op: &str, name: &str, ins: &[&str]) -> slimdet_onnx::proto::NodeProto {
+    let mut n = node(op, name, ins, &["yq"], vec![]);
+    n.domain = "com.microsoft".into();
+    n
+}
+
+#[test]
+fn qoperator_convolution_imports_with_its_integer_parameters() {
+    let b = qop_model(
+        qconv(&["xq", "s", "z", "w", "ws", "wz", "s", "z", "b"]),
+        vec![],
+    );
+    let imp = import_bytes(&b, "qconv.onnx").unwrap();
+    assert!(imp.is_quantized());
+    let (name, cq) = imp.conv_quant.iter().next().expect("one quantized conv");
+    assert_eq!(name, "qconv");
+    assert_eq!(cq.weight, [1, 2, 3, -1, -127, 5]);
+    assert_eq!(cq.weight_scale, [0.01, 0.02]);
+    assert_eq!(cq.bias.as_deref(), Some(&[7, -3][..]));
+    // The network input and the conv output.
+    assert_eq!(
+        imp.act_quant.values().collect::<Vec<_>>(),
+        [&(0.1, 0), &(0.1, 0)]
+    );
+    // The float view holds the dequantized weights; the float runner refuses the model.
+    let conv = imp
+        .graph
+        .nodes
+        .iter()
+        .find_map(|n| match &n.op {
+            slimdet_core::Op::Conv(c) => Some(c.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(conv.weight.data()[3], -0.02);
+    let err = slimdet_onnx::OnnxModel::new(imp, &Default::default())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("int8"), "{err}");
+}
+
+#[test]
+fn quantized_forms_the_int8_engine_cannot_run_are_refused() {
+    use slimdet_onnx::proto::data_type::{INT8, UINT8};
+    let refused = |b: Vec<u8>, want_node: &str, want_op: &str, want_text: &str| {
+        let err = import_bytes(&b, "q.onnx").unwrap_err();
+        assert!(
+            matches!(&err, OnnxError::Unsupported { node, op, .. } if node == want_node && op == want_op),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains(want_text), "{err}");
+    };
+    // uint8 weights with a non-zero zero point (asymmetric).
+    refused(
+        qop_model(
+            qconv(&["xq", "s", "z", "wu", "ws", "wuz", "s", "z", "b"]),
+            vec![
+                typed("wu", &[2, 3, 1, 1], UINT8, vec![128, 130, 120, 0, 255, 128]),
+                typed("wuz", &[2], UINT8, vec![128, 128]),
+            ],
+        ),
+        "`qconv`",
+        "QLinearConv",
+        "non-zero zero point",
+    );
+    // uint8 weights with zero point 0 but codes above 127.
+    refused(
+        qop_model(
+            qconv(&["xq", "s", "z", "wu", "ws", "wuz", "s", "z", "b"]),
+            vec![
+                typed("wu", &[2, 3, 1, 1], UINT8, vec![1, 2, 200, 0, 5, 6]),
+                typed("wuz", &[2], UINT8, vec![0, 0]),
+            ],
+        ),
+        "`qconv`",
+        "QLinearConv",
+        "does not fit int8",
+    );
+    // The conv reads the input with other parameters than it was quantized with.
+    refused(
+        qop_model(
+            qconv(&["xq", "s2", "z", "w", "ws", "wz", "s", "z", "b"]),
+            vec![f32_init("s2", &[], vec![0.2])],
+        ),
+        "`qconv`",
+        "QLinearConv",
+        "it was quantized with",
+    );
+    // Operators with no exact integer equivalent here, in either domain.
+    for (op, ins) in [
+        (
+            "QLinearConcat",
+            &["s", "z", "xq", "s", "z", "xq", "s", "z"][..],
+        ),
+        ("QLinearSigmoid", &["xq", "s", "z", "s", "z"][..]),
+        (
+            "QLinearMul",
+            &["xq", "s", "z", "xq", "s", "z", "s", "z"][..],
+        ),
+    ] {
+        refused(
+            qop_model(ms_node(op, "n", ins), vec![]),
+            "`n`",
+            op,
+            "no exact equivalent",
+        );
+    }
+    refused(
+        qop_model(
+            node(
+                "QLinearMatMul",
+                "mm",
+                &["xq", "s", "z", "w", "ws", "wz", "s", "z"],
+                &["yq"],
+                vec![],
+            ),
+            vec![],
+        ),
+        "`mm`",
+        "QLinearMatMul",
+        "no exact equivalent",
+    );
+    // A quantized add of a constant (post-processing).
+    refused(
+        qop_model(
+            ms_node(
+                "QLinearAdd",
+                "add",
+                &["xq", "s", "z", "c", "s", "z", "s", "z"],
+            ),
+            vec![typed("c", &[1, 3, 4, 4], UINT8, vec![3; 48])],
+        ),
+        "`add`",
+        "QLinearAdd",
+        "constant operand",
+    );
+    // 16-bit activations (element type 5, INT16).
+    let m = model(
+        13,
+        &[1, 3, 4, 4],
+        vec![
+            node("QuantizeLinear", "q", &["x", "s", "z16"], &["xq"], vec![]),
+            node(
+                "DequantizeLinear",
+                "dq",
+                &["xq", "s", "z16"],
+                &["y"],
+                vec![],
+            ),
+        ],
+        vec![
+            f32_init("s", &[], vec![0.1]),
+            typed("z16", &[], INT8, vec![0]),
+        ],
+        &[("y", &[1, 3, 4, 4])],
+    );
+    let mut m = m;
+    if let Some(g) = m.graph.as_mut() {
+        g.initializer[1].data_type = 5;
+        g.initializer[1].raw_data = vec![0, 0];
+    }
+    let err = import_bytes(&bytes(&m), "q16.onnx").unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            OnnxError::Invalid { .. } | OnnxError::Unsupported { .. }
+        ),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn quantized_operators_outside_qdq_pairs_are_refused() {
-    let inits = vec![
-        f32_init("scale", &[], vec![0.1]),
-        i64_init("zp", &[], vec![0]),
-        f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]),
-    ];
+    let inits = vec![f32_init("scale", &[], vec![0.1])];
     let refused = |nodes, out: &[i64]| {
         import_bytes(
             &bytes(&model(
@@ -147,25 +367,6 @@ fn quantized_operators_outside_qdq_pairs_are_refused() {
         )
         .unwrap_err()
     };
-    // The QOperator form: QLinearConv after a QuantizeLinear.
-    let err = refused(
-        vec![
-            node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
-            node(
-                "QLinearConv",
-                "qconv",
-                &["xq", "scale", "zp", "w", "scale", "zp", "scale", "zp"],
-                &["y"],
-                vec![],
-            ),
-        ],
-        &[1, 2, 4, 4],
-    );
-    assert!(
-        matches!(&err, OnnxError::Unsupported { node, op, .. } if node == "`qconv`" && op == "QLinearConv"),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("QDQ form"), "{err}");
     // A float operator reading the integer output of a QuantizeLinear.
     let err = refused(
         vec![

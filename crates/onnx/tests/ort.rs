@@ -85,7 +85,8 @@ fn onnx_runtime_agrees_with_export_and_import() {
     // MobileNetV2-SSD-Lite with the golden's random weights on a real image. This network
     // is ill-conditioned (golden README): ONNX Runtime itself differs from the PyTorch
     // golden by up to 1.6e-4 in boxes and 1e-3 in logits on these inputs, so boxes get
-    // 2.5e-4 and the raw heads the README's logits tolerance, 1e-3.
+    // 2.5e-4 and the raw heads the README's logits tolerance, 1e-3. Why 1e-4 cannot hold
+    // for boxes: see `box_differences_come_from_the_network_not_the_decoding` below.
     let det = Detector::load(&mb2_model(), None).unwrap();
     let x = nhwc_to_nchw(&mb2_golden_input_nhwc("000004"), 300, 300, 3);
     for raw in [false, true] {
@@ -110,4 +111,89 @@ fn onnx_runtime_agrees_with_export_and_import() {
             assert!(d <= limit, "{file}: {name} differs by {d}");
         }
     }
+}
+
+/// Runs `model` in ORT on `input_nchw`; returns its outputs by name.
+fn ort_run(model: &Path, input_nchw: &[f32], dir: &Path) -> Vec<(String, Vec<f32>)> {
+    let input = dir.join("input.bin");
+    write_f32(&input, input_nchw);
+    let out = dir.join("out");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ort_check.py");
+    let o = Command::new("python3")
+        .arg(script)
+        .args([model, &input, &out])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ["scores", "boxes", "logits", "locations"]
+        .iter()
+        .filter_map(|n| {
+            let p = out.join(format!("{n}.bin"));
+            p.exists().then(|| (n.to_string(), read_f32(p)))
+        })
+        .collect()
+}
+
+/// The exported MobileNetV2-SSD-Lite's boxes differ from ours by more than 1e-4 because
+/// the network's raw locations differ (convolution summation order, which neither side
+/// can match: ONNX Runtime's MLAS kernels block and fuse differently from ours and from
+/// PyTorch), not because of the decoding: the graph decodes in our runtime's order
+/// (`cx = l·0.1·w_p + cx_p`, `w = exp(l·0.2)·w_p`, corners `c ∓ w / 2`), and our decoding
+/// of ONNX Runtime's own locations reproduces its boxes to ~1e-7 (one f32 rounding in
+/// `exp`). A location error δ moves a box corner by up to `0.1·w_p·δ + 0.1·w·δ`, with
+/// `w_p` up to 0.95 here, so the ~1e-3 location differences (the golden README's logits
+/// tolerance) become ~1e-4 box differences. ONNX Runtime itself misses the PyTorch golden
+/// boxes by more than 1e-4 on these inputs, while our runtime holds it.
+#[test]
+fn box_differences_come_from_the_network_not_the_decoding() {
+    if !ort_available() {
+        eprintln!("skipped: onnxruntime missing");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let det = Detector::load(&mb2_model(), None).unwrap();
+    let (full, raw) = (dir.path().join("mb2.onnx"), dir.path().join("mb2_raw.onnx"));
+    export_detector(&det, &full, false).unwrap();
+    export_detector(&det, &raw, true).unwrap();
+    let (cv, sv) = (det.config.center_variance, det.config.size_variance);
+    let mut p = slimdet_models::Predictor::new(&det, 1).unwrap();
+    let (mut worst_ours_ort, mut worst_ort_golden) = (0f32, 0f32);
+    for id in ["000002", "000003", "000004", "000005"] {
+        let x = mb2_golden_input_nhwc(id);
+        p.forward(&x).unwrap();
+        let ours: Vec<f32> = p.boxes().iter().flatten().copied().collect();
+        let golden = mb2_golden(&format!("{id}.boxes"));
+        let x = nhwc_to_nchw(&x, 300, 300, 3);
+        let ort_boxes = ort_run(&full, &x, dir.path()).remove(1).1;
+        let ort_loc = ort_run(&raw, &x, dir.path()).remove(1).1;
+        let redecoded: Vec<f32> = ort_loc
+            .chunks(4)
+            .zip(&det.priors)
+            .flat_map(|(l, pr)| slimdet_models::box_coding::decode(l, pr, cv, sv))
+            .collect();
+        let decode = max_abs_diff(&redecoded, &ort_boxes);
+        let loc = max_abs_diff(p.locations(), &ort_loc);
+        let ours_ort = max_abs_diff(&ours, &ort_boxes);
+        let ours_golden = max_abs_diff(&ours, &golden);
+        let ort_golden = max_abs_diff(&ort_boxes, &golden);
+        eprintln!(
+            "{id}: boxes ours vs ORT {ours_ort:.2e} | ours vs golden {ours_golden:.2e} | ORT vs golden {ort_golden:.2e} | locations ours vs ORT {loc:.2e} | our decoding of ORT's locations vs ORT's boxes {decode:.2e}"
+        );
+        assert!(
+            decode <= 1e-6,
+            "{id}: the graph decodes differently ({decode})"
+        );
+        assert!(
+            ours_golden <= 1e-4,
+            "{id}: our boxes miss the golden by {ours_golden}"
+        );
+        assert!(ours_ort <= 2.5e-4, "{id}: {ours_ort}");
+        worst_ours_ort = worst_ours_ort.max(ours_ort);
+        worst_ort_golden = worst_ort_golden.max(ort_golden);
+    }
+    eprintln!(
+        "worst: boxes ours vs ORT {worst_ours_ort:.2e}, ORT vs PyTorch golden {worst_ort_golden:.2e}"
+    );
 }

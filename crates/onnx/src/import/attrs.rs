@@ -31,6 +31,11 @@ impl Attrs<'_> {
         self.get(name).map(|a| a.f)
     }
 
+    /// A TENSOR attribute.
+    pub fn tensor(&self, name: &str) -> Option<&crate::proto::TensorProto> {
+        self.get(name).and_then(|a| a.t.as_ref())
+    }
+
     /// A STRING attribute.
     pub fn string(&self, name: &str) -> Option<String> {
         self.get(name)

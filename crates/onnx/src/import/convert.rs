@@ -35,7 +35,7 @@ impl Importer<'_> {
         match op {
             "Conv" => {
                 let v = self.conv(label, node, ins)?;
-                self.record_conv_quant(ins);
+                self.record_conv_quant(label, ins)?;
                 return Ok(Some(v));
             }
             "BatchNormalization" => return self.batch_norm(label, node, ins).map(Some),

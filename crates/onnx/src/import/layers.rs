@@ -94,6 +94,32 @@ impl Importer<'_> {
                 ),
                 _ => e,
             })?;
+        let bias = match ins.get(2) {
+            Some(Some(_)) => Some(self.const_param(label, node, 2, 1)?),
+            _ => None,
+        };
+        let name = self.param_name(node, 1);
+        let id = self.conv_layer(label, node, x, &w, bias.as_deref(), name)?;
+        Ok(Val::Core { id, nhwc: true })
+    }
+
+    /// The data input of a quantized layer, as an engine feature map.
+    pub(super) fn feature_map(&mut self, label: &str, op: &str, v: Val) -> Result<ValueId> {
+        self.layer_input(label, op, Some(&Some(v)))
+    }
+
+    /// Pushes a convolution of `x` (NHWC) by the OIHW `w` (f32, rank 4) and optional
+    /// bias, with the geometry attributes of `node` (Conv and QLinearConv share them).
+    pub(super) fn conv_layer(
+        &mut self,
+        label: &str,
+        node: &NodeProto,
+        x: ValueId,
+        w: &Value,
+        bias: Option<&Value>,
+        name: String,
+    ) -> Result<ValueId> {
+        let op = node.op_type.as_str();
         let a = Attrs(&node.attribute);
         let bad = |what: &str, v: &Vec<i64>| {
             self.node_err(label, op, format!("unsupported {what} {v:?}"))
@@ -159,17 +185,17 @@ impl Importer<'_> {
         if !(1..=1 << 20).contains(&groups) {
             return Err(self.node_err(label, op, format!("bad group {groups}")));
         }
-        let weight = Tensor::new(w.shape.clone(), w.as_f32().expect("checked").to_vec())
-            .map_err(crate::OnnxError::from)?;
-        let bias = match ins.get(2) {
-            Some(Some(_)) => {
-                let b = self.const_param(label, node, 2, 1)?;
-                Some(
-                    Tensor::new(b.shape.clone(), b.as_f32().expect("checked").to_vec())
-                        .map_err(crate::OnnxError::from)?,
-                )
+        let f32s = |v: &Value| {
+            v.as_f32()
+                .map(<[f32]>::to_vec)
+                .ok_or_else(|| self.node_err(label, op, "a float tensor is needed"))
+        };
+        let weight = Tensor::new(w.shape.clone(), f32s(w)?).map_err(crate::OnnxError::from)?;
+        let bias = match bias {
+            Some(b) => {
+                Some(Tensor::new(b.shape.clone(), f32s(b)?).map_err(crate::OnnxError::from)?)
             }
-            _ => None,
+            None => None,
         };
         let conv = Conv2d {
             weight,
@@ -180,9 +206,7 @@ impl Importer<'_> {
             groups: groups as usize,
             act: Act::None,
         };
-        let name = self.param_name(node, 1);
-        let id = self.push(label, name, Op::Conv(conv), &[x])?;
-        Ok(Val::Core { id, nhwc: true })
+        self.push(label, name, Op::Conv(conv), &[x])
     }
 
     pub(super) fn batch_norm(

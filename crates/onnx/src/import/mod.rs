@@ -12,12 +12,19 @@
 //! heads' Transpose + Reshape, Softmax over the last axis, Gemm/MatMul with constant
 //! weights) become engine nodes; other supported operators go to the tail, which reads
 //! engine values converted to ONNX layout. An engine layer cannot read a tail value.
+//!
+//! Nodes are imported in a topological order computed from tensor names
+//! ([`crate::order::topological`]), so the file's node list need not be sorted.
+//! Quantized models come in two forms: QDQ (QuantizeLinear / DequantizeLinear around
+//! float operators, see `qdq.rs`) and QOperator (QLinearConv, QLinearAdd, see
+//! `qop.rs`); both import as the float graph plus integer parameters.
 
 mod attrs;
 mod convert;
 mod io;
 mod layers;
 mod qdq;
+mod qop;
 mod route;
 
 pub use qdq::ConvQuant;
@@ -34,18 +41,24 @@ use crate::proto::{ModelProto, NodeProto, TensorProto};
 use crate::tail::Tail;
 use crate::value::{Value, from_proto};
 
-/// Operators of quantized ONNX models that are refused (QDQ pairs are imported, see
-/// [`qdq`]; the QOperator form is not).
-const QUANTIZED: [&str; 8] = [
+/// Integer operators of quantized ONNX models that are refused (besides every
+/// `QLinear*` other than QLinearConv and QLinearAdd): the integer engine has no exact
+/// equivalent, and running them in float would silently change the model.
+const QUANTIZED: [&str; 6] = [
     "DynamicQuantizeLinear",
-    "QLinearConv",
-    "QLinearMatMul",
-    "QLinearAdd",
-    "QLinearMul",
-    "QLinearConcat",
     "ConvInteger",
     "MatMulInteger",
+    "QGemm",
+    "QAttention",
+    "QEmbedLayerNormalization",
 ];
+
+/// Whether `op` (in `domain`) is a quantized operator this importer maps onto the integer
+/// engine: `QLinearConv` (ONNX) and `QLinearAdd` (`com.microsoft`, ONNX Runtime's).
+fn supported_qop(domain: &str, op: &str) -> bool {
+    let onnx = domain.is_empty() || domain == "ai.onnx";
+    (onnx && op == "QLinearConv") || ((onnx || domain == "com.microsoft") && op == "QLinearAdd")
+}
 
 /// Where an output of the ONNX model is computed.
 #[derive(Clone, Debug, PartialEq)]
@@ -84,15 +97,18 @@ pub struct Imported {
     pub ir_version: i64,
     /// `producer_name producer_version`.
     pub producer: String,
-    /// QDQ models: uint8 `(scale, zero point)` of each quantized engine value.
+    /// Quantized models: `(scale, zero point)` of each quantized engine value, in the
+    /// uint8 domain (int8 activations are shifted by 128: code `c` becomes `c + 128`,
+    /// zero point `z` becomes `z + 128`, the same real values).
     pub act_quant: std::collections::BTreeMap<ValueId, (f32, u8)>,
-    /// QDQ models: integer weights (and biases) of each quantized convolution, by engine
-    /// node name.
+    /// Quantized models: integer weights (and biases) of each quantized convolution, by
+    /// engine node name.
     pub conv_quant: std::collections::BTreeMap<String, ConvQuant>,
 }
 
 impl Imported {
-    /// Whether the file is a quantized (QDQ) model, whose float graph is not the model.
+    /// Whether the file is a quantized (QDQ or QOperator) model, whose float graph is not
+    /// the model.
     pub fn is_quantized(&self) -> bool {
         !self.act_quant.is_empty() || !self.conv_quant.is_empty()
     }
@@ -140,8 +156,11 @@ pub(crate) struct Importer<'m> {
     used_names: HashMap<String, usize>,
     /// Integer codes behind constants made by `DequantizeLinear`, by `Rc` address.
     dq_consts: HashMap<usize, qdq::QConst>,
-    /// `QuantizeLinear` outputs: the float value and its `(scale, zero point)`.
+    /// Quantized tensors (`QuantizeLinear`, `QLinearConv`, `QLinearAdd` outputs, and
+    /// reshapes of them): the float value and its uint8-domain `(scale, zero point)`.
     quantized: HashMap<String, (Val, (f32, u8))>,
+    /// Element types of the tensors made by `Constant` nodes (initializers carry theirs).
+    const_types: HashMap<String, i32>,
     act_quant: std::collections::BTreeMap<ValueId, (f32, u8)>,
     conv_quant: std::collections::BTreeMap<String, ConvQuant>,
 }
@@ -209,6 +228,7 @@ impl<'m> Importer<'m> {
             used_names: HashMap::new(),
             dq_consts: HashMap::new(),
             quantized: HashMap::new(),
+            const_types: HashMap::new(),
             act_quant: Default::default(),
             conv_quant: Default::default(),
         };
@@ -222,8 +242,15 @@ impl<'m> Importer<'m> {
                 nhwc: true,
             },
         );
-        for (i, node) in g.node.iter().enumerate() {
-            imp.node(&label(i, node), node)?;
+        let order = crate::order::topological(&g.node).map_err(|i| OnnxError::Invalid {
+            file: file.into(),
+            reason: format!(
+                "the graph has a cycle: node {} depends on its own output",
+                label(i, &g.node[i])
+            ),
+        })?;
+        for i in order {
+            imp.node(&label(i, &g.node[i]), &g.node[i])?;
         }
         imp.finish(model, g, input_name, nchw)
     }
@@ -271,24 +298,39 @@ impl<'m> Importer<'m> {
         Ok(())
     }
 
+    /// The element type of tensor `name` when it is an initializer or a `Constant`.
+    pub(crate) fn elem_type(&self, name: &str) -> Option<i32> {
+        self.inits
+            .get(name)
+            .map(|t| t.data_type)
+            .or_else(|| self.const_types.get(name).copied())
+    }
+
     fn node(&mut self, label: &str, node: &NodeProto) -> Result<()> {
         let op = node.op_type.as_str();
-        if !(node.domain.is_empty() || node.domain == "ai.onnx") {
-            return Err(self.unsupported(label, op, format!("custom domain `{}`", node.domain)));
-        }
-        if QUANTIZED.contains(&op) || op.starts_with("QLinear") {
+        let quantized_op = QUANTIZED.contains(&op) || op.starts_with("QLinear");
+        if quantized_op && !supported_qop(&node.domain, op) {
             return Err(self.unsupported(
                 label,
                 op,
-                "quantized operators are imported in QDQ form only (QuantizeLinear / \
-                 DequantizeLinear around float operators); re-export the model as QDQ",
+                "the int8 engine has no exact equivalent of this quantized operator, and it \
+                 is not run in float; quantize only Conv and Add (QLinearConv, QLinearAdd), \
+                 or export the model in QDQ form",
             ));
+        }
+        if !quantized_op && !(node.domain.is_empty() || node.domain == "ai.onnx") {
+            return Err(self.unsupported(label, op, format!("custom domain `{}`", node.domain)));
         }
         self.check_not_integer(label, node)?;
         let v = match op {
             "Constant" => {
-                let c = attrs::Attrs(&node.attribute).constant();
-                Val::Const(Rc::new(c.map_err(|e| self.node_err(label, op, e))?))
+                let a = attrs::Attrs(&node.attribute);
+                if let (Some(t), Some(o)) = (a.tensor("value"), node.output.first()) {
+                    self.const_types.insert(o.clone(), t.data_type);
+                }
+                Val::Const(Rc::new(
+                    a.constant().map_err(|e| self.node_err(label, op, e))?,
+                ))
             }
             "Shape" => {
                 let x = self
@@ -307,14 +349,22 @@ impl<'m> Importer<'m> {
                 if let Some(v) = self.qdq(label, node, &ins)? {
                     return self.define(node, label, v);
                 }
+                if let Some(v) = self.qop(label, node, &ins)? {
+                    return self.define(node, label, v);
+                }
+                let moved_q = self.moved_quantized(node);
                 let all_const = ins.iter().all(|v| matches!(v, None | Some(Val::Const(_))));
-                match attrs::interp_arity(op, ins.len()) {
+                let v = match attrs::interp_arity(op, ins.len()) {
                     Some(arity) if all_const => self.fold(label, node, arity, &ins)?,
                     _ => match self.convert(label, node, &ins)? {
                         Some(v) => v,
                         None => self.lower_tail(label, node, &ins)?,
                     },
+                };
+                if let Some(q) = moved_q {
+                    self.keep_quantized(label, node, &v, q)?;
                 }
+                v
             }
         };
         self.define(node, label, v)

@@ -25,10 +25,12 @@ use crate::value::Value;
 /// The integer codes behind a dequantized constant.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct QConst {
-    /// Codes, row-major.
+    /// Codes minus their zero point, row-major.
     pub(crate) codes: Vec<i64>,
     /// One scale per slice along `axis` (or one for the whole tensor).
     pub(crate) scales: Vec<f32>,
+    /// Whether some zero point is not 0 (refused for convolution weights).
+    pub(crate) asymmetric: bool,
 }
 
 /// Int8 parameters of an imported convolution.
@@ -76,6 +78,37 @@ impl Importer<'_> {
         Ok((scale, zp))
     }
 
+    /// The zero point `zp` of input `k` of `node` (an activation's) in the uint8 domain:
+    /// uint8 as is, int8 shifted by 128 (same real values, codes `c + 128`).
+    pub(super) fn act_zero_point(
+        &self,
+        label: &str,
+        node: &NodeProto,
+        k: usize,
+        zp: i64,
+    ) -> Result<u8> {
+        let op = node.op_type.as_str();
+        let ty = match node.input.get(k).filter(|n| !n.is_empty()) {
+            None => crate::proto::data_type::UINT8,
+            Some(name) => self
+                .elem_type(name)
+                .unwrap_or(crate::proto::data_type::UINT8),
+        };
+        let shifted = match ty {
+            crate::proto::data_type::UINT8 => zp,
+            crate::proto::data_type::INT8 => zp + 128,
+            other => {
+                return Err(self.unsupported(
+                    label,
+                    op,
+                    format!("activations of element type {other}; only uint8 and int8 activations are supported"),
+                ));
+            }
+        };
+        u8::try_from(shifted)
+            .map_err(|_| self.node_err(label, op, format!("zero point {zp} is out of range")))
+    }
+
     /// Handles `QuantizeLinear` and `DequantizeLinear`; `None` for other operators.
     pub(super) fn qdq(
         &mut self,
@@ -105,18 +138,22 @@ impl Importer<'_> {
                         (q - zp[g]) as f32 * scale[g]
                     })
                     .collect();
-                if zp.iter().any(|&z| z != 0) && c.shape.len() > 1 {
-                    return Err(self.unsupported(label, op, "weights with a non-zero zero point (only symmetric int8 weights are supported)"));
-                }
+                let codes = codes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &q)| q - zp[(i / per) % groups])
+                    .collect();
+                let asymmetric = zp.iter().any(|&z| z != 0);
                 let v = Rc::new(Value::f32(c.shape.clone(), data));
-                self.dq_consts.insert(Rc::as_ptr(&v) as usize, QConst { codes, scales: scale });
+                self.dq_consts.insert(Rc::as_ptr(&v) as usize, QConst { codes, scales: scale, asymmetric });
                 Ok(Some(Val::Const(v)))
             }
             ("DequantizeLinear", Some(Some(_))) => {
                 let Some((inner, q)) = self.quantized.get(&input_name).cloned() else {
                     return Err(self.unsupported(label, op, format!("its input `{input_name}` is not the output of a QuantizeLinear")));
                 };
-                if scale.len() != 1 || (scale[0], zp[0]) != (q.0, q.1 as i64) {
+                let zp0 = self.act_zero_point(label, node, 2, zp[0])?;
+                if scale.len() != 1 || (scale[0], zp0) != q {
                     return Err(self.unsupported(label, op, "its scale and zero point differ from those of the QuantizeLinear before it"));
                 }
                 match inner {
@@ -135,27 +172,21 @@ impl Importer<'_> {
                 }
             }
             ("QuantizeLinear", Some(Some(Val::Tail { slot, shape }))) => {
-                if scale.len() != 1 || !(0..=255).contains(&zp[0]) {
-                    return Err(self.unsupported(label, op, "only per-tensor uint8 quantization of post-processing values is supported"));
+                if scale.len() != 1 {
+                    return Err(self.unsupported(label, op, "only per-tensor quantization of post-processing values is supported"));
                 }
+                let zp0 = self.act_zero_point(label, node, 2, zp[0])?;
                 let inner = Val::Tail { slot: *slot, shape: shape.clone() };
                 let out = node.output.first().cloned().unwrap_or_default();
-                self.quantized.insert(out, (inner.clone(), (scale[0], zp[0] as u8)));
+                self.quantized.insert(out, (inner.clone(), (scale[0], zp0)));
                 Ok(Some(inner))
             }
             ("QuantizeLinear", Some(Some(Val::Core { id, nhwc }))) => {
                 if scale.len() != 1 {
                     return Err(self.unsupported(label, op, "per-channel activation quantization"));
                 }
-                if !(0..=255).contains(&zp[0]) {
-                    return Err(self.unsupported(label, op, "only uint8 activations are supported"));
-                }
-                let q = (scale[0], zp[0] as u8);
-                if let Some(old) = self.act_quant.insert(*id, q)
-                    && old != q
-                {
-                    return Err(self.unsupported(label, op, "the same value is quantized twice with different parameters"));
-                }
+                let q = (scale[0], self.act_zero_point(label, node, 2, zp[0])?);
+                self.set_act_quant(label, op, *id, q)?;
                 let inner = Val::Core { id: *id, nhwc: *nhwc };
                 let out = node.output.first().cloned().unwrap_or_default();
                 self.quantized.insert(out, (inner.clone(), q));
@@ -165,31 +196,91 @@ impl Importer<'_> {
         }
     }
 
-    /// Refuses a node that reads the integer output of a `QuantizeLinear` (other than the
-    /// `DequantizeLinear` of its pair).
+    /// Refuses a node that reads a quantized (integer) tensor, other than
+    /// `DequantizeLinear`, the supported QOperator nodes, and the operators that only move
+    /// codes ([`MOVES_CODES`], data input 0).
     pub(super) fn check_not_integer(&self, label: &str, node: &NodeProto) -> Result<()> {
-        if node.op_type == "DequantizeLinear" {
+        let op = node.op_type.as_str();
+        if op == "DequantizeLinear" || op == "QLinearConv" || op == "QLinearAdd" {
             return Ok(());
         }
-        match node.input.iter().find(|i| self.quantized.contains_key(i.as_str())) {
+        let skip = usize::from(MOVES_CODES.contains(&op));
+        match node.input.iter().skip(skip).find(|i| self.quantized.contains_key(i.as_str())) {
             Some(i) => Err(self.unsupported(
                 label,
-                &node.op_type,
-                format!("reads the integer tensor `{i}` (a QuantizeLinear output); only QuantizeLinear → DequantizeLinear pairs are supported"),
+                op,
+                format!("reads the integer tensor `{i}` (a quantized value); an integer tensor may only be dequantized, fed to QLinearConv / QLinearAdd, or reshaped"),
             )),
             None => Ok(()),
         }
     }
 
+    /// The quantization of `node`'s output when it only moves the codes of a quantized
+    /// data input (a reshape or transpose of integer codes is the same on real values).
+    pub(super) fn moved_quantized(&self, node: &NodeProto) -> Option<(f32, u8)> {
+        if !MOVES_CODES.contains(&node.op_type.as_str()) {
+            return None;
+        }
+        node.input
+            .first()
+            .and_then(|i| self.quantized.get(i))
+            .map(|(_, q)| *q)
+    }
+
+    /// Records `v`, the output of a code-moving `node`, as quantized with `q`.
+    pub(super) fn keep_quantized(
+        &mut self,
+        label: &str,
+        node: &NodeProto,
+        v: &Val,
+        q: (f32, u8),
+    ) -> Result<()> {
+        if let Val::Core { id, .. } = v {
+            self.set_act_quant(label, &node.op_type, *id, q)?;
+        }
+        if let Some(out) = node.output.first() {
+            self.quantized.insert(out.clone(), (v.clone(), q));
+        }
+        Ok(())
+    }
+
+    /// Records the quantization of engine value `id`; a value quantized twice must have
+    /// the same parameters.
+    pub(super) fn set_act_quant(
+        &mut self,
+        label: &str,
+        op: &str,
+        id: slimdet_core::ValueId,
+        q: (f32, u8),
+    ) -> Result<()> {
+        if let Some(old) = self.act_quant.insert(id, q)
+            && old != q
+        {
+            return Err(self.unsupported(label, op, format!("the same value is quantized twice with different parameters ({old:?} and {q:?})")));
+        }
+        Ok(())
+    }
+
     /// Records the integer codes of the weight and bias of the convolution just imported.
-    pub(super) fn record_conv_quant(&mut self, ins: &[Option<Val>]) {
+    pub(super) fn record_conv_quant(&mut self, label: &str, ins: &[Option<Val>]) -> Result<()> {
         let code_of = |k: usize| match ins.get(k) {
             Some(Some(Val::Const(c))) => self.dq_consts.get(&(Rc::as_ptr(c) as usize)).cloned(),
             _ => None,
         };
         let (Some(w), b) = (code_of(1), code_of(2)) else {
-            return;
+            return Ok(());
         };
+        if w.asymmetric {
+            return Err(self.unsupported(label, "Conv", "its weight is dequantized with a non-zero zero point; the int8 kernels take symmetric weights (zero point 0)"));
+        }
+        check_weight_codes(&w.codes).map_err(|e| self.unsupported(label, "Conv", e))?;
+        if b.as_ref().is_some_and(|b| b.asymmetric) {
+            return Err(self.unsupported(
+                label,
+                "Conv",
+                "its bias is dequantized with a non-zero zero point",
+            ));
+        }
         let Some(name) = self
             .graph
             .nodes
@@ -198,7 +289,7 @@ impl Importer<'_> {
             .find(|n| matches!(n.op, slimdet_core::Op::Conv(_)))
             .map(|n| n.name.clone())
         else {
-            return;
+            return Ok(());
         };
         let o = match ins.get(1) {
             Some(Some(Val::Const(c))) => c.shape.first().copied().unwrap_or(0),
@@ -212,7 +303,7 @@ impl Importer<'_> {
         self.conv_quant.insert(
             name,
             ConvQuant {
-                weight: w.codes.iter().map(|&q| q.clamp(-128, 127) as i8).collect(),
+                weight: w.codes.iter().map(|&q| q as i8).collect(),
                 weight_scale,
                 bias: b.map(|b| {
                     b.codes
@@ -222,6 +313,29 @@ impl Importer<'_> {
                 }),
             },
         );
+        Ok(())
+    }
+}
+
+/// Operators that only move the codes of a quantized tensor (input 0), so their output
+/// is quantized like their input.
+pub(super) const MOVES_CODES: [&str; 6] = [
+    "Transpose",
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Identity",
+];
+
+/// Weight codes must be int8 (`-128..=127`; -128 is refused later, with the layer name,
+/// as the kernels need symmetric weights). uint8 codes above 127 do not fit.
+pub(super) fn check_weight_codes(codes: &[i64]) -> std::result::Result<(), String> {
+    match codes.iter().find(|q| !(-128..=127).contains(*q)) {
+        Some(q) => Err(format!(
+            "weight code {q} does not fit int8 (uint8 weights are not supported: the int8 kernels take symmetric int8 weights)"
+        )),
+        None => Ok(()),
     }
 }
 
