@@ -1,0 +1,78 @@
+//! `slimdet train --qat` end to end: calibrates, fine-tunes with fake quantization, writes
+//! an int8 model that `detect` loads, and refuses bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn run(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_slimdet"))
+        .args(args)
+        .output()
+        .expect("run slimdet")
+}
+
+fn shared() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
+}
+
+fn s(p: &std::path::Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn qat_writes_an_int8_model_and_refuses_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = s(&shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth"));
+    let voc = s(&shared().join("fixtures/voc2007/VOCdevkit"));
+    let out = dir.path().join("qat");
+    let out_s = s(&out);
+    let base = [
+        "train",
+        "--qat",
+        "--init",
+        &model,
+        "--voc",
+        &voc,
+        "--split",
+        "test",
+        "--epochs",
+        "1",
+        "--batch",
+        "2",
+        "--lr",
+        "1e-4",
+        "--no-val",
+        "--no-augment",
+        "-o",
+        &out_s,
+    ];
+    let with = |extra: &[&str]| {
+        let mut v: Vec<&str> = base.to_vec();
+        v.extend_from_slice(extra);
+        run(&v)
+    };
+    let o = with(&["--max-steps", "1", "--json", "--calib-images", "2"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("86 int8 layers"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["global_step"], 1);
+    let q = out.join("qat-int8.safetensors");
+    let img = shared().join("golden/mb2-ssd-lite-voc21-seed0/000002.png");
+    let o = run(&["detect", "--model", &s(&q), &s(&img), "--format", "json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = run(&["info", "--model", &s(&q)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    for (extra, msg) in [
+        (vec!["--calib-images", "0"], "at least 1"),
+        (vec!["--observer", "median"], "unknown observer"),
+    ] {
+        let o = with(&extra);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(msg), "{extra:?}: {err}");
+    }
+    let o = run(&["train", "--qat", "--voc", &voc, "-o", &out_s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("--init"), "{err}");
+}
