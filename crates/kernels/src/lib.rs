@@ -17,6 +17,7 @@ pub mod pointwise;
 pub mod quant;
 pub mod reference;
 pub mod sgemm;
+pub mod sgemm_t;
 pub mod sparse;
 mod x86_64;
 
