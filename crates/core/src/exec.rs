@@ -10,11 +10,12 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use slimdet_kernels::pointwise::{PwEpilogue, PwWeights, pointwise};
 use slimdet_kernels::reference::ConvGeom;
-use slimdet_kernels::sgemm::{GemmShape, sgemm};
 use slimdet_kernels::{Act, Tier, dwconv, im2col};
 
 use crate::error::{CoreError, Result};
+use crate::fused::{Block, DwPart, PwPart};
 use crate::graph::{Graph, ValueId};
 use crate::ops::{Conv2d, Op};
 use crate::{passes, shape};
@@ -40,16 +41,18 @@ impl Default for PlanOptions {
     }
 }
 
-/// Floats of input plus output rows per pointwise block (≈ 1 MiB: half a typical L2).
-const POINTWISE_BLOCK_FLOATS: usize = 256 * 1024;
+/// Floats of im2col rows per band (128 KiB: the band is rebuilt and consumed while in L2).
+const IM2COL_BAND_FLOATS: usize = 32 * 1024;
 
 /// How a convolution is executed.
 #[derive(Debug)]
 enum ConvKind {
-    /// 1x1 stride 1: `out[N·H·W, O] = in[N·H·W, I] · w[I, O]`.
-    Pointwise,
-    /// Dense k×k: im2col then GEMM with `w[kh·kw·I, O]`.
-    Im2col,
+    /// 1x1 stride 1: `out[N·H·W, O] = in[N·H·W, I] · w[I, O]` (the pointwise kernel, with
+    /// the epilogue and an optional residual fused).
+    Pointwise(Box<PwWeights>),
+    /// Dense k×k: im2col in bands of output rows, each followed by the pointwise kernel
+    /// with `w[kh·kw·I, O]`.
+    Im2col(Box<PwWeights>),
     /// Depthwise: direct kernel with `w[kh·kw, C]`.
     Depthwise,
     /// Any other grouping: the reference loop on OIHW weights.
@@ -60,7 +63,9 @@ enum ConvKind {
 
 #[derive(Debug)]
 enum Step {
-    /// Convolution with epilogue `act(acc · scale + bias)` (`scale` absent: 1).
+    /// Convolution with epilogue `act(acc · scale + bias)` (`scale` absent: 1); with
+    /// `residual: Some(a)`, the node's second input is added afterwards and `a` applied
+    /// (a residual `Add` fused into a pointwise convolution).
     Conv {
         kind: ConvKind,
         geom: ConvGeom,
@@ -68,7 +73,11 @@ enum Step {
         scale: Option<Vec<f32>>,
         bias: Vec<f32>,
         act: Act,
+        residual: Option<Act>,
     },
+    /// `[expand 1x1 →] depthwise → project 1x1 [+ residual]` in bands of rows (see
+    /// [`crate::fused`]); a residual is the node's second input.
+    Block(Box<Block>),
     Scale {
         scale: Vec<f32>,
         shift: Vec<f32>,
@@ -104,6 +113,7 @@ fn compile_nodes(
     g: &mut Graph,
     shapes: &[Vec<usize>],
     tier: Tier,
+    threads: usize,
     sparse: crate::sparse::SparseMode,
 ) -> Vec<CompiledNode> {
     let uses = g.use_counts();
@@ -130,7 +140,7 @@ fn compile_nodes(
                     last = i + 2;
                 }
             }
-            let (mut step, scratch) = compile_conv(c, &shapes[n.inputs[0]], bn, act);
+            let (mut step, scratch) = compile_conv(c, &shapes[n.inputs[0]], bn, act, tier, threads);
             if crate::sparse::decide(c, tier, sparse).sparse
                 && let Step::Conv { kind, w, geom, .. } = &mut step
                 && let Some(sw) = slimdet_kernels::sparse::SparseWeights::from_dense(
@@ -142,9 +152,32 @@ fn compile_nodes(
                 *kind = ConvKind::Sparse(Box::new(sw));
                 *w = Vec::new();
             }
+            let mut inputs = n.inputs.clone();
+            if let Step::Conv { kind, residual, .. } = &mut step {
+                // A residual add reading only this convolution's output and another value
+                // becomes the convolution's second input.
+                let v = g.nodes[last].output;
+                if matches!(kind, ConvKind::Pointwise(_))
+                    && uses[v] == 1
+                    && let Some(add) = g.nodes.get(last + 1)
+                    && let Op::Add(a) = add.op
+                    && add.inputs.len() == 2
+                    && add.inputs.contains(&v)
+                    && add.inputs[0] != add.inputs[1]
+                {
+                    let other = if add.inputs[0] == v {
+                        add.inputs[1]
+                    } else {
+                        add.inputs[0]
+                    };
+                    inputs.push(other);
+                    *residual = Some(a);
+                    last += 1;
+                }
+            }
             out.push(CompiledNode {
                 step,
-                inputs: n.inputs.clone(),
+                inputs,
                 output: g.nodes[last].output,
                 scratch,
             });
@@ -173,6 +206,128 @@ fn compile_nodes(
         i += 1;
     }
     out
+}
+
+/// Smallest depthwise input (bytes per image) for which a block is fused: below it the
+/// expanded tensor stays in L2 anyway, and the unfused steps are faster because each
+/// pointwise call sees all pixels at once (bands of a few rows re-stream large weights
+/// from L2 for every band: the 19x19 blocks with 576 channels lost 2x when fused).
+const FUSE_MIN_BYTES: usize = 1024 * 1024;
+
+/// Fuses `[pointwise →] depthwise → pointwise` chains whose intermediate values nothing
+/// else reads into [`Step::Block`]s (see [`crate::fused`]); `SLIMDET_FUSE=0` turns this
+/// off (for triage and A/B timing). Grows each fused node's scratch to what the block
+/// needs on `threads` workers.
+fn fuse_blocks(nodes: Vec<CompiledNode>, g: &Graph, threads: usize) -> Vec<CompiledNode> {
+    if std::env::var("SLIMDET_FUSE").is_ok_and(|v| v.trim() == "0") {
+        return nodes;
+    }
+    let mut uses = vec![0usize; g.num_values];
+    for n in &nodes {
+        for &v in &n.inputs {
+            uses[v] += 1;
+        }
+    }
+    for (_, v) in &g.outputs {
+        uses[*v] += 2;
+    }
+    let is_pw = |n: &CompiledNode, residual_ok: bool| {
+        matches!(&n.step, Step::Conv { kind: ConvKind::Pointwise(_), residual, .. }
+            if residual_ok || residual.is_none())
+    };
+    let is_dw = |n: &CompiledNode| {
+        matches!(&n.step, Step::Conv { kind: ConvKind::Depthwise, geom, .. }
+            if geom.in_h * geom.in_w * geom.in_c * 4 >= FUSE_MIN_BYTES)
+    };
+    // Whether `next` reads only `prev`'s output (as its first input), which nothing else reads.
+    let feeds = |prev: &CompiledNode, next: &CompiledNode| {
+        next.inputs.first() == Some(&prev.output) && uses[prev.output] == 1
+    };
+    let mut src = nodes.into_iter().map(Some).collect::<Vec<_>>();
+    let mut out = Vec::with_capacity(src.len());
+    let mut i = 0;
+    while i < src.len() {
+        let at = |j: usize| src.get(j).and_then(Option::as_ref);
+        let triple = matches!((at(i), at(i + 1), at(i + 2)), (Some(e), Some(d), Some(p))
+            if is_pw(e, false) && is_dw(d) && is_pw(p, true) && feeds(e, d) && feeds(d, p));
+        let pair = !triple
+            && matches!((at(i), at(i + 1)), (Some(d), Some(p))
+                if is_dw(d) && is_pw(p, true) && feeds(d, p));
+        if !(triple || pair) {
+            out.extend(src[i].take());
+            i += 1;
+            continue;
+        }
+        let take = |j: usize, src: &mut Vec<Option<CompiledNode>>| {
+            src[j].take().expect("each node is taken once")
+        };
+        let expand = triple.then(|| take(i, &mut src));
+        let d = take(i + usize::from(triple), &mut src);
+        let p = take(i + usize::from(triple) + 1, &mut src);
+        let mut inputs = vec![expand.as_ref().map_or(d.inputs[0], |e| e.inputs[0])];
+        inputs.extend(p.inputs.get(1));
+        let output = p.output;
+        let (project, residual) = into_pw(p.step);
+        let block = Block::new(
+            expand.map(|e| into_pw(e.step).0),
+            into_dw(d.step),
+            project,
+            residual,
+        );
+        out.push(CompiledNode {
+            scratch: block.scratch(threads),
+            step: Step::Block(Box::new(block)),
+            inputs,
+            output,
+        });
+        i += if triple { 3 } else { 2 };
+    }
+    out
+}
+
+/// The parts of a pointwise [`Step::Conv`] (checked by the caller) and its residual act.
+fn into_pw(step: Step) -> (PwPart, Option<Act>) {
+    match step {
+        Step::Conv {
+            kind: ConvKind::Pointwise(w),
+            scale,
+            bias,
+            act,
+            residual,
+            ..
+        } => (
+            PwPart {
+                w: *w,
+                scale,
+                bias,
+                act,
+            },
+            residual,
+        ),
+        _ => unreachable!("fuse_blocks only passes pointwise convolutions"),
+    }
+}
+
+/// The parts of a depthwise [`Step::Conv`] (checked by the caller).
+fn into_dw(step: Step) -> DwPart {
+    match step {
+        Step::Conv {
+            kind: ConvKind::Depthwise,
+            geom,
+            w,
+            scale,
+            bias,
+            act,
+            ..
+        } => DwPart {
+            geom,
+            w,
+            scale,
+            bias,
+            act,
+        },
+        _ => unreachable!("fuse_blocks only passes depthwise convolutions"),
+    }
 }
 
 /// A compiled, runnable model.
@@ -209,7 +364,8 @@ impl Plan {
         let shapes = shape::infer(&g, input)?;
         let threads = opts.threads.max(1);
         let tier = opts.tier.unwrap_or_else(slimdet_kernels::tier);
-        let nodes = compile_nodes(&mut g, &shapes, tier, sparse);
+        let nodes = compile_nodes(&mut g, &shapes, tier, threads, sparse);
+        let nodes = fuse_blocks(nodes, &g, threads);
         let scratch_len = nodes.iter().map(|n| n.scratch).max().unwrap_or(0);
         let (slot_of, slot_sizes) = assign_slots(&g, &nodes, &shapes);
         let pool = rayon::ThreadPoolBuilder::new()
@@ -252,11 +408,21 @@ impl Plan {
                 } => {
                     let sparse = match kind {
                         ConvKind::Sparse(sw) => sw.bytes(),
+                        ConvKind::Pointwise(pw) | ConvKind::Im2col(pw) => pw.bytes(),
                         _ => 0,
                     };
                     (w.len() + bias.len() + scale.as_ref().map_or(0, Vec::len)) * 4 + sparse
                 }
                 Step::Scale { scale, shift } => (scale.len() + shift.len()) * 4,
+                Step::Block(b) => {
+                    let pw = |p: &PwPart| {
+                        p.w.bytes() + (p.bias.len() + p.scale.as_ref().map_or(0, Vec::len)) * 4
+                    };
+                    let d = &b.dw;
+                    b.expand.as_ref().map_or(0, pw)
+                        + pw(&b.project)
+                        + (d.w.len() + d.bias.len() + d.scale.as_ref().map_or(0, Vec::len)) * 4
+                }
                 _ => 0,
             })
             .sum()
@@ -340,12 +506,27 @@ impl Plan {
                 self.exec_node(i);
                 let ms = t.elapsed().as_secs_f64() * 1e3;
                 let kind = match &self.nodes[i].step {
-                    Step::Conv { kind, geom, .. } => {
+                    Step::Conv {
+                        kind,
+                        geom,
+                        residual,
+                        ..
+                    } => {
+                        let name = format!("{kind:?}");
+                        let name = name.split(['(', ' ']).next().unwrap_or("");
                         format!(
-                            "{kind:?} {}x{} s{} {}->{}",
-                            geom.kh, geom.kw, geom.stride_h, geom.in_c, geom.out_c
+                            "{name}{} {}x{} s{} {}->{} @{}x{}",
+                            if residual.is_some() { "+Add" } else { "" },
+                            geom.kh,
+                            geom.kw,
+                            geom.stride_h,
+                            geom.in_c,
+                            geom.out_c,
+                            geom.in_h,
+                            geom.in_w
                         )
                     }
+                    Step::Block(b) => b.describe(),
                     other => format!("{other:?}")
                         .split([' ', '(', '{'])
                         .next()
@@ -380,18 +561,21 @@ impl Plan {
                 scale,
                 bias,
                 act,
+                residual,
             } => {
                 let epi = Epilogue {
                     scale: scale.as_deref(),
                     bias,
                     act: *act,
                 };
+                let res = residual.map(|a| (input(1), a));
                 run_conv(
                     kind,
                     geom,
                     w,
                     &epi,
                     input(0),
+                    res,
                     in_shape[0],
                     out,
                     &mut self.scratch,
@@ -399,6 +583,15 @@ impl Plan {
                     self.threads,
                 )
             }
+            Step::Block(b) => b.run(
+                input(0),
+                (node.inputs.len() > 1).then(|| input(1)),
+                in_shape[0],
+                out,
+                &mut self.scratch,
+                self.tier,
+                self.threads,
+            ),
             Step::Scale { scale, shift } => {
                 let c = scale.len();
                 for (o, x) in out.chunks_mut(c).zip(input(0).chunks(c)) {
@@ -480,11 +673,15 @@ fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {
     }
 }
 
+/// Compiles one convolution (with its BN and activation) for `tier`; returns the step and
+/// the scratch floats it needs when run on `threads` workers.
 fn compile_conv(
     c: &Conv2d,
     in_shape: &[usize],
     bn: Option<&crate::ops::BatchNorm>,
     act: Act,
+    tier: Tier,
+    threads: usize,
 ) -> (Step, usize) {
     let [kh, kw] = c.kernel();
     let geom = ConvGeom {
@@ -517,16 +714,27 @@ fn compile_conv(
     let wd = c.weight.data();
     let (kind, w, scratch) = if c.is_pointwise() {
         (
-            ConvKind::Pointwise,
-            im2col::pack_weight(wd, geom.out_c, geom.in_c, 1, 1),
+            ConvKind::Pointwise(Box::new(PwWeights::pack(
+                tier,
+                &im2col::pack_weight(wd, geom.out_c, geom.in_c, 1, 1),
+                geom.in_c,
+                geom.out_c,
+            ))),
+            Vec::new(),
             0,
         )
     } else if c.groups == 1 {
-        let rows = geom.out_h() * geom.out_w();
+        let k = kh * kw * geom.in_c;
+        let band = im2col_band(&geom).min(geom.out_h());
         (
-            ConvKind::Im2col,
-            im2col::pack_weight(wd, geom.out_c, geom.in_c, kh, kw),
-            rows * kh * kw * geom.in_c,
+            ConvKind::Im2col(Box::new(PwWeights::pack(
+                tier,
+                &im2col::pack_weight(wd, geom.out_c, geom.in_c, kh, kw),
+                k,
+                geom.out_c,
+            ))),
+            Vec::new(),
+            threads * band * geom.out_w() * k,
         )
     } else if c.is_depthwise() {
         (
@@ -545,9 +753,15 @@ fn compile_conv(
             scale,
             bias,
             act,
+            residual: None,
         },
         scratch,
     )
+}
+
+/// Output rows per im2col band: the band's columns take about [`IM2COL_BAND_FLOATS`].
+fn im2col_band(g: &ConvGeom) -> usize {
+    (IM2COL_BAND_FLOATS / (g.out_w() * g.kh * g.kw * g.in_c).max(1)).max(1)
 }
 
 /// Per-output-channel epilogue of a convolution: `act(acc · scale + bias)`.
@@ -557,7 +771,18 @@ struct Epilogue<'a> {
     act: Act,
 }
 
-impl Epilogue<'_> {
+impl<'a> Epilogue<'a> {
+    /// The pointwise kernel's form of this epilogue, with an optional residual.
+    fn pw(&self, residual: Option<(&'a [f32], Act)>) -> PwEpilogue<'a> {
+        PwEpilogue {
+            scale: self.scale,
+            bias: self.bias,
+            act: self.act,
+            residual: residual.map(|r| r.0),
+            res_act: residual.map_or(Act::None, |r| r.1),
+        }
+    }
+
     /// Applies the epilogue to raw accumulators `[pixels, C]` in place.
     fn apply(&self, out: &mut [f32]) {
         let (lo, hi) = self.act.bounds();
@@ -581,6 +806,8 @@ impl Epilogue<'_> {
     }
 }
 
+/// Runs one convolution over a batch. `res`: the residual `[N, OH, OW, O]` added after the
+/// epilogue, and the activation applied after it (pointwise convolutions only).
 #[allow(clippy::too_many_arguments)]
 fn run_conv(
     kind: &ConvKind,
@@ -588,6 +815,7 @@ fn run_conv(
     w: &[f32],
     epi: &Epilogue,
     input: &[f32],
+    res: Option<(&[f32], Act)>,
     batch: usize,
     out: &mut [f32],
     scratch: &mut [f32],
@@ -597,61 +825,52 @@ fn run_conv(
     let (oh, ow, oc) = (g.out_h(), g.out_w(), g.out_c);
     let in_img = g.in_h * g.in_w * g.in_c;
     let out_img = oh * ow * oc;
+    if out_img == 0 {
+        return;
+    }
     match kind {
-        ConvKind::Pointwise => {
-            // Row blocks sized so a block's input and output stay in L2: the epilogue then
-            // runs on hot data instead of as a second pass over a large output.
+        ConvKind::Pointwise(pw) => {
             let m = batch * g.in_h * g.in_w;
             let k = g.in_c;
-            let block = (POINTWISE_BLOCK_FLOATS / (k + oc)).clamp(64, m.max(64));
-            let run_block = |bi: usize, o: &mut [f32], gemm_threads: usize| {
-                let rows = o.len() / oc;
-                let x = &input[bi * block * k..(bi * block + rows) * k];
-                sgemm(
-                    tier,
-                    GemmShape::dense(rows, oc, k),
-                    x,
-                    w,
-                    o,
-                    false,
-                    gemm_threads,
-                );
-                epi.apply(o);
+            // One call per worker: the kernel blocks for the caches itself.
+            let chunk = m.div_ceil(threads).next_multiple_of(24).max(24);
+            let run_rows = |ci: usize, o: &mut [f32]| {
+                let (r0, rows) = (ci * chunk, o.len() / oc);
+                let x = &input[r0 * k..(r0 + rows) * k];
+                let r = res.map(|(r, a)| (&r[r0 * oc..(r0 + rows) * oc], a));
+                pointwise(tier, rows, x, pw, &epi.pw(r), o);
             };
-            if m <= block || threads == 1 {
-                for (bi, o) in out.chunks_mut(block * oc).enumerate() {
-                    run_block(bi, o, threads);
-                }
+            if threads == 1 || m <= chunk {
+                run_rows(0, out);
             } else {
-                out.par_chunks_mut(block * oc)
+                out.par_chunks_mut(chunk * oc)
                     .enumerate()
-                    .for_each(|(bi, o)| run_block(bi, o, 1));
+                    .for_each(|(ci, o)| run_rows(ci, o));
             }
         }
-        ConvKind::Im2col => {
+        ConvKind::Im2col(pw) => {
             let k = g.kh * g.kw * g.in_c;
-            let rows = oh * ow;
-            let cols = &mut scratch[..rows * k];
+            let band = im2col_band(g);
             for b in 0..batch {
                 let x = &input[b * in_img..(b + 1) * in_img];
-                let chunk = oh.div_ceil(threads).max(1);
-                cols.par_chunks_mut(chunk * ow * k)
-                    .enumerate()
-                    .for_each(|(ci, c)| {
-                        let r0 = ci * chunk;
-                        im2col::im2col_rows(g, x, r0..(r0 + chunk).min(oh), c);
-                    });
                 let o = &mut out[b * out_img..(b + 1) * out_img];
-                sgemm(
-                    tier,
-                    GemmShape::dense(rows, oc, k),
-                    cols,
-                    w,
-                    o,
-                    false,
-                    threads,
-                );
-                epi.apply(o);
+                // Each worker takes a run of output rows and builds its bands in its own
+                // part of the scratch.
+                let per = oh.div_ceil(threads).max(1);
+                o.par_chunks_mut(per * ow * oc)
+                    .zip(scratch.par_chunks_mut(band.min(oh) * ow * k))
+                    .enumerate()
+                    .for_each(|(ci, (o, cols))| {
+                        let rows = ci * per..((ci + 1) * per).min(oh);
+                        for r0 in rows.clone().step_by(band) {
+                            let r1 = (r0 + band).min(rows.end);
+                            let px = (r1 - r0) * ow;
+                            let cols = &mut cols[..px * k];
+                            im2col::im2col_rows(g, x, r0..r1, cols);
+                            let o = &mut o[(r0 - rows.start) * ow * oc..][..px * oc];
+                            pointwise(tier, px, cols, pw, &epi.pw(None), o);
+                        }
+                    });
             }
         }
         ConvKind::Depthwise => {

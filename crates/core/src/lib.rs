@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod exec;
+mod fused;
 pub mod graph;
 pub mod ops;
 pub mod passes;

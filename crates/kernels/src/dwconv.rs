@@ -64,17 +64,60 @@ pub fn dwconv_scaled_rows(
     rows: Range<usize>,
     out: &mut [f32],
 ) {
+    assert_eq!(
+        input.len(),
+        g.in_h * g.in_w * g.in_c,
+        "dwconv_rows: input length"
+    );
+    dwconv_window_rows(tier, g, input, 0, weight, scale, bias, act, rows, out);
+}
+
+/// [`dwconv_scaled_rows`] on a window of the input: `window` holds image rows
+/// `row0..row0 + window.len() / (in_w·C)`, which must include every input row that output
+/// rows `rows` read (with padding 1 and stride `s`: rows `rows.start·s − 1` to
+/// `(rows.end − 1)·s + 1`, clipped to the image). A fused block computes its expanded
+/// input band by band into such a window instead of a whole image.
+///
+/// # Panics
+/// As [`dwconv_rows`], and if the window does not cover the rows read.
+#[allow(clippy::too_many_arguments)]
+pub fn dwconv_window_rows(
+    tier: Tier,
+    g: &ConvGeom,
+    window: &[f32],
+    row0: usize,
+    weight: &[f32],
+    scale: Option<&[f32]>,
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    let input = window;
     let c = g.in_c;
     assert!(
         g.groups == c && g.out_c == c,
         "dwconv_rows: not a depthwise geometry"
     );
     assert!(rows.end <= g.out_h(), "dwconv_rows: rows out of range");
-    assert_eq!(
-        input.len(),
-        g.in_h * g.in_w * c,
-        "dwconv_rows: input length"
+    let row_len = g.in_w * c;
+    assert!(
+        input.len() % row_len.max(1) == 0,
+        "dwconv_rows: input is not whole rows"
     );
+    let win_end = row0 + input.len() / row_len.max(1);
+    for oy in [rows.start, rows.end.saturating_sub(1)] {
+        if rows.is_empty() || row_len == 0 {
+            break;
+        }
+        for ky in 0..g.kh {
+            let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+            assert!(
+                iy < 0 || iy >= g.in_h as isize || (row0 as isize <= iy && iy < win_end as isize),
+                "dwconv_rows: input rows do not cover the output rows"
+            );
+        }
+    }
     assert_eq!(weight.len(), g.kh * g.kw * c, "dwconv_rows: weight length");
     assert_eq!(bias.len(), c, "dwconv_rows: bias length");
     assert!(
@@ -86,10 +129,21 @@ pub fn dwconv_scaled_rows(
         rows.len() * g.out_w() * c,
         "dwconv_rows: output length"
     );
-    if crate::x86_64::dwconv3x3_rows(tier, g, input, weight, scale, bias, act, rows.clone(), out) {
+    if crate::x86_64::dwconv3x3_rows(
+        tier,
+        g,
+        input,
+        row0,
+        weight,
+        scale,
+        bias,
+        act,
+        rows.clone(),
+        out,
+    ) {
         return;
     }
-    portable_rows(g, input, weight, scale, bias, act, rows, out);
+    portable_window_rows(g, input, row0, weight, scale, bias, act, rows, out);
 }
 
 /// Id of the kernel [`dwconv_rows`] runs for `tier`, `g` and `act` (the SIMD kernel, or
@@ -103,6 +157,22 @@ pub fn kernel_id(tier: Tier, g: &ConvGeom, act: Act) -> &'static str {
 pub fn portable_rows(
     g: &ConvGeom,
     input: &[f32],
+    weight: &[f32],
+    scale: Option<&[f32]>,
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
+    portable_window_rows(g, input, 0, weight, scale, bias, act, rows, out);
+}
+
+/// [`portable_rows`] on a window of input rows starting at image row `row0`.
+#[allow(clippy::too_many_arguments)]
+fn portable_window_rows(
+    g: &ConvGeom,
+    input: &[f32],
+    row0: usize,
     weight: &[f32],
     scale: Option<&[f32]>,
     bias: &[f32],
@@ -130,7 +200,7 @@ pub fn portable_rows(
                     if ix < 0 || ix >= g.in_w as isize {
                         continue;
                     }
-                    let base = (iy as usize * g.in_w + ix as usize) * c;
+                    let base = ((iy as usize - row0) * g.in_w + ix as usize) * c;
                     let src = &input[base..base + c];
                     let t = ky * g.kw + kx;
                     let w = &weight[t * c..(t + 1) * c];

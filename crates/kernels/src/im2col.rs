@@ -36,11 +36,23 @@ pub fn im2col_rows(g: &ConvGeom, input: &[f32], rows: Range<usize>, cols: &mut [
     let ow = g.out_w();
     let k = g.kh * g.kw * c;
     assert_eq!(cols.len(), rows.len() * ow * k, "im2col_rows: cols length");
+    let span = g.kw * c;
     for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
             let dst = &mut cols[(r * ow + ox) * k..(r * ow + ox + 1) * k];
+            let ix0 = (ox * g.stride_w) as isize - g.pad_w as isize;
+            let last = ix0 + ((g.kw - 1) * g.dil_w) as isize;
+            let interior = g.dil_w == 1 && ix0 >= 0 && last < g.in_w as isize;
             for ky in 0..g.kh {
                 let iy = (oy * g.stride_h + ky * g.dil_h) as isize - g.pad_h as isize;
+                if interior && iy >= 0 && iy < g.in_h as isize {
+                    // The kw taps of this kernel row are kw adjacent pixels: one copy of
+                    // kw·c contiguous floats (the first layer has c = 3, where per-tap
+                    // copies cost more than the GEMM).
+                    let base = (iy as usize * g.in_w + ix0 as usize) * c;
+                    dst[ky * span..(ky + 1) * span].copy_from_slice(&input[base..base + span]);
+                    continue;
+                }
                 for kx in 0..g.kw {
                     let ix = (ox * g.stride_w + kx * g.dil_w) as isize - g.pad_w as isize;
                     let d = &mut dst[(ky * g.kw + kx) * c..(ky * g.kw + kx + 1) * c];

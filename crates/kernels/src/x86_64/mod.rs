@@ -94,6 +94,8 @@ pub(crate) struct Plan {
     ox_lo: usize,
     ox_hi: usize,
     act: Act,
+    /// First image row held by the input slice (a window of rows; 0 for the whole image).
+    row0: usize,
 }
 
 /// The input rows one output row reads: taps `ky0..ky0 + n` on input rows `iy0..iy0 + n`.
@@ -145,6 +147,7 @@ impl Plan {
             ox_lo,
             ox_hi: ox_hi.max(ox_lo),
             act,
+            row0: 0,
         })
     }
 
@@ -196,13 +199,16 @@ impl Plan {
 /// Runs a 3x3 depthwise SIMD kernel when `tier` and the geometry allow it.
 /// Returns false (and writes nothing) when the caller must use the portable path.
 ///
-/// Shapes are as in [`crate::dwconv::dwconv_rows`]; they are re-checked here, so this
-/// wrapper is sound on its own.
+/// `input` holds image rows `row0..row0 + input.len() / (in_w·c)`, which must include
+/// every row that output rows `rows` read; other shapes are as in
+/// [`crate::dwconv::dwconv_rows`]. They are re-checked here, so this wrapper is sound on
+/// its own.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn dwconv3x3_rows(
     tier: Tier,
     g: &ConvGeom,
     input: &[f32],
+    row0: usize,
     weight: &[f32],
     scale: Option<&[f32]>,
     bias: &[f32],
@@ -213,16 +219,24 @@ pub(crate) fn dwconv3x3_rows(
     let Some(isa) = isa_for(tier) else {
         return false;
     };
-    let Some(plan) = Plan::new(g, act) else {
+    let Some(mut plan) = Plan::new(g, act) else {
         return false;
     };
+    plan.row0 = row0;
     let c = plan.c;
     assert!(rows.end <= plan.out_h, "dwconv3x3: rows out of range");
-    assert_eq!(
-        input.len(),
-        plan.in_h * plan.in_w * c,
-        "dwconv3x3: input length"
+    let row_len = plan.in_w * c;
+    assert!(
+        input.len() % row_len.max(1) == 0,
+        "dwconv3x3: input is not whole rows"
     );
+    if row_len > 0 && !rows.is_empty() {
+        let (first, last) = (plan.taps(rows.start), plan.taps(rows.end - 1));
+        assert!(
+            row0 <= first.iy0 && last.iy0 + last.n <= row0 + input.len() / row_len,
+            "dwconv3x3: input rows do not cover the output rows"
+        );
+    }
     assert_eq!(weight.len(), 9 * c, "dwconv3x3: weight length");
     assert_eq!(bias.len(), c, "dwconv3x3: bias length");
     assert!(

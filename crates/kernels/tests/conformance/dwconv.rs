@@ -403,3 +403,89 @@ fn dwconv3x3_scaled_epilogue_matches_reference() {
     }
     assert!(checked >= CHANNELS.len() * SIZES.len() * SIZES.len() * 12);
 }
+
+/// `dwconv_window_rows` on the smallest window of input rows that output rows `a..b` read
+/// gives exactly the rows the whole-image call gives (same kernel, same tap order), under
+/// every tier, for strides 1 and 2, padding 0 and 1, and the channel grid.
+#[test]
+fn window_rows_match_whole_image() {
+    let mut rng = Rng::new(77);
+    for c in CHANNELS {
+        for (h, w) in [(1, 3), (5, 7), (8, 8), (9, 4)] {
+            for stride in [1, 2] {
+                for pad in [0, 1] {
+                    let g = geom(h, w, c, 3, stride, pad, 1);
+                    let (oh, ow) = (g.out_h(), g.out_w());
+                    if oh == 0 || ow == 0 {
+                        continue;
+                    }
+                    let act = rng.pick(&ACTS);
+                    let case = Case::new(&mut rng, g, act);
+                    for tier in dispatch::available() {
+                        let mut whole = vec![0.0; oh * ow * c];
+                        dwconv::dwconv_rows(
+                            tier,
+                            &g,
+                            &case.input,
+                            &case.packed,
+                            &case.bias,
+                            case.act,
+                            0..oh,
+                            &mut whole,
+                        );
+                        for a in 0..oh {
+                            for b in a + 1..=oh {
+                                let lo = (a * stride).saturating_sub(pad);
+                                let hi = ((b - 1) * stride + 3 - pad).min(h);
+                                let win = &case.input[lo * w * c..hi * w * c];
+                                let mut got = vec![f32::NAN; (b - a) * ow * c];
+                                dwconv::dwconv_window_rows(
+                                    tier,
+                                    &g,
+                                    win,
+                                    lo,
+                                    &case.packed,
+                                    None,
+                                    &case.bias,
+                                    case.act,
+                                    a..b,
+                                    &mut got,
+                                );
+                                assert_eq!(
+                                    got,
+                                    whole[a * ow * c..b * ow * c],
+                                    "{} {g:?} rows {a}..{b} window {lo}..{hi}",
+                                    tier.name()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A window that misses a row the output reads is a programmer error caught before any
+/// access.
+#[test]
+#[should_panic(expected = "do not cover")]
+fn window_missing_a_row_panics() {
+    let g = geom(6, 4, 16, 3, 1, 1, 1);
+    let input = vec![0.0; 6 * 4 * 16];
+    let packed = vec![0.0; 9 * 16];
+    let mut out = vec![0.0; 4 * 16];
+    // Output row 2 reads input rows 1..=3; the window starts at row 2.
+    dwconv::dwconv_window_rows(
+        dispatch::tier(),
+        &g,
+        &input[2 * 64..],
+        2,
+        &packed,
+        None,
+        &[0.0; 16],
+        Act::None,
+        2..3,
+        &mut out,
+    );
+}

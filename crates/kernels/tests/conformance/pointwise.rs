@@ -30,11 +30,7 @@ fn check(
     let bias = rng.vec(n);
     let scale: Vec<f32> = rng.vec(n).into_iter().map(|v| 2.0 * v).collect();
     let residual: Vec<f32> = rng.vec(m * n).into_iter().map(|v| 4.0 * v).collect();
-    let (xu, wu, ru) = (
-        Unaligned::new(&x),
-        Unaligned::new(&w),
-        Unaligned::new(&residual),
-    );
+    let (xu, ru) = (Unaligned::new(&x), Unaligned::new(&residual));
     let epi = PwEpilogue {
         scale: scaled.then_some(scale.as_slice()),
         bias: &bias,

@@ -118,7 +118,9 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c8(
             let t = plan.taps(oy);
             // Pair this row with the next when both read three in-image rows.
             let pair = t.n == 3 && r + 1 < rows.len() && plan.taps(oy + 1).n == 3;
-            let src = input.as_ptr().wrapping_add(t.iy0 * plan.in_w * c);
+            let src = input
+                .as_ptr()
+                .wrapping_add((t.iy0 - plan.row0) * plan.in_w * c);
             let w = weight.as_ptr().wrapping_add(t.ky0 * 3 * c);
             let dst = out.as_mut_ptr().wrapping_add(r * row_len);
             for c0 in (group.start..group.end.min(vec_c)).step_by(LANES) {
@@ -364,7 +366,7 @@ fn scalar_tail(
                 let Some(ix) = p.tap_col(ox, kx) else {
                     continue;
                 };
-                let base = ((t.iy0 + r) * p.in_w + ix) * c;
+                let base = ((t.iy0 + r - p.row0) * p.in_w + ix) * c;
                 let wbase = ((t.ky0 + r) * 3 + kx) * c;
                 let x = &input[base + c_lo..base + c];
                 let w = &weight[wbase + c_lo..wbase + c];

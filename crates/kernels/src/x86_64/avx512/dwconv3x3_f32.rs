@@ -138,7 +138,9 @@ pub(in crate::x86_64) unsafe fn dwconv3x3_f32_c16(
             let t = plan.taps(oy);
             // Pair this row with the next when both read three in-image rows.
             let pair = t.n == 3 && r + 1 < rows.len() && plan.taps(oy + 1).n == 3;
-            let src = input.as_ptr().wrapping_add(t.iy0 * plan.in_w * c);
+            let src = input
+                .as_ptr()
+                .wrapping_add((t.iy0 - plan.row0) * plan.in_w * c);
             let w = weight.as_ptr().wrapping_add(t.ky0 * 3 * c);
             let dst = out.as_mut_ptr().wrapping_add(r * row_len);
             for c0 in group.clone().step_by(LANES) {
