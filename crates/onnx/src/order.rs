@@ -3,64 +3,75 @@
 //! (valid, topological) orders must import to the same detector: ONNX Runtime's
 //! `quant_pre_process`, for one, writes the nodes in another order than PyTorch.
 //!
-//! - [`topological`]: the order to import ONNX nodes in, computed from tensor names (a
-//!   file whose node list is not topologically sorted still imports).
+//! - [`topological`]: the order to import ONNX nodes in, computed from tensor names: the
+//!   same for every listing of the graph (a file whose node list is not topologically
+//!   sorted still imports).
 //! - [`canonical`]: the order in which convolutions of an imported graph are paired with
 //!   those of a known architecture: a depth-first walk from the outputs that visits the
 //!   inputs of every node in operand order and lists a node after all of its inputs.
 //!   A residual `Add(x, f(x))` lists `x`'s producers before `f`'s whatever the operand
 //!   order, as `x` is upstream of `f(x)`; concatenations keep their (meaningful) order.
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 
 use slimdet_core::{Graph, ValueId};
 
 use crate::proto::NodeProto;
 
-/// A topological order of `nodes` (indices), following tensor names: a node comes after
-/// the nodes producing its inputs. Among the nodes that are ready, the one listed first
-/// in the file comes first, so a sorted file keeps its order. Inputs that no node
-/// produces (graph inputs, initializers, undefined names) are ready from the start.
+/// A topological order of `nodes` (indices) that depends on the data flow only: a
+/// depth-first post-order from the producers of `outputs` (in order), visiting each
+/// node's inputs in operand order, by tensor name; nodes no output depends on follow,
+/// in list order. Any listing of the same graph, sorted or not, gives the same order,
+/// so the imported engine graph (and its floating-point results) does not depend on it.
+/// Inputs that no node produces (graph inputs, initializers, undefined names) are
+/// leaves; the first producer of a name wins (a second is reported by the importer).
 ///
 /// # Errors
-/// The index of a node on a cycle (or waiting for one) when there is a cycle.
-pub fn topological(nodes: &[NodeProto]) -> Result<Vec<usize>, usize> {
+/// The index of a node on a cycle.
+pub fn topological(nodes: &[NodeProto], outputs: &[&str]) -> Result<Vec<usize>, usize> {
     let mut producer: HashMap<&str, usize> = HashMap::new();
     for (i, n) in nodes.iter().enumerate() {
         for o in n.output.iter().filter(|o| !o.is_empty()) {
             producer.entry(o.as_str()).or_insert(i);
         }
     }
-    let mut waiting = vec![0usize; nodes.len()];
-    let mut users: Vec<Vec<usize>> = vec![Vec::new(); nodes.len()];
-    for (i, n) in nodes.iter().enumerate() {
-        for inp in n.input.iter().filter(|s| !s.is_empty()) {
-            if let Some(&p) = producer.get(inp.as_str()) {
-                waiting[i] += 1;
-                users[p].push(i);
-            }
-        }
-    }
-    // Min-heap on the file index.
-    let mut ready: BinaryHeap<std::cmp::Reverse<usize>> = (0..nodes.len())
-        .filter(|&i| waiting[i] == 0)
-        .map(std::cmp::Reverse)
-        .collect();
+    // 0: not visited, 1: on the stack, 2: done.
+    let mut state = vec![0u8; nodes.len()];
     let mut order = Vec::with_capacity(nodes.len());
-    while let Some(std::cmp::Reverse(i)) = ready.pop() {
-        order.push(i);
-        for &u in &users[i] {
-            waiting[u] -= 1;
-            if waiting[u] == 0 {
-                ready.push(std::cmp::Reverse(u));
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    let starts = outputs
+        .iter()
+        .filter_map(|o| producer.get(o).copied())
+        .chain(0..nodes.len());
+    for start in starts {
+        if state[start] != 0 {
+            continue;
+        }
+        state[start] = 1;
+        stack.push((start, 0));
+        while let Some(top) = stack.last_mut() {
+            let (node, k) = *top;
+            match nodes[node].input.get(k) {
+                Some(name) => {
+                    top.1 += 1;
+                    match producer.get(name.as_str()).map(|&p| (p, state[p])) {
+                        Some((p, 0)) => {
+                            state[p] = 1;
+                            stack.push((p, 0));
+                        }
+                        Some((p, 1)) => return Err(p),
+                        _ => {}
+                    }
+                }
+                None => {
+                    state[node] = 2;
+                    order.push(node);
+                    stack.pop();
+                }
             }
         }
     }
-    if order.len() == nodes.len() {
-        Ok(order)
-    } else {
-        Err((0..nodes.len()).find(|&i| waiting[i] > 0).unwrap_or(0))
-    }
+    Ok(order)
 }
 
 /// The nodes of `g` (indices) in depth-first post-order from `roots`, visiting each

@@ -492,3 +492,28 @@ fn malformed_graphs_are_errors() {
         assert!(msg.contains(want), "{msg} (wanted `{want}`)");
     }
 }
+
+#[test]
+fn a_cycle_is_an_error_naming_a_node() {
+    let nodes = vec![
+        node("Relu", "a", &["x", "c"], &["b"], vec![]),
+        node("Relu", "c_node", &["b"], &["c"], vec![]),
+        node("Relu", "out", &["c"], &["y"], vec![]),
+    ];
+    let err = import_bytes(
+        &bytes(&model(
+            13,
+            &[1, 3, 4, 4],
+            nodes,
+            vec![],
+            &[("y", &[1, 3, 4, 4])],
+        )),
+        "cycle.onnx",
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cycle") && (msg.contains("`a`") || msg.contains("`c_node`")),
+        "{msg}"
+    );
+}

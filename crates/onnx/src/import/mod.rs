@@ -242,13 +242,15 @@ impl<'m> Importer<'m> {
                 nhwc: true,
             },
         );
-        let order = crate::order::topological(&g.node).map_err(|i| OnnxError::Invalid {
-            file: file.into(),
-            reason: format!(
-                "the graph has a cycle: node {} depends on its own output",
-                label(i, &g.node[i])
-            ),
-        })?;
+        let outputs: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
+        let order =
+            crate::order::topological(&g.node, &outputs).map_err(|i| OnnxError::Invalid {
+                file: file.into(),
+                reason: format!(
+                    "the graph has a cycle: node {} depends on its own output",
+                    label(i, &g.node[i])
+                ),
+            })?;
         for i in order {
             imp.node(&label(i, &g.node[i]), &g.node[i])?;
         }
