@@ -76,3 +76,40 @@ fn qat_writes_an_int8_model_and_refuses_bad_input() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("--init"), "{err}");
 }
+
+#[test]
+fn an_empty_split_is_refused_by_quantize_and_qat() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = shared().join("fixtures/voc2007/VOCdevkit/VOC2007");
+    let year = dir.path().join("VOC2007");
+    std::fs::create_dir_all(year.join("ImageSets/Main")).unwrap();
+    for sub in ["Annotations", "JPEGImages"] {
+        std::os::unix::fs::symlink(src.join(sub), year.join(sub)).unwrap();
+    }
+    std::fs::write(year.join("ImageSets/Main/test.txt"), "").unwrap();
+    let model = s(&shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth"));
+    let voc = s(dir.path());
+    let out = s(&dir.path().join("q.safetensors"));
+    for args in [
+        vec![
+            "quantize",
+            "--model",
+            &model,
+            "--calib-voc",
+            &voc,
+            "--calib-split",
+            "test",
+            "-o",
+            &out,
+        ],
+        vec![
+            "train", "--qat", "--init", &model, "--voc", &voc, "--split", "test", "-o", &out,
+        ],
+    ] {
+        let o = run(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("lists no image ids"), "{args:?}: {err}");
+        assert!(!std::path::Path::new(&out).exists());
+    }
+}
