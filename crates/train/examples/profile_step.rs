@@ -91,7 +91,7 @@ fn main() {
         phases[2] += t.elapsed().as_secs_f64();
         let t = Instant::now();
         tape.update_bn_running_stats(&mut det.graph, 0.1);
-        drop(tape);
+        exec.recycle(tape);
         opt.step(&mut det.graph, &grads, 0.01);
         phases[3] += t.elapsed().as_secs_f64();
         eprintln!("step {step}: loss {:.4}", out.value.total());

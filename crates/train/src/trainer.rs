@@ -160,7 +160,7 @@ pub fn train_from(
                 clip_grad_norm(&mut grads, max);
             }
             tape.update_bn_running_stats(&mut det.graph, config.bn_momentum);
-            drop(tape);
+            exec.recycle(tape);
             opt.step(&mut det.graph, &grads, lr as f32);
             masks.apply(&mut det.graph);
 
@@ -217,6 +217,7 @@ pub fn train_from(
         if let Some(vds) = &val_ds
             && ((epoch + 1).is_multiple_of(config.val_every) || last)
         {
+            exec.release_buffers();
             let v = crate::validate::validate(&det, vds, config.val_limit, config.threads)?;
             rec.val_map = Some(v.map);
             progress(&Progress::Validated { epoch, map: v.map });

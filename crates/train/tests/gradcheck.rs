@@ -288,6 +288,30 @@ fn batchnorm_train_and_eval() {
 }
 
 #[test]
+fn batchnorm_fused_with_relu6_train_and_eval() {
+    // BN then ReLU6 runs as one fused op; γ ≈ 3 and β ≈ 3 put outputs on both clamps.
+    let mut r = Rng::new(35);
+    let mut b = bn(&mut r, 5);
+    b.gamma = rand_tensor(&mut r, vec![5], 2.5, 3.5);
+    b.beta = rand_tensor(&mut r, vec![5], 2.5, 3.5);
+    let mut g = Graph::new();
+    let y = g.bn("bn", 0, b);
+    let y = g.act("act", y, Act::Relu6);
+    g.output("y", y);
+    let x = input([2, 4, 3, 5], 36);
+    check_with(&g, &x, Mode::Train, 20);
+    check_with(&g, &x, Mode::Eval, 20);
+    // The pre-activation is not kept, and both clamps were hit.
+    let tape = TrainGraph::new(1)
+        .unwrap()
+        .forward(&g, &x, Mode::Train)
+        .unwrap();
+    assert!(tape.value(g.nodes[0].output).is_empty());
+    let out = tape.output("y").unwrap().2;
+    assert!(out.contains(&0.0) && out.contains(&6.0));
+}
+
+#[test]
 fn batchnorm_running_stats_match_hand_computation() {
     let mut r = Rng::new(33);
     let b = bn(&mut r, 2);

@@ -2,20 +2,21 @@
 //!
 //! - 1x1, stride 1, no padding: the batch is one matrix `X[N·H·W, I]`, so the forward is
 //!   `Y = X · Wᵀ` and the backward `dX = dY · W` (W viewed as `[O, I]`, no repacking) and
-//!   `dW = dYᵀ · X` (the narrower of X and dY is transposed first).
+//!   `dW = dYᵀ · X` (a transposed-A product, no copy of either matrix).
 //! - any other kernel, stride, padding or dilation: im2col of the whole batch into
 //!   `cols[N·OH·OW, kh·kw·I]` (patch order `[ky, kx, ci]`), `Y = cols · Wp`, and backward
-//!   `dW = colsᵀ · dY`, `dcols = dY · W_ohwi`, then col2im scatters `dcols` into dX.
+//!   `dW = dYᵀ · cols`, `dcols = dY · W_ohwi`, then col2im scatters `dcols` into dX.
 //!
-//! Every product goes through `slimdet_kernels::sgemm`; im2col/col2im run in parallel over
-//! the images of the batch.
+//! Every product goes through `gemm` (`slimdet_kernels::sgemm` and `sgemm_t`); im2col and
+//! col2im run in parallel over the images of the batch; large buffers come from the pass's
+//! pool.
 
 use rayon::prelude::*;
 use slimdet_core::{Conv2d, Tensor};
 use slimdet_kernels::im2col;
 use slimdet_kernels::reference::ConvGeom;
 
-use super::linalg::{Ctx, col_sums, transpose};
+use super::linalg::{Ctx, col_sums};
 
 /// The geometry of `c` on one image of an NHWC input of shape `xs` (`[N, H, W, C]`).
 pub(crate) fn geom(c: &Conv2d, xs: &[usize]) -> ConvGeom {
@@ -38,11 +39,11 @@ pub(crate) fn geom(c: &Conv2d, xs: &[usize]) -> ConvGeom {
 }
 
 /// im2col of every image of `x` `[N, H, W, I]` into `[N·OH·OW, kh·kw·I]`.
-fn batch_cols(g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
+fn batch_cols(ctx: Ctx<'_>, g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
     let (oh, ow) = (g.out_h(), g.out_w());
     let k = g.kh * g.kw * g.in_c;
     let img = g.in_h * g.in_w * g.in_c;
-    let mut cols = vec![0.0f32; n * oh * ow * k];
+    let mut cols = ctx.pool.zeroed(n * oh * ow * k);
     cols.par_chunks_mut((oh * ow * k).max(1))
         .zip(x.par_chunks(img.max(1)))
         .for_each(|(dst, src)| im2col::im2col_rows(g, src, 0..oh, dst));
@@ -50,16 +51,17 @@ fn batch_cols(g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
 }
 
 /// Forward of a dense convolution without its activation: `[N, OH, OW, O]`.
-pub(crate) fn forward(ctx: Ctx, c: &Conv2d, g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
+pub(crate) fn forward(ctx: Ctx<'_>, c: &Conv2d, g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
     let o = g.out_c;
     let m = n * g.out_h() * g.out_w();
     let wp = im2col::pack_weight(c.weight.data(), o, g.in_c, g.kh, g.kw);
-    let mut y = vec![0.0f32; m * o];
+    let mut y = ctx.pool.zeroed(m * o);
     if c.is_pointwise() {
         ctx.matmul(m, o, g.in_c, x, &wp, &mut y);
     } else {
-        let cols = batch_cols(g, n, x);
+        let cols = batch_cols(ctx, g, n, x);
         ctx.matmul(m, o, g.kh * g.kw * g.in_c, &cols, &wp, &mut y);
+        ctx.pool.give(cols);
     }
     if let Some(b) = &c.bias {
         let b = b.data();
@@ -88,7 +90,7 @@ pub(crate) struct ConvGrads {
 /// derivative of the fused activation).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn backward(
-    ctx: Ctx,
+    ctx: Ctx<'_>,
     c: &Conv2d,
     g: &ConvGeom,
     n: usize,
@@ -105,39 +107,34 @@ pub(crate) fn backward(
         Tensor::new(vec![o], s.into_iter().map(|v| v as f32).collect()).expect("bias shape")
     });
     let pointwise = c.is_pointwise();
-    let cols_owned;
-    let cols: &[f32] = if pointwise {
-        x
-    } else {
-        cols_owned = batch_cols(g, n, x);
-        &cols_owned
-    };
+    let cols_owned = (need_params && !pointwise).then(|| batch_cols(ctx, g, n, x));
     let dw = need_params.then(|| {
-        // dW in [O, K] with K in (ky, kx, ci) order.
-        let w_ok = if k <= o {
-            let ct = transpose(cols, m, k);
-            let mut dwp = vec![0.0f32; k * o];
-            ctx.matmul(k, o, m, &ct, dy, &mut dwp);
-            transpose(&dwp, k, o)
+        // dW [O, K] = dYᵀ · cols, K in (ky, kx, ci) order.
+        let cols: &[f32] = cols_owned.as_deref().unwrap_or(x);
+        let mut w_ok = vec![0.0f32; o * k];
+        ctx.matmul_tn(o, k, m, dy, cols, &mut w_ok);
+        let oihw = if pointwise {
+            w_ok
         } else {
-            let dyt = transpose(dy, m, o);
-            let mut dwk = vec![0.0f32; o * k];
-            ctx.matmul(o, k, m, &dyt, cols, &mut dwk);
-            dwk
+            ohwi_to_oihw(&w_ok, o, i, g.kh, g.kw)
         };
-        let oihw = ohwi_to_oihw(&w_ok, o, i, g.kh, g.kw);
         Tensor::new(c.weight.shape().to_vec(), oihw).expect("weight shape")
     });
+    if let Some(cols) = cols_owned {
+        ctx.pool.give(cols);
+    }
     let dx = need_dx.then(|| {
         let w_ok = oihw_to_ohwi(c.weight.data(), o, i, g.kh, g.kw);
         if pointwise {
-            let mut dx = vec![0.0f32; m * i];
+            let mut dx = ctx.pool.zeroed(m * i);
             ctx.matmul(m, i, o, dy, &w_ok, &mut dx);
             dx
         } else {
-            let mut dcols = vec![0.0f32; m * k];
+            let mut dcols = ctx.pool.zeroed(m * k);
             ctx.matmul(m, k, o, dy, &w_ok, &mut dcols);
-            col2im(g, n, &dcols)
+            let dx = col2im(ctx, g, n, &dcols);
+            ctx.pool.give(dcols);
+            dx
         }
     });
     ConvGrads { dx, dw, db }
@@ -170,11 +167,11 @@ fn ohwi_to_oihw(w: &[f32], o: usize, i: usize, kh: usize, kw: usize) -> Vec<f32>
 }
 
 /// Scatter-adds `dcols` `[N·OH·OW, kh·kw·I]` back into the input gradient `[N, H, W, I]`.
-fn col2im(g: &ConvGeom, n: usize, dcols: &[f32]) -> Vec<f32> {
+fn col2im(ctx: Ctx<'_>, g: &ConvGeom, n: usize, dcols: &[f32]) -> Vec<f32> {
     let (oh, ow, c) = (g.out_h(), g.out_w(), g.in_c);
     let k = g.kh * g.kw * c;
     let img = g.in_h * g.in_w * c;
-    let mut dx = vec![0.0f32; n * img];
+    let mut dx = ctx.pool.zeroed(n * img);
     dx.par_chunks_mut(img.max(1))
         .zip(dcols.par_chunks((oh * ow * k).max(1)))
         .for_each(|(dst, src)| {

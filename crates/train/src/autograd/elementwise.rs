@@ -27,18 +27,18 @@ pub(crate) fn act_backward(act: Act, y: &[f32], dy: &mut [f32]) {
         .zip(y.par_chunks(CHUNK))
         .for_each(|(d, yy)| {
             for (g, v) in d.iter_mut().zip(yy) {
-                if !(*v > 0.0 && *v < hi) {
-                    *g = 0.0;
-                }
+                *g = if *v > 0.0 && *v < hi { *g } else { 0.0 };
             }
         });
 }
 
-/// `act(a + b)`.
-pub(crate) fn add_forward(act: Act, a: &[f32], b: &[f32]) -> Vec<f32> {
-    let mut y: Vec<f32> = a.iter().zip(b).map(|(p, q)| p + q).collect();
-    act_forward(act, &mut y);
-    y
+/// `act(a + b)`, computed in `a`'s buffer.
+pub(crate) fn add_forward(act: Act, mut a: Vec<f32>, b: &[f32]) -> Vec<f32> {
+    for (p, q) in a.iter_mut().zip(b) {
+        *p += q;
+    }
+    act_forward(act, &mut a);
+    a
 }
 
 /// Concatenation along `axis` of inputs with shapes `shapes`; `out_inner` is the product

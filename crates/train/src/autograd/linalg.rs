@@ -1,19 +1,23 @@
 //! Dense helpers for the backward passes: matrix products through the kernels crate's
-//! `sgemm`, blocked transposes, and per-channel reductions whose result does not depend on
+//! `sgemm` (and its transposed-A form), and per-channel reductions whose result does not depend on
 //! the number of threads (fixed chunking, partial sums added in chunk order).
 
 use rayon::prelude::*;
 use slimdet_kernels::Tier;
 use slimdet_kernels::sgemm::{GemmShape, sgemm};
+use slimdet_kernels::sgemm_t::sgemm_tn;
 
-/// Kernel tier and thread count shared by every op of a pass.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Ctx {
+use super::pool::Pool;
+
+/// Kernel tier, thread count and buffer pool shared by every op of a pass.
+#[derive(Clone, Copy)]
+pub(crate) struct Ctx<'a> {
     pub tier: Tier,
     pub threads: usize,
+    pub pool: &'a Pool,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     /// `C[m, n] (+)= A[m, k] · B[k, n]`, all row-major and tight.
     pub fn matmul(&self, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
         sgemm(
@@ -28,35 +32,15 @@ impl Ctx {
     }
 }
 
+impl Ctx<'_> {
+    /// `C[m, n] = Aᵀ · B` with `A` stored `[k, m]` and `B` `[k, n]` (no transpose copy).
+    pub fn matmul_tn(&self, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+        sgemm_tn(self.tier, m, n, k, a, b, c, self.threads);
+    }
+}
+
 /// Rows per chunk of the deterministic reductions.
 const CHUNK_ROWS: usize = 2048;
-
-/// Transposes `src` `[rows, cols]` into `[cols, rows]`, in 32x32 tiles, in parallel over
-/// bands of output rows.
-pub(crate) fn transpose(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    debug_assert_eq!(src.len(), rows * cols);
-    const T: usize = 32;
-    let mut out = vec![0.0f32; rows * cols];
-    if rows == 0 || cols == 0 {
-        return out;
-    }
-    out.par_chunks_mut(T * rows)
-        .enumerate()
-        .for_each(|(band, dst)| {
-            let j0 = band * T;
-            let jn = dst.len() / rows;
-            for i0 in (0..rows).step_by(T) {
-                let i1 = (i0 + T).min(rows);
-                for i in i0..i1 {
-                    let s = &src[i * cols + j0..i * cols + j0 + jn];
-                    for (dj, v) in s.iter().enumerate() {
-                        dst[dj * rows + i] = *v;
-                    }
-                }
-            }
-        });
-    out
-}
 
 /// Per-channel sums over the rows of `x` `[rows, c]` of `f(row, acc)`, where `f` adds one
 /// row's contribution into `acc` `[c]` (f64). Deterministic for any thread count.
@@ -84,6 +68,46 @@ where
     total
 }
 
+/// Rows summed in f32 before their partial sums are added in f64 by [`block_reduce`].
+const BLOCK_ROWS: usize = 32;
+
+/// Sums over `rows` rows of `width` accumulators: `f(range, acc)` adds the contribution
+/// of the rows in `range` (at most 32) into the f32 `acc` `[width]`, which is then added
+/// into f64 totals. Fixed chunking, partials added in order: deterministic for any thread
+/// count, and as fast as an f32 loop that the compiler vectorises.
+pub(crate) fn block_reduce<F>(rows: usize, width: usize, f: F) -> Vec<f64>
+where
+    F: Fn(std::ops::Range<usize>, &mut [f32]) + Sync,
+{
+    let chunks = rows.div_ceil(CHUNK_ROWS);
+    let partials: Vec<Vec<f64>> = (0..chunks)
+        .into_par_iter()
+        .map(|k| {
+            let mut acc = vec![0.0f64; width];
+            let mut tmp = vec![0.0f32; width];
+            let end = ((k + 1) * CHUNK_ROWS).min(rows);
+            let mut r = k * CHUNK_ROWS;
+            while r < end {
+                let e = (r + BLOCK_ROWS).min(end);
+                tmp.fill(0.0);
+                f(r..e, &mut tmp);
+                for (a, t) in acc.iter_mut().zip(&tmp) {
+                    *a += *t as f64;
+                }
+                r = e;
+            }
+            acc
+        })
+        .collect();
+    let mut total = vec![0.0f64; width];
+    for p in partials {
+        for (t, v) in total.iter_mut().zip(p) {
+            *t += v;
+        }
+    }
+    total
+}
+
 /// Column sums of `x` `[rows, c]`.
 pub(crate) fn col_sums(x: &[f32], c: usize) -> Vec<f64> {
     channel_reduce(x.len() / c.max(1), c, |r, acc| {
@@ -98,16 +122,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn transpose_round_trips_odd_shapes() {
-        for (r, c) in [(1, 1), (3, 70), (65, 33), (100, 1)] {
-            let x: Vec<f32> = (0..r * c).map(|v| v as f32).collect();
-            let t = transpose(&x, r, c);
-            for i in 0..r {
-                for j in 0..c {
-                    assert_eq!(t[j * r + i], x[i * c + j]);
+    fn block_reduce_matches_f64_sums_for_any_row_count() {
+        for rows in [1, 31, 32, 33, 2047, 2049, 5000] {
+            let x: Vec<f32> = (0..rows * 3).map(|v| ((v * 7) % 13) as f32 * 0.1).collect();
+            let s = block_reduce(rows, 3, |r, acc| {
+                for row in r {
+                    for j in 0..3 {
+                        acc[j] += x[row * 3 + j];
+                    }
                 }
+            });
+            for (ch, got) in s.iter().enumerate() {
+                let naive: f64 = x.iter().skip(ch).step_by(3).map(|v| *v as f64).sum();
+                assert!(
+                    (got - naive).abs() <= 1e-5 * naive.abs().max(1.0),
+                    "{got} {naive}"
+                );
             }
-            assert_eq!(transpose(&t, c, r), x);
         }
     }
 

@@ -17,6 +17,7 @@ mod conv;
 mod dwconv;
 mod elementwise;
 mod linalg;
+mod pool;
 mod profile;
 
 use std::collections::BTreeMap;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use slimdet_core::{Graph, Op, Tensor, ValueId, shape};
-use slimdet_kernels::Tier;
+use slimdet_kernels::{Act, Tier};
 
 pub use bn::{BnBatch, update_running};
 use linalg::Ctx;
@@ -50,6 +51,7 @@ pub struct Tape {
     values: Vec<Vec<f32>>,
     bn: Vec<Option<BnBatch>>,
     outputs: Vec<(String, ValueId)>,
+    fused: Vec<Option<usize>>,
 }
 
 impl Tape {
@@ -63,7 +65,8 @@ impl Tape {
         &self.shapes[v]
     }
 
-    /// Data of value `v`, row-major in its shape.
+    /// Data of value `v`, row-major in its shape. Empty for the output of a batch norm
+    /// whose activation was fused into it (see [`TrainGraph::forward`]).
     pub fn value(&self, v: ValueId) -> &[f32] {
         &self.values[v]
     }
@@ -145,8 +148,10 @@ impl Gradients {
 
 /// Runs graphs in training or eval mode on a private thread pool.
 pub struct TrainGraph {
-    ctx: Ctx,
+    tier: Tier,
+    threads: usize,
     pool: Arc<rayon::ThreadPool>,
+    buffers: pool::Pool,
     profiler: Option<Profiler>,
 }
 
@@ -167,8 +172,10 @@ impl TrainGraph {
                 reason: e.to_string(),
             })?;
         Ok(Self {
-            ctx: Ctx { tier, threads },
+            tier,
+            threads,
             pool: Arc::new(pool),
+            buffers: pool::Pool::default(),
             profiler: None,
         })
     }
@@ -187,6 +194,32 @@ impl TrainGraph {
             .unwrap_or_default()
     }
 
+    /// Gives the buffers of a finished `tape` back for the next passes to reuse (dropping
+    /// the tape instead frees them).
+    pub fn recycle(&self, tape: Tape) {
+        for v in tape.values {
+            self.buffers.give(v);
+        }
+    }
+
+    /// Frees the buffers kept for reuse (e.g. before a memory-hungry validation).
+    pub fn release_buffers(&self) {
+        self.buffers.clear();
+    }
+
+    /// Bytes of buffers kept for reuse.
+    pub fn pooled_bytes(&self) -> usize {
+        self.buffers.bytes()
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            tier: self.tier,
+            threads: self.threads,
+            pool: &self.buffers,
+        }
+    }
+
     fn clock(&self) -> Option<Instant> {
         self.profiler.as_ref().map(|_| Instant::now())
     }
@@ -199,7 +232,7 @@ impl TrainGraph {
 
     /// Worker threads.
     pub fn threads(&self) -> usize {
-        self.ctx.threads
+        self.threads
     }
 
     /// Runs `f` on this executor's thread pool (for callers' own parallel work).
@@ -210,23 +243,38 @@ impl TrainGraph {
     /// Forward pass of `g` on `input` `[N, H, W, C]`, recording a [`Tape`]. The graph is
     /// not modified: call [`Tape::update_bn_running_stats`] to apply a training batch's
     /// statistics.
+    ///
+    /// A batch norm followed by an activation that is its only consumer (and not a graph
+    /// output) runs as one op: the tape keeps the batch norm's input and the activation's
+    /// output, not the pre-activation in between (its value is left empty).
     pub fn forward(&self, g: &Graph, input: &Tensor, mode: Mode) -> Result<Tape> {
         let shapes = shape::infer(g, input.shape())?;
         self.pool.install(|| {
             let mut values = vec![Vec::new(); g.num_values];
-            values[g.input] = input.data().to_vec();
+            values[g.input] = self.buffers.copy_of(input.data());
             let mut bn_stats = vec![None; g.nodes.len()];
+            let fused = fused_acts(g);
             for (i, n) in g.nodes.iter().enumerate() {
+                if i > 0 && fused[i - 1].is_some() {
+                    continue;
+                }
                 let t0 = self.clock();
                 let xs = &shapes[n.inputs[0]];
+                let (act, out) = match fused[i] {
+                    Some(j) => match &g.nodes[j].op {
+                        Op::Act(a) => (*a, g.nodes[j].output),
+                        _ => (Act::None, n.output),
+                    },
+                    None => (Act::None, n.output),
+                };
                 let x = &values[n.inputs[0]];
                 let y = match &n.op {
                     Op::Conv(c) => {
                         let geom = conv::geom(c, xs);
                         let mut y = if c.is_depthwise() {
-                            dwconv::forward(self.ctx, c, &geom, xs[0], x)
+                            dwconv::forward(self.ctx(), c, &geom, xs[0], x)
                         } else if c.groups == 1 {
-                            conv::forward(self.ctx, c, &geom, xs[0], x)
+                            conv::forward(self.ctx(), c, &geom, xs[0], x)
                         } else {
                             return Err(unsupported(&n.name, "Conv", "grouped, not depthwise"));
                         };
@@ -234,7 +282,7 @@ impl TrainGraph {
                         y
                     }
                     Op::BatchNorm(b) if mode == Mode::Train => {
-                        let (y, s) = bn::forward_train(b, x).ok_or_else(|| {
+                        let (y, s) = bn::forward_train(self.ctx(), b, x, act).ok_or_else(|| {
                             TrainError::Config(format!(
                                 "batch norm `{}` sees one value per channel ({xs:?}); \
                                  training needs a batch of at least 2",
@@ -244,13 +292,15 @@ impl TrainGraph {
                         bn_stats[i] = Some(s);
                         y
                     }
-                    Op::BatchNorm(b) => bn::forward_eval(b, x),
+                    Op::BatchNorm(b) => bn::forward_eval(self.ctx(), b, x, act),
                     Op::Act(a) => {
-                        let mut y = x.clone();
+                        let mut y = self.buffers.copy_of(x);
                         elementwise::act_forward(*a, &mut y);
                         y
                     }
-                    Op::Add(a) => elementwise::add_forward(*a, x, &values[n.inputs[1]]),
+                    Op::Add(a) => {
+                        elementwise::add_forward(*a, self.buffers.copy_of(x), &values[n.inputs[1]])
+                    }
                     Op::Concat { axis } => {
                         let ss: Vec<&[usize]> =
                             n.inputs.iter().map(|&v| shapes[v].as_slice()).collect();
@@ -263,7 +313,7 @@ impl TrainGraph {
                     Op::Transpose(p) => elementwise::transpose(x, xs, p),
                     Op::Softmax => elementwise::softmax_forward(x, *xs.last().unwrap_or(&1)),
                 };
-                values[n.output] = y;
+                values[out] = y;
                 self.record(&n.op, false, t0);
             }
             Ok(Tape {
@@ -272,6 +322,7 @@ impl TrainGraph {
                 values,
                 bn: bn_stats,
                 outputs: g.outputs.clone(),
+                fused,
             })
         })
     }
@@ -304,7 +355,7 @@ impl TrainGraph {
                     got: s.len(),
                 });
             }
-            accumulate(&mut grads[*v], s.to_vec());
+            accumulate(&self.buffers, &mut grads[*v], s.to_vec());
         }
         let mut out = Gradients::default();
         self.pool.install(|| {
@@ -316,6 +367,28 @@ impl TrainGraph {
                     continue;
                 };
                 let t0 = self.clock();
+                if let Some(bi) = i.checked_sub(1).filter(|&b| tape.fused[b] == Some(i)) {
+                    // The activation fused into batch norm `bi`: both backwards at once.
+                    let (bnode, Op::BatchNorm(b), Op::Act(a)) =
+                        (&g.nodes[bi], &g.nodes[bi].op, &n.op)
+                    else {
+                        unreachable!("fused_acts pairs a batch norm with an activation")
+                    };
+                    let x0 = bnode.inputs[0];
+                    let train = !opts.frozen(&bnode.name);
+                    let x = &tape.values[x0];
+                    let r =
+                        bn::backward(self.tier, b, tape.bn_batch(bi), x, dy, *a, needs[x0], train);
+                    if let Some((dg, db)) = r.params {
+                        out.params.insert(format!("{}.weight", bnode.name), dg);
+                        out.params.insert(format!("{}.bias", bnode.name), db);
+                    }
+                    if let Some(dx) = r.dx {
+                        accumulate(&self.buffers, &mut grads[x0], dx);
+                    }
+                    self.record(&bnode.op, true, t0);
+                    continue;
+                }
                 let x0 = n.inputs[0];
                 let need_dx = needs[x0];
                 let train = !opts.frozen(&n.name);
@@ -326,9 +399,9 @@ impl TrainGraph {
                         elementwise::act_backward(c.act, &tape.values[n.output], &mut dy);
                         let geom = conv::geom(c, xs);
                         let r = if c.is_depthwise() {
-                            dwconv::backward(c, &geom, xs[0], x, &dy, need_dx, train)
+                            dwconv::backward(self.ctx(), c, &geom, xs[0], x, &dy, need_dx, train)
                         } else {
-                            conv::backward(self.ctx, c, &geom, xs[0], x, &dy, need_dx, train)
+                            conv::backward(self.ctx(), c, &geom, xs[0], x, &dy, need_dx, train)
                         };
                         if let Some(dw) = r.dw {
                             out.params.insert(format!("{}.weight", n.name), dw);
@@ -337,30 +410,40 @@ impl TrainGraph {
                             out.params.insert(format!("{}.bias", n.name), db);
                         }
                         if let Some(dx) = r.dx {
-                            accumulate(&mut grads[x0], dx);
+                            accumulate(&self.buffers, &mut grads[x0], dx);
                         }
+                        self.buffers.give(dy);
                     }
                     Op::BatchNorm(b) => {
-                        let r = bn::backward(b, tape.bn_batch(i), x, &dy, need_dx, train);
+                        let r = bn::backward(
+                            self.tier,
+                            b,
+                            tape.bn_batch(i),
+                            x,
+                            dy,
+                            Act::None,
+                            need_dx,
+                            train,
+                        );
                         if let Some((dg, db)) = r.params {
                             out.params.insert(format!("{}.weight", n.name), dg);
                             out.params.insert(format!("{}.bias", n.name), db);
                         }
                         if let Some(dx) = r.dx {
-                            accumulate(&mut grads[x0], dx);
+                            accumulate(&self.buffers, &mut grads[x0], dx);
                         }
                     }
                     Op::Act(a) => {
                         elementwise::act_backward(*a, &tape.values[n.output], &mut dy);
-                        accumulate(&mut grads[x0], dy);
+                        accumulate(&self.buffers, &mut grads[x0], dy);
                     }
                     Op::Add(a) => {
                         elementwise::act_backward(*a, &tape.values[n.output], &mut dy);
                         let x1 = n.inputs[1];
                         if needs[x1] {
-                            accumulate(&mut grads[x1], dy.clone());
+                            accumulate(&self.buffers, &mut grads[x1], self.buffers.copy_of(&dy));
                         }
-                        accumulate(&mut grads[x0], dy);
+                        accumulate(&self.buffers, &mut grads[x0], dy);
                     }
                     Op::Concat { axis } => {
                         let ss: Vec<&[usize]> = n
@@ -369,26 +452,33 @@ impl TrainGraph {
                             .map(|&v| tape.shapes[v].as_slice())
                             .collect();
                         let parts = elementwise::concat_backward(*axis, &ss, &dy);
+                        self.buffers.give(dy);
                         for (&v, gpart) in n.inputs.iter().zip(parts) {
                             if needs[v] {
-                                accumulate(&mut grads[v], gpart);
+                                accumulate(&self.buffers, &mut grads[v], gpart);
                             }
                         }
                     }
-                    Op::Reshape(_) => accumulate(&mut grads[x0], dy),
+                    Op::Reshape(_) => accumulate(&self.buffers, &mut grads[x0], dy),
                     Op::Transpose(p) => {
                         let ys = &tape.shapes[n.output];
                         let inv = elementwise::inverse_perm(p);
-                        accumulate(&mut grads[x0], elementwise::transpose(&dy, ys, &inv));
+                        accumulate(
+                            &self.buffers,
+                            &mut grads[x0],
+                            elementwise::transpose(&dy, ys, &inv),
+                        );
                     }
                     Op::Softmax => {
                         let k = *xs.last().unwrap_or(&1);
                         let dx = elementwise::softmax_backward(&tape.values[n.output], &dy, k);
-                        accumulate(&mut grads[x0], dx);
+                        accumulate(&self.buffers, &mut grads[x0], dx);
                     }
                 }
-                if !needs[x0] {
-                    grads[x0] = None;
+                if !needs[x0]
+                    && let Some(unused) = grads[x0].take()
+                {
+                    self.buffers.give(unused);
                 }
                 self.record(&n.op, true, t0);
             }
@@ -401,6 +491,30 @@ impl TrainGraph {
     }
 }
 
+/// For each node, the activation node fused into it, if any: a batch norm whose output is
+/// consumed only by the next node, an activation, and is not a graph output.
+fn fused_acts(g: &Graph) -> Vec<Option<usize>> {
+    let mut uses = vec![0usize; g.num_values];
+    for n in &g.nodes {
+        for &v in &n.inputs {
+            uses[v] += 1;
+        }
+    }
+    for (_, v) in &g.outputs {
+        uses[*v] += 1;
+    }
+    (0..g.nodes.len())
+        .map(|i| {
+            let (n, next) = (&g.nodes[i], g.nodes.get(i + 1)?);
+            let pair = matches!(n.op, Op::BatchNorm(_))
+                && matches!(next.op, Op::Act(_))
+                && next.inputs == [n.output]
+                && uses[n.output] == 1;
+            pair.then_some(i + 1)
+        })
+        .collect()
+}
+
 fn unsupported(node: &str, op: &'static str, reason: &str) -> TrainError {
     TrainError::Unsupported {
         node: node.to_string(),
@@ -409,14 +523,15 @@ fn unsupported(node: &str, op: &'static str, reason: &str) -> TrainError {
     }
 }
 
-/// `slot += g` (or `slot = g` when empty).
-fn accumulate(slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
+/// `slot += g` (or `slot = g` when empty); a summed `g` goes back to `pool`.
+fn accumulate(pool: &pool::Pool, slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
     match slot {
         None => *slot = Some(g),
         Some(s) => {
             for (a, b) in s.iter_mut().zip(&g) {
                 *a += b;
             }
+            pool.give(g);
         }
     }
 }
