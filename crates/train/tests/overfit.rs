@@ -11,8 +11,9 @@
 //! constant LR the training-set mAP of a given step fluctuates: with the gradients of
 //! revision 7229863 it was 0.55 after 100 steps, 0.89 after 200 and 0.94 after 250;
 //! after the fused batch-norm backward (same gradients up to f32 rounding, median
-//! relative difference 4e-5 per tensor) the trajectory differs and it was 0.89 after
-//! 250 steps and 0.84 after 300, hence the best-of-checkpoints criterion over 400 steps. The test takes about 2000 image steps: 113 s on the 2-core Xeon of BENCHMARKS.md while shared (5.5 min at heavier load);
+//! relative difference 4e-5 per tensor) the trajectory differs: 0.93 after 200 steps,
+//! 0.89 after 250, 0.84 after 300 and 1.0 after 400, hence the best-of-checkpoints
+//! criterion over 400 steps. The test takes 3200 image steps and 8 validations: 324 s on the 2-core Xeon of BENCHMARKS.md at load average 5;
 //! 300x300 inputs make a faster honest overfit impossible.
 
 use slimdet_data::synth::{SynthConfig, generate_with_threads};
