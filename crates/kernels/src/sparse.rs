@@ -224,9 +224,14 @@ pub fn spmm(
             .enumerate()
             .for_each_init(|| (Vec::new(), Vec::new()), run);
     } else {
-        let mut scratch = (Vec::new(), Vec::new());
-        for item in out.chunks_mut(CHUNK * o_c).enumerate() {
-            run(&mut scratch, item);
+        // One call over every pixel: the kernel walks its own tiles, without a dispatch,
+        // slice checks and scratch alignment per 64 pixels.
+        let (mut xt, mut ot) = (Vec::new(), Vec::new());
+        let done = crate::x86_64::sparse::spmm_rows(
+            tier, w, input, scale, bias, act, out, &mut xt, &mut ot,
+        );
+        if !done {
+            spmm_reference(w, input, scale, bias, act, out);
         }
     }
 }
