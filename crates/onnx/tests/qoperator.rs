@@ -157,7 +157,7 @@ fn qoperator_models_from_onnx_runtime_run_on_the_int8_engine() {
     export_detector(&Detector::load(&builtin, None).unwrap(), &mb2_fp32, false).unwrap();
     let mb2_in = |id: &str| nhwc_to_nchw(&mb2_golden_input_nhwc(id), 300, 300, 3);
     let uf = |m: &str| ultraface(&format!("models/version-{m}-320.onnx"));
-    let cases = vec![
+    let cases = [
         Case {
             name: "slim u8 per-channel",
             fp32: uf("slim"),

@@ -74,7 +74,7 @@ fn check(path: &Path, input_nhwc: &[f32], float: bool, dir: &Path) -> usize {
             .run_nhwc(input_nhwc)
             .unwrap()
     });
-    let mut rng = XorShift(0x5eed_0f_0de5);
+    let mut rng = XorShift(0x005e_ed0f_0de5);
     let mut orders: Vec<Vec<NodeProto>> = (0..3)
         .map(|_| shuffled_topological(&nodes, &mut rng))
         .collect();

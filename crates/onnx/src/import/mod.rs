@@ -320,7 +320,7 @@ impl<'m> Importer<'m> {
                  or export the model in QDQ form",
             ));
         }
-        if !quantized_op && !(node.domain.is_empty() || node.domain == "ai.onnx") {
+        if !(quantized_op || node.domain.is_empty() || node.domain == "ai.onnx") {
             return Err(self.unsupported(label, op, format!("custom domain `{}`", node.domain)));
         }
         self.check_not_integer(label, node)?;
