@@ -102,7 +102,7 @@ pub fn dwconv_window_rows(
     assert!(rows.end <= g.out_h(), "dwconv_rows: rows out of range");
     let row_len = g.in_w * c;
     assert!(
-        input.len() % row_len.max(1) == 0,
+        input.len().is_multiple_of(row_len.max(1)),
         "dwconv_rows: input is not whole rows"
     );
     let win_end = row0 + input.len() / row_len.max(1);

@@ -227,7 +227,7 @@ pub(crate) fn dwconv3x3_rows(
     assert!(rows.end <= plan.out_h, "dwconv3x3: rows out of range");
     let row_len = plan.in_w * c;
     assert!(
-        input.len() % row_len.max(1) == 0,
+        input.len().is_multiple_of(row_len.max(1)),
         "dwconv3x3: input is not whole rows"
     );
     if row_len > 0 && !rows.is_empty() {

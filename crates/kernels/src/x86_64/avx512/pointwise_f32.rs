@@ -186,16 +186,16 @@ unsafe fn tile<const R: usize, const NV: usize>(
     // The epilogue walks the accumulators in the order they were produced, by value, with
     // the per-channel vectors loaded first: indexing `acc` by a loop variable that is not
     // unrolled first would make LLVM keep it in memory and store it on every iteration.
-    // SAFETY (both loads): masked channels `j + 16·v + l` are below `n` (our contract):
-    // inside bias and scale.
-    let bias: [__m512; NV] = core::array::from_fn(|v| unsafe {
-        _mm512_maskz_loadu_ps(mask[v], c.bias.wrapping_add(j + 16 * v))
+    let bias: [__m512; NV] = core::array::from_fn(|v| {
+        // SAFETY: masked channels `j + 16·v + l` are below `n` (our contract): inside bias.
+        unsafe { _mm512_maskz_loadu_ps(mask[v], c.bias.wrapping_add(j + 16 * v)) }
     });
     let scale: [__m512; NV] = core::array::from_fn(|v| {
         if c.scale.is_null() {
             _mm512_set1_ps(1.0)
         } else {
-            // SAFETY: as for the bias.
+            // SAFETY: masked channels `j + 16·v + l` are below `n` (our contract): inside
+            // scale, which is not null here.
             unsafe { _mm512_maskz_loadu_ps(mask[v], c.scale.wrapping_add(j + 16 * v)) }
         }
     });
