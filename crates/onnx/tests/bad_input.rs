@@ -517,3 +517,84 @@ fn a_cycle_is_an_error_naming_a_node() {
         "{msg}"
     );
 }
+
+/// Sizes a corrupt file may declare (billions of elements, negative dimensions) and
+/// values of the wrong element type are errors, checked before any allocation.
+#[test]
+fn huge_sizes_and_wrong_types_are_errors() {
+    let conv = |w: slimdet_onnx::proto::TensorProto| {
+        model(
+            13,
+            &[1, 3, 4, 4],
+            vec![node("Conv", "c", &["x", "w"], &["y"], vec![])],
+            vec![w],
+            &[("y", &[1, 2, 4, 4])],
+        )
+    };
+    let mut huge_w = f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]);
+    huge_w.dims = vec![1 << 20, 1 << 20, 1 << 20, 1];
+    let mut negative_w = f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]);
+    negative_w.dims = vec![2, -3, 1, 1];
+    let int_w = i64_init("w", &[2, 3, 1, 1], vec![1; 6]);
+    let mut string_w = f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]);
+    string_w.data_type = 8;
+    let big_input = model(
+        13,
+        &[1, 3, 65536, 65536],
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![],
+        &[("y", &[1, 3, 65536, 65536])],
+    );
+    let mut int_input = model(
+        13,
+        &[1, 3, 4, 4],
+        vec![node("Relu", "r", &["x"], &["y"], vec![])],
+        vec![],
+        &[("y", &[1, 3, 4, 4])],
+    );
+    if let Some(slimdet_onnx::proto::type_proto::Value::TensorType(t)) = int_input
+        .graph
+        .as_mut()
+        .and_then(|g| g.input[0].r#type.as_mut())
+        .and_then(|t| t.value.as_mut())
+    {
+        t.elem_type = slimdet_onnx::proto::data_type::INT64;
+    }
+    let fill = |shape: Vec<i64>| {
+        model(
+            13,
+            &[1, 3, 4, 4],
+            vec![
+                node("ConstantOfShape", "big", &["s"], &["k"], vec![]),
+                node("Add", "a", &["x", "k"], &["y"], vec![]),
+            ],
+            vec![i64_init("s", &[shape.len()], shape)],
+            &[("y", &[1, 3, 4, 4])],
+        )
+    };
+    let reshape = model(
+        13,
+        &[1, 3, 4, 4],
+        vec![node("Reshape", "rs", &["x", "s"], &["y"], vec![])],
+        vec![i64_init("s", &[2], vec![1 << 40, -1])],
+        &[("y", &[1, 48])],
+    );
+    let cases = [
+        (conv(huge_w), "elements"),
+        (conv(negative_w), "dimension -3"),
+        (conv(int_w), "float"),
+        (conv(string_w), "element type 8"),
+        (big_input, "elements"),
+        (int_input, "only float inputs"),
+        (fill(vec![1 << 30, 1 << 30]), "elements"),
+        (fill(vec![-1, 4]), "bad dimension"),
+        (reshape, "rs"),
+    ];
+    for (m, want) in cases {
+        let msg = import_bytes(&bytes(&m), "huge.onnx")
+            .unwrap_err()
+            .to_string();
+        eprintln!("{msg}");
+        assert!(msg.contains(want), "{msg} (wanted `{want}`)");
+    }
+}
