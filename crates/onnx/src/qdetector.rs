@@ -147,6 +147,19 @@ pub(crate) fn quantized_detector(
         let cq = src_convs.get(k).and_then(|s| imported.conv_quant.get(*s));
         let in_scale = act[n.inputs[0]].map(|p| p.scale);
         let (Some(cq), Some(si), Some(qo)) = (cq, in_scale, act[n.output]) else {
+            if cq.is_some() {
+                // Int8 weights whose input or output quantization did not map: running
+                // this conv in float would silently change the model.
+                return Err(err(format!(
+                    "conv `{}` has int8 weights in the file, but the quantization of its {} could not be placed on the architecture",
+                    n.name,
+                    if in_scale.is_none() {
+                        "input"
+                    } else {
+                        "output"
+                    }
+                )));
+            }
             keep_float.insert(n.name.clone());
             continue;
         };
