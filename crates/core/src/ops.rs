@@ -56,6 +56,27 @@ impl Conv2d {
         [self.weight.shape()[2], self.weight.shape()[3]]
     }
 
+    /// The kernel geometry of this convolution on one image of an NHWC input of shape
+    /// `in_shape` (`[N, H, W, C]`).
+    pub fn geom(&self, in_shape: &[usize]) -> slimdet_kernels::reference::ConvGeom {
+        let [kh, kw] = self.kernel();
+        slimdet_kernels::reference::ConvGeom {
+            in_h: in_shape[1],
+            in_w: in_shape[2],
+            in_c: in_shape[3],
+            out_c: self.out_channels(),
+            kh,
+            kw,
+            stride_h: self.stride[0],
+            stride_w: self.stride[1],
+            pad_h: self.pad[0],
+            pad_w: self.pad[1],
+            dil_h: self.dilation[0],
+            dil_w: self.dilation[1],
+            groups: self.groups,
+        }
+    }
+
     /// Whether every group has one input and one output channel.
     pub fn is_depthwise(&self) -> bool {
         self.groups > 1 && self.groups == self.in_channels() && self.groups == self.out_channels()

@@ -11,7 +11,7 @@ use slimdet_kernels::sgemm::{GemmShape, sgemm};
 use slimdet_kernels::{Tier, dwconv, im2col};
 
 use crate::error::Result;
-use crate::prepare::{ConvKind, conv_geom, conv_kind};
+use crate::prepare::{ConvKind, conv_kind};
 
 /// Fake quantization of one value: `x ← (clamp(round(x / s) + zp, qmin, qmax) − zp) · s`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -50,7 +50,7 @@ pub(crate) struct FloatConv {
 
 impl FloatConv {
     pub fn new(c: &slimdet_core::Conv2d, in_shape: &[usize]) -> Self {
-        let geom = conv_geom(c, in_shape);
+        let geom = c.geom(in_shape);
         let kind = conv_kind(c);
         let wd = c.weight.data();
         let [kh, kw] = c.kernel();

@@ -3,7 +3,6 @@
 //! and the per-convolution geometry the executors need.
 
 use slimdet_core::{Graph, Op, passes};
-use slimdet_kernels::reference::ConvGeom;
 
 use crate::error::{QuantError, Result};
 use crate::options::pattern_matches;
@@ -42,26 +41,6 @@ pub fn prepare(graph: &Graph) -> Result<Graph> {
         }
     }
     Ok(g)
-}
-
-/// The geometry of convolution `c` on an NHWC input of shape `in_shape`.
-pub fn conv_geom(c: &slimdet_core::Conv2d, in_shape: &[usize]) -> ConvGeom {
-    let [kh, kw] = c.kernel();
-    ConvGeom {
-        in_h: in_shape[1],
-        in_w: in_shape[2],
-        in_c: in_shape[3],
-        out_c: c.out_channels(),
-        kh,
-        kw,
-        stride_h: c.stride[0],
-        stride_w: c.stride[1],
-        pad_h: c.pad[0],
-        pad_w: c.pad[1],
-        dil_h: c.dilation[0],
-        dil_w: c.dilation[1],
-        groups: c.groups,
-    }
 }
 
 /// How convolution `c` is computed.

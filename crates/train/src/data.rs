@@ -130,6 +130,21 @@ impl SampleSpec {
         }
     }
 
+    /// The spec of detector `det`: its input size, normalisation, priors and variances.
+    pub fn for_detector(det: &slimdet_models::Detector, augment: bool, seed: u64) -> Self {
+        let c = &det.config;
+        let pre = Preprocess {
+            width: c.input_w,
+            height: c.input_h,
+            mean: c.mean,
+            std: c.std,
+        };
+        let mut spec = Self::new(pre, det.priors.clone(), augment, seed);
+        spec.center_variance = c.center_variance;
+        spec.size_variance = c.size_variance;
+        spec
+    }
+
     /// Input `[H, W, 3]` and targets of item `index` of `set` in epoch `epoch`.
     pub fn sample(
         &self,

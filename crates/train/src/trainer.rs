@@ -20,7 +20,6 @@ use slimdet_data::voc::VocDataset;
 use slimdet_formats::StateDict;
 use slimdet_models::{Arch, Detector};
 
-use crate::augment::Preprocess;
 use crate::autograd::{BackwardOptions, Mode, TrainGraph};
 use crate::checkpoint::{self, EpochRecord, TrainState};
 use crate::config::{Progress, StepInfo, TrainConfig, TrainReport};
@@ -78,17 +77,7 @@ pub fn train_from(
     let labels_path = config.out_dir.join("labels.txt");
     checkpoint::write_atomic(&labels_path, classes.join("\n").as_bytes())?;
 
-    let c = det.config.clone();
-    let pre = Preprocess {
-        width: c.input_w,
-        height: c.input_h,
-        mean: c.mean,
-        std: c.std,
-    };
-    let mut spec = SampleSpec::new(pre, det.priors.clone(), config.augment, config.seed);
-    spec.center_variance = c.center_variance;
-    spec.size_variance = c.size_variance;
-    let spec = Arc::new(spec);
+    let spec = Arc::new(SampleSpec::for_detector(&det, config.augment, config.seed));
     let exec = TrainGraph::new(config.threads)?;
     let loss_fn = MultiboxLoss::new(classes.len());
     let bopts = BackwardOptions {

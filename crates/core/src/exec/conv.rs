@@ -20,21 +20,7 @@ pub(super) fn compile_conv(
     threads: usize,
 ) -> (Step, usize) {
     let [kh, kw] = c.kernel();
-    let geom = ConvGeom {
-        in_h: in_shape[1],
-        in_w: in_shape[2],
-        in_c: in_shape[3],
-        out_c: c.out_channels(),
-        kh,
-        kw,
-        stride_h: c.stride[0],
-        stride_w: c.stride[1],
-        pad_h: c.pad[0],
-        pad_w: c.pad[1],
-        dil_h: c.dilation[0],
-        dil_w: c.dilation[1],
-        groups: c.groups,
-    };
+    let geom = c.geom(in_shape);
     let mut bias = c
         .bias
         .as_ref()

@@ -26,7 +26,6 @@ use std::time::Instant;
 
 use slimdet_data::voc::VocDataset;
 use slimdet_models::Detector;
-use slimdet_train::augment::Preprocess;
 use slimdet_train::checkpoint::EpochRecord;
 use slimdet_train::data::{Prefetcher, SampleSpec, TrainSet, batch_ranges, epoch_order};
 use slimdet_train::loss::MultiboxLoss;
@@ -81,17 +80,7 @@ pub fn qat_train(
     }
     let set = Arc::new(TrainSet::open(ds, config.train_limit).map_err(train_err)?);
     let mut net = QatNet::new(det, calibrated, config.threads)?;
-    let c = det.config.clone();
-    let pre = Preprocess {
-        width: c.input_w,
-        height: c.input_h,
-        mean: c.mean,
-        std: c.std,
-    };
-    let mut spec = SampleSpec::new(pre, det.priors.clone(), config.augment, config.seed);
-    spec.center_variance = c.center_variance;
-    spec.size_variance = c.size_variance;
-    let spec = Arc::new(spec);
+    let spec = Arc::new(SampleSpec::for_detector(det, config.augment, config.seed));
     let loss_fn = MultiboxLoss::new(det.class_names.len());
     let mut opt = Sgd::new(config.momentum, config.weight_decay);
     let n = set.len();

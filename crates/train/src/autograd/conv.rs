@@ -18,26 +18,6 @@ use slimdet_kernels::reference::ConvGeom;
 
 use super::linalg::{Ctx, col_sums};
 
-/// The geometry of `c` on one image of an NHWC input of shape `xs` (`[N, H, W, C]`).
-pub(crate) fn geom(c: &Conv2d, xs: &[usize]) -> ConvGeom {
-    let [kh, kw] = c.kernel();
-    ConvGeom {
-        in_h: xs[1],
-        in_w: xs[2],
-        in_c: xs[3],
-        out_c: c.out_channels(),
-        kh,
-        kw,
-        stride_h: c.stride[0],
-        stride_w: c.stride[1],
-        pad_h: c.pad[0],
-        pad_w: c.pad[1],
-        dil_h: c.dilation[0],
-        dil_w: c.dilation[1],
-        groups: c.groups,
-    }
-}
-
 /// im2col of every image of `x` `[N, H, W, I]` into `[N·OH·OW, kh·kw·I]`.
 fn batch_cols(ctx: Ctx<'_>, g: &ConvGeom, n: usize, x: &[f32]) -> Vec<f32> {
     let (oh, ow) = (g.out_h(), g.out_w());

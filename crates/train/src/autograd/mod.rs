@@ -270,7 +270,7 @@ impl TrainGraph {
                 let x = &values[n.inputs[0]];
                 let y = match &n.op {
                     Op::Conv(c) => {
-                        let geom = conv::geom(c, xs);
+                        let geom = c.geom(xs);
                         let mut y = if c.is_depthwise() {
                             dwconv::forward(self.ctx(), c, &geom, xs[0], x)
                         } else if c.groups == 1 {
@@ -397,7 +397,7 @@ impl TrainGraph {
                 match &n.op {
                     Op::Conv(c) => {
                         elementwise::act_backward(c.act, &tape.values[n.output], &mut dy);
-                        let geom = conv::geom(c, xs);
+                        let geom = c.geom(xs);
                         let r = if c.is_depthwise() {
                             dwconv::backward(self.ctx(), c, &geom, xs[0], x, &dy, need_dx, train)
                         } else {
