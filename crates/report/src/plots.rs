@@ -117,7 +117,7 @@ impl Draw for MapVsLevel<'_> {
         let rows = self.0;
         let base = baseline(rows).and_then(Row::map);
         let methods = crate::analysis::prune_methods(rows);
-        let series: Vec<(String, Vec<(f64, f64)>)> = methods
+        let lines: Vec<Line> = methods
             .iter()
             .map(|m| {
                 let mut pts: Vec<(f64, f64)> = base.map(|b| (0.0, b * 100.0)).into_iter().collect();
@@ -131,51 +131,18 @@ impl Draw for MapVsLevel<'_> {
                         .filter_map(|r| Some((r.prune_level() * 100.0, r.map()? * 100.0))),
                 );
                 pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-                (m.clone(), pts)
+                Line {
+                    label: Some(m.clone()),
+                    points: pts,
+                }
             })
             .collect();
-        let all = series.iter().flat_map(|(_, p)| p.iter().copied());
-        let xr = range(all.clone().map(|p| p.0), true);
-        let yr = range(all.map(|p| p.1), false);
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(56)
-            .build_cartesian_2d(xr, yr)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .x_desc("pruning level (%)")
-            .y_desc("mAP (%)")
-            .label_style((FAMILY, 13))
-            .light_line_style(WHITE)
-            .bold_line_style(BLACK.mix(0.15))
-            .draw()
-            .map_err(plot_err)?;
-        for (i, (m, pts)) in series.iter().enumerate() {
-            let c = color(i);
-            chart
-                .draw_series(LineSeries::new(pts.iter().copied(), c.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(m.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
-            chart
-                .draw_series(pts.iter().map(|&p| Circle::new(p, 3, c.filled())))
-                .map_err(plot_err)?;
+        Lines {
+            x_desc: "pruning level (%)",
+            y_desc: "mAP (%)",
+            lines: &lines,
         }
-        if !series.is_empty() {
-            chart
-                .configure_series_labels()
-                .label_font((FAMILY, 13))
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK)
-                .position(SeriesLabelPosition::LowerLeft)
-                .draw()
-                .map_err(plot_err)?;
-        }
-        Ok(())
+        .draw(area)
     }
 }
 
