@@ -158,3 +158,39 @@ fn bad_levels_and_budgets_are_refused_before_the_analysis() {
         assert!(!dir.path().join("o").exists());
     }
 }
+
+#[test]
+fn broken_sensitivity_tables_are_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("p.safetensors");
+    for (name, text, needle) in [
+        (
+            "truncated.json",
+            "{\"method\": \"filter-l1\", \"units\": [",
+            "parsing",
+        ),
+        (
+            "fields.json",
+            "{\"units\": []}",
+            "missing or invalid `method`",
+        ),
+    ] {
+        let table = dir.path().join(name);
+        std::fs::write(&table, text).unwrap();
+        let e = run(&[
+            "prune",
+            "--method",
+            "filter-l1",
+            "--target-macs",
+            "0.9",
+            "--sensitivity",
+            table.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ]);
+        let msg = String::from_utf8_lossy(&e.stderr);
+        assert!(!e.status.success(), "{name}: {msg}");
+        assert!(msg.contains(name) && msg.contains(needle), "{name}: {msg}");
+        assert!(!out.exists(), "{name}: no output is written");
+    }
+}
