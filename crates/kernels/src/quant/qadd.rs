@@ -56,6 +56,10 @@ impl QAddParams {
             .all(|z| (0..=255).contains(z))
             && self.a_mul.is_valid()
             && self.b_mul.is_valid()
+            // Input multipliers below 1 keep the rescaled inputs (< 2^28) and their sum
+            // inside i32.
+            && self.a_mul.shift <= 0
+            && self.b_mul.shift <= 0
             && self.out_mul.is_valid()
             && self.qmin <= self.qmax
     }
@@ -65,11 +69,8 @@ impl QAddParams {
     pub fn apply(&self, a: u8, b: u8) -> u8 {
         let sa = self.a_mul.apply((a as i32 - self.a_zp) << ADD_LEFT_SHIFT);
         let sb = self.b_mul.apply((b as i32 - self.b_zp) << ADD_LEFT_SHIFT);
-        let v = self
-            .out_mul
-            .apply(sa.wrapping_add(sb))
-            .wrapping_add(self.out_zp);
-        v.clamp(self.qmin as i32, self.qmax as i32) as u8
+        let v = self.out_mul.apply_i64(sa.wrapping_add(sb)) + self.out_zp as i64;
+        v.clamp(self.qmin as i64, self.qmax as i64) as u8
     }
 }
 

@@ -1,11 +1,15 @@
 //! Requantization, defined once: an `i32` accumulator scaled by a real multiplier `M`
-//! and rounded back to 8 bits, exactly as TFLite and gemmlowp do it.
+//! and rounded back to 8 bits with a fixed-point multiplier and shift, as TFLite does.
 //!
 //! `M` is stored as a Q31 fixed-point `multiplier` in `[2^30, 2^31)` and a power-of-two
-//! `shift` (`M ≈ multiplier · 2^(shift − 31)`). Scaling is
-//! `RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(x · 2^left, multiplier), right)`
-//! with `left = max(shift, 0)`, `right = max(−shift, 0)`: the reference definitions of
-//! gemmlowp's `fixedpoint.h`. Every SIMD path must match these functions bit for bit.
+//! `shift` (`M ≈ multiplier · 2^(shift − 31)`, TFLite's `QuantizeMultiplier`). Scaling is
+//! TFLite's single-rounding `MultiplyByQuantizedMultiplier` (the `TFLITE_SINGLE_ROUNDING`
+//! build, also CMSIS-NN's): `(x · multiplier + 2^(t − 1)) >> t` with `t = 31 − shift`,
+//! exact in 64 bits, so the result is `x · M` rounded once, halves upward. gemmlowp's
+//! older double rounding (a rounding doubling high multiply, then a rounding shift) rounds
+//! twice; the single rounding is at least as accurate and takes about half the vector
+//! instructions, which matters because every int8 kernel ends with it. Every SIMD path
+//! must match these functions bit for bit.
 
 /// A real multiplier in fixed point: `M ≈ multiplier · 2^(shift − 31)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -70,41 +74,47 @@ impl QMul {
         self.multiplier >= 0 && (-31..=30).contains(&self.shift)
     }
 
-    /// Applies the multiplier to `x` (TFLite's `MultiplyByQuantizedMultiplier`). The left
-    /// shift wraps as two's-complement `int32` arithmetic does.
+    /// Total right shift `31 − shift`, in `1..=62` for a valid multiplier.
+    #[inline]
+    pub fn total_shift(self) -> u32 {
+        (31 - self.shift) as u32
+    }
+
+    /// `x · M` rounded to the nearest integer, halves upward, computed exactly in 64
+    /// bits: `(x · multiplier + 2^(t − 1)) >> t` with `t = 31 − shift` (TFLite's
+    /// single-rounding `MultiplyByQuantizedMultiplier`). `|x · multiplier| < 2^62`, so the
+    /// sum never overflows.
+    #[inline]
+    pub fn apply_i64(self, x: i32) -> i64 {
+        let t = self.total_shift();
+        (x as i64 * self.multiplier as i64 + (1i64 << (t - 1))) >> t
+    }
+
+    /// The same multiplier with total shift 32 (`shift = −1`, `multiplier ≈ M · 2^32`),
+    /// when `M < 0.5`: the layout of the fast SIMD epilogue, which then takes the high
+    /// dword of each 64-bit product instead of shifting per lane. The mantissa is rounded
+    /// to fewer bits for small `M`; the scaled value moves by at most `|x| · 2^-33`, a
+    /// quarter of a code for the largest accumulators. `None` when `M ≥ 0.5`.
+    pub fn to_q32(self) -> Option<QMul> {
+        let t = self.total_shift();
+        if !self.is_valid() || t < 32 {
+            return None;
+        }
+        let d = t - 32;
+        let m = self.multiplier as i64;
+        let m = if d == 0 { m } else { (m + (1 << (d - 1))) >> d };
+        Some(QMul {
+            multiplier: m as i32,
+            shift: -1,
+        })
+    }
+
+    /// [`QMul::apply_i64`] saturated to `i32` (it only saturates for multipliers ≥ 1 on
+    /// large inputs).
     #[inline]
     pub fn apply(self, x: i32) -> i32 {
-        let left = self.shift.max(0) as u32;
-        let right = (-self.shift).max(0);
-        rounding_divide_by_pot(
-            saturating_rounding_doubling_high_mul(x.wrapping_shl(left), self.multiplier),
-            right,
-        )
+        self.apply_i64(x).clamp(i32::MIN as i64, i32::MAX as i64) as i32
     }
-}
-
-/// gemmlowp's `SaturatingRoundingDoublingHighMul`: the high 32 bits of `2·a·b`, rounded
-/// (nudge `2^30` for non-negative products, `1 − 2^30` for negative ones, then division
-/// truncating toward zero), saturating the single overflow case `a = b = i32::MIN`.
-#[inline]
-pub fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
-    if a == b && a == i32::MIN {
-        return i32::MAX;
-    }
-    let ab = a as i64 * b as i64;
-    let nudge: i64 = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    ((ab + nudge) / (1i64 << 31)) as i32
-}
-
-/// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` rounded to nearest, ties away
-/// from zero. `exponent` in `0..=31`.
-#[inline]
-pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
-    debug_assert!((0..=31).contains(&exponent));
-    let mask = ((1i64 << exponent) - 1) as i32;
-    let remainder = x & mask;
-    let threshold = (mask >> 1) + i32::from(x < 0);
-    (x >> exponent) + i32::from(remainder > threshold)
 }
 
 /// Per-output-channel requantization of `i32` accumulators to `u8`:
@@ -131,8 +141,14 @@ pub struct Requant {
 
 impl Requant {
     /// A stage from per-channel multipliers (`muls.len()` = 1 broadcasts one multiplier).
+    ///
+    /// When every multiplier is below 0.5 (the usual case for convolutions) they are
+    /// stored with total shift 32 ([`QMul::to_q32`]), so that the kernels take their fast
+    /// epilogue ([`Requant::is_q32`]); the scalar reference applies whatever is stored.
     pub fn new(bias: Vec<i32>, muls: &[QMul], zero_point: i32, qmin: u8, qmax: u8) -> Requant {
         let n = bias.len();
+        let q32: Option<Vec<QMul>> = muls.iter().map(|m| m.to_q32()).collect();
+        let muls = q32.as_deref().unwrap_or(muls);
         let pick = |i: usize| muls[if muls.len() == 1 { 0 } else { i }];
         Requant {
             multiplier: (0..n).map(|i| pick(i).multiplier).collect(),
@@ -147,6 +163,12 @@ impl Requant {
     /// Output channels.
     pub fn channels(&self) -> usize {
         self.bias.len()
+    }
+
+    /// Whether every channel has total shift 32 (see [`QMul::to_q32`]): the kernels then
+    /// take the high dword of each product and clamp in 32 bits.
+    pub fn is_q32(&self) -> bool {
+        self.shift.iter().all(|&s| s == -1)
     }
 
     /// Whether every field is in the range the SIMD kernels require.
@@ -165,17 +187,16 @@ impl Requant {
             })
     }
 
-    /// Requantizes one accumulator of channel `n` (the bias is added here).
+    /// Requantizes one accumulator of channel `n`: the bias is added in wrapping `i32`
+    /// (as the SIMD lanes accumulate), the scaling, zero point and clamp are exact.
     #[inline]
     pub fn apply(&self, acc: i32, n: usize) -> u8 {
         let m = QMul {
             multiplier: self.multiplier[n],
             shift: self.shift[n],
         };
-        let v = m
-            .apply(acc.wrapping_add(self.bias[n]))
-            .wrapping_add(self.zero_point);
-        v.clamp(self.qmin as i32, self.qmax as i32) as u8
+        let v = m.apply_i64(acc.wrapping_add(self.bias[n])) + self.zero_point as i64;
+        v.clamp(self.qmin as i64, self.qmax as i64) as u8
     }
 }
 
@@ -183,84 +204,77 @@ impl Requant {
 mod tests {
     use super::*;
 
-    /// gemmlowp's SRDHM transcribed literally (including its truncating division).
-    fn srdhm_literal(a: i32, b: i32) -> i32 {
-        let overflow = a == b && a == i32::MIN;
-        let a_64 = a as i64;
-        let b_64 = b as i64;
-        let ab_64 = a_64 * b_64;
-        let nudge = if ab_64 >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-        let ab_x2_high32 = ((ab_64 + nudge) / (1i64 << 31)) as i32;
-        if overflow { i32::MAX } else { ab_x2_high32 }
-    }
-
+    /// The rounding definition checked against exact rational arithmetic: `x · M` to the
+    /// nearest integer, halves toward +inf, for every shift and boundary inputs.
     #[test]
-    fn srdhm_boundaries() {
-        let m = i32::MAX;
-        assert_eq!(
-            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
-            i32::MAX
-        );
-        assert_eq!(
-            saturating_rounding_doubling_high_mul(i32::MAX, i32::MAX),
-            i32::MAX - 1
-        );
-        assert_eq!(saturating_rounding_doubling_high_mul(i32::MIN, m), -m);
-        assert_eq!(saturating_rounding_doubling_high_mul(0, m), 0);
-        // 2·a·b/2^32 with a = 1 << 30 and b = 3: exactly 1.5 -> rounds to 2 (half up).
-        assert_eq!(saturating_rounding_doubling_high_mul(1 << 30, 3), 2);
-        // -1.5 -> -1: gemmlowp's nudge makes negative ties round toward +inf.
-        assert_eq!(saturating_rounding_doubling_high_mul(-(1 << 30), 3), -1);
-        // -0.5 -> 0.
-        assert_eq!(saturating_rounding_doubling_high_mul(-(1 << 30), 1), 0);
-        let vals = [
+    fn single_rounding_is_exact() {
+        let xs = [
             i32::MIN,
             i32::MIN + 1,
             -(1 << 30) - 1,
             -(1 << 30),
+            -1000,
             -3,
             -1,
             0,
             1,
             2,
+            1001,
             (1 << 30) + 1,
             i32::MAX - 1,
             i32::MAX,
         ];
-        for &a in &vals {
-            for &b in &vals {
-                assert_eq!(
-                    saturating_rounding_doubling_high_mul(a, b),
-                    srdhm_literal(a, b),
-                    "{a} {b}"
-                );
+        for shift in -31..=30 {
+            for multiplier in [0, 1 << 30, (1 << 30) + 12_345, i32::MAX] {
+                let m = QMul { multiplier, shift };
+                assert!(m.is_valid());
+                let t = m.total_shift();
+                for &x in &xs {
+                    // floor((x·multiplier + 2^(t−1)) / 2^t) in i128: the exact value.
+                    let num = x as i128 * multiplier as i128 + (1i128 << (t - 1));
+                    let want = num.div_euclid(1i128 << t);
+                    assert_eq!(m.apply_i64(x) as i128, want, "{x} {m:?}");
+                    let sat = want.clamp(i32::MIN as i128, i32::MAX as i128);
+                    assert_eq!(m.apply(x) as i128, sat, "{x} {m:?}");
+                }
             }
         }
+        // Halves round up: 3 · 0.5 = 1.5 -> 2, −3 · 0.5 = −1.5 -> −1.
+        let half = QMul::from_real(0.5);
+        assert_eq!(half.apply(3), 2);
+        assert_eq!(half.apply(-3), -1);
+        assert_eq!(half.apply(-1), 0);
+        // Multiplier 0 gives 0 for every input.
+        assert_eq!(QMul::default().apply(i32::MAX), 0);
+        assert_eq!(QMul::default().apply(i32::MIN), 0);
     }
 
     #[test]
-    fn rdivpot_rounds_half_away_from_zero() {
-        assert_eq!(rounding_divide_by_pot(5, 1), 3);
-        assert_eq!(rounding_divide_by_pot(-5, 1), -3);
-        assert_eq!(rounding_divide_by_pot(4, 1), 2);
-        assert_eq!(rounding_divide_by_pot(-4, 1), -2);
-        assert_eq!(rounding_divide_by_pot(3, 2), 1);
-        assert_eq!(rounding_divide_by_pot(-3, 2), -1);
-        assert_eq!(rounding_divide_by_pot(6, 2), 2);
-        assert_eq!(rounding_divide_by_pot(-6, 2), -2);
-        assert_eq!(rounding_divide_by_pot(7, 0), 7);
-        assert_eq!(rounding_divide_by_pot(i32::MAX, 31), 1);
-        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
-        assert_eq!(rounding_divide_by_pot(i32::MIN, 1), -(1 << 30));
-        assert_eq!(rounding_divide_by_pot(i32::MAX, 1), 1 << 30);
-        // Matches the f64 definition for small values and all exponents.
-        for e in 0..=31 {
-            for x in -300..=300 {
-                let want = (x as f64 / 2f64.powi(e)).abs() + 0.5;
-                let want = want.floor() * (x as f64).signum();
-                assert_eq!(rounding_divide_by_pot(x, e) as f64, want, "{x} >> {e}");
+    fn q32_layout_keeps_the_multiplier() {
+        for &r in &[1e-9, 2.3e-5, 0.001, 0.0123, 0.25, 0.4999] {
+            let q = QMul::from_real(r).to_q32().expect("below 0.5");
+            assert_eq!(q.shift, -1);
+            assert!(
+                (q.to_real() - r).abs() <= 2f64.powi(-33) + r * 1e-9,
+                "{r}: {q:?}"
+            );
+            for x in [-(1 << 24), -999, 0, 77, 1 << 24] {
+                let exact = x as f64 * r;
+                assert!((q.apply(x) as f64 - exact).abs() <= 0.5 + 1e-6, "{x}·{r}");
             }
         }
+        assert_eq!(QMul::from_real(0.5).to_q32(), None);
+        assert_eq!(QMul::from_real(3.0).to_q32(), None);
+        let rq = Requant::new(vec![0; 3], &[QMul::from_real(0.01)], 0, 0, 255);
+        assert!(rq.is_q32());
+        let rq = Requant::new(
+            vec![0; 2],
+            &[QMul::from_real(0.01), QMul::from_real(0.7)],
+            0,
+            0,
+            255,
+        );
+        assert!(!rq.is_q32());
     }
 
     #[test]
@@ -328,7 +342,11 @@ mod tests {
         assert_eq!(rq.apply(1_000_000, 0), 200);
         assert_eq!(rq.apply(-1_000_000, 0), 100);
         assert_eq!(rq.apply(i32::MAX - 10, 0), 200);
-        // Wrapping (as the SIMD lanes do), never a panic.
-        let _ = rq.apply(i32::MAX, 0);
+        // The bias add wraps (as the SIMD lanes do), never a panic.
+        assert_eq!(rq.apply(i32::MAX, 0), 100);
+        // Large multipliers clamp instead of wrapping.
+        let big = Requant::new(vec![0], &[QMul::from_real(300.0)], 0, 0, 255);
+        assert_eq!(big.apply(i32::MAX, 0), 255);
+        assert_eq!(big.apply(i32::MIN, 0), 0);
     }
 }

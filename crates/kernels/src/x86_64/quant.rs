@@ -24,6 +24,8 @@ pub(crate) enum Out<'a> {
         zp: i32,
         qmin: i32,
         qmax: i32,
+        /// Every channel has total shift 32 ([`Requant::is_q32`]).
+        q32: bool,
     },
     /// Dequantized `f32`.
     F32 {
@@ -156,6 +158,7 @@ pub(crate) fn qgemm_requant(
             zp: rq.zero_point,
             qmin: rq.qmin as i32,
             qmax: rq.qmax as i32,
+            q32: rq.is_q32(),
         };
         gemm(isa, s, a, b, &mut out);
         return true;

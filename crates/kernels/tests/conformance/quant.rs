@@ -30,6 +30,8 @@ fn weights(rng: &mut Rng, n: usize) -> Vec<i8> {
 }
 
 /// A stage with a mix of multipliers: tiny, typical, ≥ 1 (left shifts), and per-tensor.
+/// Every third per-channel stage has only multipliers below 0.5, which [`Requant::new`]
+/// stores in the total-shift-32 layout of the fast epilogue.
 fn stage(rng: &mut Rng, n: usize, per_tensor: bool, clamp: bool) -> Requant {
     let zp = rng.range(0, 255) as i32;
     let (qmin, qmax) = if clamp {
@@ -40,6 +42,10 @@ fn stage(rng: &mut Rng, n: usize, per_tensor: bool, clamp: bool) -> Requant {
     let reals = [1.3e-4, 2.1e-3, 0.0173, 0.31, 0.9999, 1.7, 37.0];
     let muls: Vec<QMul> = if per_tensor {
         vec![QMul::from_real(rng.pick(&reals))]
+    } else if rng.range(0, 3) == 0 {
+        (0..n)
+            .map(|_| QMul::from_real(rng.pick(&reals[..4]) * (1.0 + rng.f32() as f64 * 0.3)))
+            .collect()
     } else {
         (0..n)
             .map(|_| QMul::from_real(rng.pick(&reals) * (1.0 + rng.f32() as f64 * 0.3)))
@@ -126,6 +132,35 @@ fn qgemm_requant_wraps_like_the_reference_at_the_extremes() {
         assert_eq!(got, want, "{tier:?}");
     }
     let _ = rng.next_u64();
+}
+
+#[test]
+fn qgemm_requant_q32_layout_is_exact_at_the_extremes() {
+    let (m, n, k) = (7, 33, 64);
+    for (fill, wfill) in [(255u8, -128i8), (255, 127), (0, 127)] {
+        let a = vec![fill; m * k];
+        let b = PackedB::pack(&vec![wfill; k * n], k, n);
+        let bias: Vec<i32> = (0..n)
+            .map(|j| match j % 3 {
+                0 => i32::MAX - 5,
+                1 => i32::MIN + 5,
+                _ => j as i32 * 1001 - 7000,
+            })
+            .collect();
+        let muls: Vec<QMul> = (0..n)
+            .map(|j| QMul::from_real([0.4999, 1e-9, 0.0031][j % 3]))
+            .collect();
+        let rq = Requant::new(bias, &muls, 200, 3, 250);
+        assert!(rq.is_q32());
+        let s = QGemmShape { m, lda: k, ldc: n };
+        let mut want = vec![0u8; m * n];
+        qgemm_reference(s, &a, &b, &rq, &mut want);
+        for tier in dispatch::available() {
+            let mut got = vec![0u8; m * n];
+            qgemm_u8i8_i32_requant(tier, s, &a, &b, &rq, &mut got);
+            assert_eq!(got, want, "{tier:?}");
+        }
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant_u8::{MulV, apply, mulv, store_u8};
+use super::requant_u8::{MulV, apply_small, clamp_q, mulv, outq, store_u8};
 use crate::quant::QAddParams;
 use crate::quant::qadd::ADD_LEFT_SHIFT;
 
@@ -25,24 +25,17 @@ pub(in crate::x86_64) unsafe fn qadd_u8(a: &[u8], b: &[u8], p: &QAddParams, out:
         mulv(_mm256_set1_epi32(m.multiplier), _mm256_set1_epi32(m.shift))
     };
     let (ma, mb, mo) = (mv(p.a_mul), mv(p.b_mul), mv(p.out_mul));
-    let (za, zb, zo) = (
-        _mm256_set1_epi32(p.a_zp),
-        _mm256_set1_epi32(p.b_zp),
-        _mm256_set1_epi32(p.out_zp),
-    );
-    let (lo, hi) = (
-        _mm256_set1_epi32(p.qmin as i32),
-        _mm256_set1_epi32(p.qmax as i32),
-    );
+    let (za, zb) = (_mm256_set1_epi32(p.a_zp), _mm256_set1_epi32(p.b_zp));
+    let o = outq(p.out_zp, p.qmin as i32, p.qmax as i32);
     let n = out.len();
     let mut i = 0;
     while i < n {
         let v = (n - i).min(8);
         let av = _mm256_slli_epi32::<{ ADD_LEFT_SHIFT }>(_mm256_sub_epi32(load8(&a[i..i + v]), za));
         let bv = _mm256_slli_epi32::<{ ADD_LEFT_SHIFT }>(_mm256_sub_epi32(load8(&b[i..i + v]), zb));
-        let s = _mm256_add_epi32(apply(av, ma), apply(bv, mb));
-        let q = _mm256_add_epi32(apply(s, mo), zo);
-        let q = _mm256_min_epi32(_mm256_max_epi32(q, lo), hi);
+        // Both rescaled inputs fit in i32: the multipliers are below 1 (`p.is_valid()`).
+        let s = _mm256_add_epi32(apply_small(av, ma), apply_small(bv, mb));
+        let q = clamp_q(s, mo, o);
         store_u8(q, &mut out[i..i + v]);
         i += 8;
     }

@@ -4,7 +4,7 @@
 use core::arch::x86_64::*;
 use std::ops::Range;
 
-use super::requant_u8::{clamp_q, load_i32, mulv, store_u8};
+use super::requant_u8::{clamp_q, load_i32, mulv, outq, store_u8};
 use crate::quant::Requant;
 use crate::quant::qdwconv::tap_pos;
 use crate::reference::ConvGeom;
@@ -43,11 +43,7 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c8(
 ) {
     let (c, ow) = (g.in_c, g.out_w());
     let zpx = _mm256_set1_epi32(x_zp);
-    let (zpo, lo, hi) = (
-        _mm256_set1_epi32(rq.zero_point),
-        _mm256_set1_epi32(rq.qmin as i32),
-        _mm256_set1_epi32(rq.qmax as i32),
-    );
+    let oq = outq(rq.zero_point, rq.qmin as i32, rq.qmax as i32);
     let mut c0 = 0;
     while c0 < c {
         let v = (c - c0).min(8);
@@ -74,7 +70,7 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c8(
                         acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(xv, wv));
                     }
                 }
-                let q = clamp_q(_mm256_add_epi32(acc, bias), m, zpo, lo, hi);
+                let q = clamp_q(_mm256_add_epi32(acc, bias), m, oq);
                 let o = (r * ow + ox) * c + c0;
                 store_u8(q, &mut out[o..o + v]);
             }

@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant_u8::{clamp_q, load_i32, mulv, store_u8};
+use super::requant_u8::{clamp_q, load_i32, mulv, outq, store_u8};
 use crate::quant::qgemm::{KR, NR};
 
 use crate::x86_64::quant::Out;
@@ -121,19 +121,14 @@ unsafe fn tile<const R: usize>(
                     zp,
                     qmin,
                     qmax,
+                    ..
                 } => {
                     let m = mulv(
                         load_i32(&mul[col..col + valid]),
                         load_i32(&shift[col..col + valid]),
                     );
                     let x = _mm256_add_epi32(s, load_i32(&bias[col..col + valid]));
-                    let v = clamp_q(
-                        x,
-                        m,
-                        _mm256_set1_epi32(*zp),
-                        _mm256_set1_epi32(*qmin),
-                        _mm256_set1_epi32(*qmax),
-                    );
+                    let v = clamp_q(x, m, outq(*zp, *qmin, *qmax));
                     store_u8(v, &mut c[row..row + valid]);
                 }
                 Out::F32 {

@@ -2,7 +2,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant_u8::{MulV, apply, mulv};
+use super::requant_u8::{MulV, apply_small, mulv, outq, to_u8};
 use crate::quant::QAddParams;
 use crate::quant::qadd::ADD_LEFT_SHIFT;
 
@@ -18,18 +18,11 @@ fn splat(m: crate::quant::QMul) -> (i32, i32) {
 pub(in crate::x86_64) unsafe fn qadd_u8(a: &[u8], b: &[u8], p: &QAddParams, out: &mut [u8]) {
     let mv = |m: crate::quant::QMul| -> MulV {
         let (mm, s) = splat(m);
-        mulv(_mm512_set1_epi32(mm), _mm512_set1_epi32(s))
+        mulv(_mm512_set1_epi32(mm), _mm512_set1_epi32(s), false)
     };
     let (ma, mb, mo) = (mv(p.a_mul), mv(p.b_mul), mv(p.out_mul));
-    let (za, zb, zo) = (
-        _mm512_set1_epi32(p.a_zp),
-        _mm512_set1_epi32(p.b_zp),
-        _mm512_set1_epi32(p.out_zp),
-    );
-    let (lo, hi) = (
-        _mm512_set1_epi32(p.qmin as i32),
-        _mm512_set1_epi32(p.qmax as i32),
-    );
+    let (za, zb) = (_mm512_set1_epi32(p.a_zp), _mm512_set1_epi32(p.b_zp));
+    let o = outq(p.out_zp, p.qmin as i32, p.qmax as i32);
     let n = out.len();
     let mut i = 0;
     while i < n {
@@ -50,9 +43,9 @@ pub(in crate::x86_64) unsafe fn qadd_u8(a: &[u8], b: &[u8], p: &QAddParams, out:
             _mm512_slli_epi32::<ADD_LEFT_SHIFT_U>(_mm512_sub_epi32(_mm512_cvtepu8_epi32(av), za));
         let bv =
             _mm512_slli_epi32::<ADD_LEFT_SHIFT_U>(_mm512_sub_epi32(_mm512_cvtepu8_epi32(bv), zb));
-        let s = _mm512_add_epi32(apply(av, ma), apply(bv, mb));
-        let v = _mm512_add_epi32(apply(s, mo), zo);
-        let v = _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi));
+        // Both rescaled inputs fit in i32: the multipliers are below 1 (`p.is_valid()`).
+        let s = _mm512_add_epi32(apply_small(av, ma), apply_small(bv, mb));
+        let v = to_u8(s, mo, o);
         // SAFETY: as for the loads.
         unsafe { _mm_mask_storeu_epi8(out.as_mut_ptr().add(i).cast(), mask, v) };
         i += 16;

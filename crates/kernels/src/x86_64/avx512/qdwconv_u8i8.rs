@@ -5,7 +5,7 @@
 use core::arch::x86_64::*;
 use std::ops::Range;
 
-use super::requant_u8::{MulV, mulv, to_u8};
+use super::requant_u8::{MulV, OutQ, mulv, outq, to_u8};
 use crate::quant::Requant;
 use crate::quant::qdwconv::tap_pos;
 use crate::reference::ConvGeom;
@@ -34,11 +34,8 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
 ) {
     let (c, ow) = (g.in_c, g.out_w());
     let zpx = _mm512_set1_epi32(x_zp);
-    let (zpo, lo, hi) = (
-        _mm512_set1_epi32(rq.zero_point),
-        _mm512_set1_epi32(rq.qmin as i32),
-        _mm512_set1_epi32(rq.qmax as i32),
-    );
+    let oq = outq(rq.zero_point, rq.qmin as i32, rq.qmax as i32);
+    let q32 = rq.is_q32();
     let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
     let fast = g.kh == 3 && g.kw == 3 && g.dil_h == 1 && g.dil_w == 1;
     let mut c0 = 0;
@@ -56,47 +53,20 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
                 mulv(
                     _mm512_maskz_loadu_epi32(mask, rq.multiplier.as_ptr().add(c0)),
                     _mm512_maskz_loadu_epi32(mask, rq.shift.as_ptr().add(c0)),
+                    q32,
                 ),
             )
         };
         if fast && vbmi_vnni {
             // SAFETY: forwarded contract (VBMI and VNNI present); the mask keeps channels
             // below C.
-            unsafe {
-                rows3x3_vnni(
-                    g,
-                    xp,
-                    op,
-                    mask,
-                    c0,
-                    bias,
-                    zpx,
-                    m,
-                    (zpo, lo, hi),
-                    wp,
-                    rows.clone(),
-                )
-            };
+            unsafe { rows3x3_vnni(g, xp, op, mask, c0, bias, zpx, m, oq, wp, rows.clone()) };
             c0 += 16;
             continue;
         }
         if fast {
             // SAFETY: forwarded contract; the mask keeps channels below C.
-            unsafe {
-                rows3x3(
-                    g,
-                    xp,
-                    op,
-                    mask,
-                    c0,
-                    bias,
-                    zpx,
-                    m,
-                    (zpo, lo, hi),
-                    wp,
-                    rows.clone(),
-                )
-            };
+            unsafe { rows3x3(g, xp, op, mask, c0, bias, zpx, m, oq, wp, rows.clone()) };
             c0 += 16;
             continue;
         }
@@ -127,7 +97,7 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
                         acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv));
                     }
                 }
-                let bytes = to_u8(_mm512_add_epi32(acc, bias), m, zpo, lo, hi);
+                let bytes = to_u8(_mm512_add_epi32(acc, bias), m, oq);
                 // SAFETY: r < rows.len(), ox < out_w, channels < C: inside `out`.
                 unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };
             }
@@ -155,7 +125,7 @@ unsafe fn rows3x3(
     bias: __m512i,
     zpx: __m512i,
     m: MulV,
-    (zpo, lo, hi): (__m512i, __m512i, __m512i),
+    oq: OutQ,
     wp: *const i8,
     rows: Range<usize>,
 ) {
@@ -218,7 +188,7 @@ unsafe fn rows3x3(
                 }
                 acc
             };
-            let bytes = to_u8(acc, m, zpo, lo, hi);
+            let bytes = to_u8(acc, m, oq);
             // SAFETY: r < rows.len(), ox < out_w, masked channels < C: inside `out`.
             unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };
         }
@@ -246,7 +216,7 @@ unsafe fn rows3x3_vnni(
     bias: __m512i,
     zpx: __m512i,
     m: MulV,
-    (zpo, lo, hi): (__m512i, __m512i, __m512i),
+    oq: OutQ,
     wp: *const i8,
     rows: Range<usize>,
 ) {
@@ -341,7 +311,7 @@ unsafe fn rows3x3_vnni(
                 }
                 acc
             };
-            let bytes = to_u8(acc, m, zpo, lo, hi);
+            let bytes = to_u8(acc, m, oq);
             // SAFETY: r < rows.len(), ox < out_w, masked channels < C: inside `out`.
             unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };
         }

@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::requant_u8::{MulV, mulv, to_u8};
+use super::requant_u8::{mulv, outq, to_u8};
 use crate::quant::qgemm::{KR, NR};
 use crate::x86_64::quant::Out;
 
@@ -85,6 +85,16 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_vnni(
     }
 }
 
+/// Lane mask of the first `min(valid, 16)` columns.
+#[inline(always)]
+fn col_mask(valid: usize) -> __mmask16 {
+    if valid >= NR {
+        0xFFFF
+    } else {
+        (1u16 << valid) - 1
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Tile {
     i: usize,
@@ -123,7 +133,22 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
     debug_assert!(t.m == R);
     let kb = t.k.div_ceil(KR);
     let full = t.k / KR;
+    // The accumulators start at the stage's `i32` bias (the same wrapping sum as adding
+    // it at the end).
     let mut acc = [[_mm512_setzero_si512(); Q]; R];
+    for q in 0..Q {
+        let col = (t.jb + q) * NR;
+        let mask = col_mask(t.n - col);
+        let bias = match out {
+            Out::U8 { bias, .. } => bias,
+            Out::F32 { bias_i32, .. } => bias_i32,
+        };
+        // SAFETY: the masked load reads only lanes col..col + valid < n of the bias.
+        let bv = unsafe { _mm512_maskz_loadu_epi32(mask, bias.as_ptr().add(col)) };
+        for accr in acc.iter_mut() {
+            accr[q] = bv;
+        }
+    }
     let bp = b.as_ptr();
     let mut arow = [a.as_ptr(); R];
     for (r, p) in arow.iter_mut().enumerate() {
@@ -160,38 +185,29 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
     }
     for q in 0..Q {
         let col = (t.jb + q) * NR;
-        let valid = (t.n - col).min(NR);
-        let mask: __mmask16 = if valid == NR {
-            0xFFFF
-        } else {
-            (1u16 << valid) - 1
-        };
+        let mask = col_mask(t.n - col);
         match out {
             Out::U8 {
                 c,
-                bias,
                 mul,
                 shift,
                 zp,
                 qmin,
                 qmax,
+                q32,
+                ..
             } => {
                 // SAFETY: masked loads read only lanes col..col + valid < n.
-                let (bv, mv, sv) = unsafe {
+                let (mv, sv) = unsafe {
                     (
-                        _mm512_maskz_loadu_epi32(mask, bias.as_ptr().add(col)),
                         _mm512_maskz_loadu_epi32(mask, mul.as_ptr().add(col)),
                         _mm512_maskz_loadu_epi32(mask, shift.as_ptr().add(col)),
                     )
                 };
-                let m: MulV = mulv(mv, sv);
-                let (zpv, lo, hi) = (
-                    _mm512_set1_epi32(*zp),
-                    _mm512_set1_epi32(*qmin),
-                    _mm512_set1_epi32(*qmax),
-                );
+                let m = mulv(mv, sv, *q32);
+                let o = outq(*zp, *qmin, *qmax);
                 for (r, accr) in acc.iter().enumerate() {
-                    let bytes = to_u8(_mm512_add_epi32(accr[q], bv), m, zpv, lo, hi);
+                    let bytes = to_u8(accr[q], m, o);
                     // SAFETY: row i + r < m and columns col..col + valid ≤ n: inside `c`.
                     unsafe {
                         _mm_mask_storeu_epi8(
@@ -204,23 +220,22 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
             }
             Out::F32 {
                 c,
-                bias_i32,
                 scale,
                 bias,
                 lo,
                 hi,
+                ..
             } => {
                 // SAFETY: masked loads read only lanes col..col + valid < n.
-                let (biv, sv, bv) = unsafe {
+                let (sv, bv) = unsafe {
                     (
-                        _mm512_maskz_loadu_epi32(mask, bias_i32.as_ptr().add(col)),
                         _mm512_maskz_loadu_ps(mask, scale.as_ptr().add(col)),
                         _mm512_maskz_loadu_ps(mask, bias.as_ptr().add(col)),
                     )
                 };
                 let (lov, hiv) = (_mm512_set1_ps(*lo), _mm512_set1_ps(*hi));
                 for (r, accr) in acc.iter().enumerate() {
-                    let x = _mm512_cvtepi32_ps(_mm512_add_epi32(accr[q], biv));
+                    let x = _mm512_cvtepi32_ps(accr[q]);
                     let y = _mm512_add_ps(_mm512_mul_ps(x, sv), bv);
                     let y = _mm512_min_ps(_mm512_max_ps(y, lov), hiv);
                     // SAFETY: row i + r < m and columns col..col + valid ≤ n: inside `c`.

@@ -1,77 +1,140 @@
 //! AVX-512 lanes of [`crate::quant::requant`]: sixteen `i32` accumulators at a time,
 //! bit-exact against the scalar definitions.
+//!
+//! The 64-bit products of the even and the odd lanes are formed separately
+//! (`vpmuldq` multiplies the low dword of each qword), rounded, shifted right by the
+//! per-lane total shift (`vpsravq`) and clamped in 64 bits, then the odd results are
+//! moved back into the high dwords: 15 instructions for sixteen outputs, 10 when every
+//! lane has total shift 32.
 
 use core::arch::x86_64::*;
 
-/// Per-lane [`crate::quant::QMul`] split into the vectors the kernels use.
+/// Per-lane [`crate::quant::QMul`] split into the vectors the kernels use: multipliers,
+/// total shifts and rounding constants of the even lanes (in the low dword / as qwords)
+/// and of the odd lanes.
 #[derive(Clone, Copy)]
 pub(in crate::x86_64) struct MulV {
-    pub mul: __m512i,
-    pub left: __m512i,
-    pub right: __m512i,
+    mul_even: __m512i,
+    mul_odd: __m512i,
+    shift_even: __m512i,
+    shift_odd: __m512i,
+    round_even: __m512i,
+    round_odd: __m512i,
+    /// Every lane has total shift 32 ([`crate::quant::Requant::is_q32`]).
+    q32: bool,
 }
 
-/// Builds the lanes from multipliers and shifts (`shift > 0` shifts left).
+/// Builds the lanes from `i32` multipliers and shifts (`M ≈ mul · 2^(shift − 31)`);
+/// `q32` says that every shift is −1.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(in crate::x86_64) fn mulv(mul: __m512i, shift: __m512i) -> MulV {
-    let zero = _mm512_setzero_si512();
+pub(in crate::x86_64) fn mulv(mul: __m512i, shift: __m512i, q32: bool) -> MulV {
+    let low = _mm512_set1_epi64(0xFFFF_FFFF);
+    // t = 31 − shift, in 1..=62.
+    let t = _mm512_sub_epi32(_mm512_set1_epi32(31), shift);
+    let shift_even = _mm512_and_si512(t, low);
+    let shift_odd = _mm512_srli_epi64::<32>(t);
+    let one = _mm512_set1_epi64(1);
+    let half = |s: __m512i| _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one));
     MulV {
-        mul,
-        left: _mm512_max_epi32(shift, zero),
-        right: _mm512_max_epi32(_mm512_sub_epi32(zero, shift), zero),
+        mul_even: mul,
+        mul_odd: _mm512_srli_epi64::<32>(mul),
+        shift_even,
+        shift_odd,
+        round_even: half(shift_even),
+        round_odd: half(shift_odd),
+        q32,
     }
 }
 
-/// `SaturatingRoundingDoublingHighMul(x, m)` for `m ≠ i32::MIN`: the high half of the
-/// 64-bit product plus `2^30`, which equals gemmlowp's nudge-and-truncate for every
-/// product (for negative products the truncating division adds `2^31 − 1`, which turns
-/// the nudge `1 − 2^30` into `2^30`).
+/// `QMul::apply_i64(x)` clamped to `[lo, hi]` (qword splats), back in `i32` lanes.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(in crate::x86_64) fn srdhm(x: __m512i, m: __m512i) -> __m512i {
-    let nudge = _mm512_set1_epi64(1 << 30);
-    let even = _mm512_add_epi64(_mm512_mul_epi32(x, m), nudge);
+fn scale_clamp(x: __m512i, m: MulV, lo: __m512i, hi: __m512i) -> __m512i {
+    let even = _mm512_add_epi64(_mm512_mul_epi32(x, m.mul_even), m.round_even);
     let odd = _mm512_add_epi64(
-        _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(m)),
-        nudge,
+        _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), m.mul_odd),
+        m.round_odd,
     );
-    // Bits 31..62 of each sum: the low dword of `>> 31`; odd lanes move to the high dword.
-    let even = _mm512_srli_epi64::<31>(even);
-    let odd = _mm512_slli_epi64::<1>(odd);
-    _mm512_mask_blend_epi32(0xAAAA, even, odd)
+    let even = _mm512_srav_epi64(even, m.shift_even);
+    let odd = _mm512_srav_epi64(odd, m.shift_odd);
+    let even = _mm512_min_epi64(_mm512_max_epi64(even, lo), hi);
+    let odd = _mm512_min_epi64(_mm512_max_epi64(odd, lo), hi);
+    // Dword 2i + 1 takes the low dword of the odd qword i.
+    _mm512_mask_shuffle_epi32::<_MM_PERM_CCAA>(even, 0xAAAA, odd)
 }
 
-/// `RoundingDivideByPOT(x, e)` with a per-lane exponent in `0..=31`.
+/// Total shift 32 on every lane: `(x · m + 2^31) >> 32` is the high dword of each
+/// 64-bit sum, and the odd sums' high dwords are already in place, so one shuffle merges
+/// them; `|x · M| < 2^30` for `M < 0.5`, so the clamp can run in 32 bits.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(in crate::x86_64) fn rdivpot(x: __m512i, e: __m512i) -> __m512i {
-    let one = _mm512_set1_epi32(1);
-    let mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, e), one);
-    let rem = _mm512_and_si512(x, mask);
-    let thr = _mm512_sub_epi32(_mm512_srli_epi32::<1>(mask), _mm512_srai_epi32::<31>(x));
-    let q = _mm512_srav_epi32(x, e);
-    let up = _mm512_cmpgt_epi32_mask(rem, thr);
-    _mm512_mask_add_epi32(q, up, q, one)
+fn scale_clamp_q32(x: __m512i, m: MulV, lo: __m512i, hi: __m512i) -> __m512i {
+    let round = _mm512_set1_epi64(1 << 31);
+    let even = _mm512_add_epi64(_mm512_mul_epi32(x, m.mul_even), round);
+    let odd = _mm512_add_epi64(
+        _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), m.mul_odd),
+        round,
+    );
+    // Dword 2i takes the high dword of the even qword i.
+    let v = _mm512_mask_shuffle_epi32::<_MM_PERM_DDBB>(odd, 0x5555, even);
+    _mm512_min_epi32(_mm512_max_epi32(v, lo), hi)
 }
 
-/// `QMul::apply` on sixteen lanes.
+/// `QMul::apply` without the saturation, for inputs whose scaled value is known to fit
+/// in `i32` (multipliers below 1): the residual add's input rescaling.
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub(in crate::x86_64) fn apply(x: __m512i, m: MulV) -> __m512i {
-    rdivpot(srdhm(_mm512_sllv_epi32(x, m.left), m.mul), m.right)
+pub(in crate::x86_64) fn apply_small(x: __m512i, m: MulV) -> __m512i {
+    let even = _mm512_add_epi64(_mm512_mul_epi32(x, m.mul_even), m.round_even);
+    let odd = _mm512_add_epi64(
+        _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), m.mul_odd),
+        m.round_odd,
+    );
+    let even = _mm512_srav_epi64(even, m.shift_even);
+    let odd = _mm512_srav_epi64(odd, m.shift_odd);
+    _mm512_mask_shuffle_epi32::<_MM_PERM_CCAA>(even, 0xAAAA, odd)
 }
 
-/// `clamp(apply(x) + zp, lo, hi)` narrowed to sixteen bytes.
-#[inline]
-#[target_feature(enable = "avx512f")]
-pub(in crate::x86_64) fn to_u8(
-    x: __m512i,
-    m: MulV,
+/// The output stage's constants: zero point and the clamp `[qmin − zp, qmax − zp]`
+/// applied before the zero point is added.
+#[derive(Clone, Copy)]
+pub(in crate::x86_64) struct OutQ {
     zp: __m512i,
     lo: __m512i,
     hi: __m512i,
-) -> __m128i {
-    let v = _mm512_add_epi32(apply(x, m), zp);
-    _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi))
+    lo32: __m512i,
+    hi32: __m512i,
+}
+
+/// Output stage for zero point `zp` and activation clamp `qmin..=qmax`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(in crate::x86_64) fn outq(zp: i32, qmin: i32, qmax: i32) -> OutQ {
+    OutQ {
+        zp: _mm512_set1_epi32(zp),
+        lo: _mm512_set1_epi64((qmin - zp) as i64),
+        hi: _mm512_set1_epi64((qmax - zp) as i64),
+        lo32: _mm512_set1_epi32(qmin - zp),
+        hi32: _mm512_set1_epi32(qmax - zp),
+    }
+}
+
+/// `clamp(zp + apply_i64(x), qmin, qmax)` as sixteen `i32` lanes in `0..=255`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(in crate::x86_64) fn to_codes(x: __m512i, m: MulV, o: OutQ) -> __m512i {
+    let v = if m.q32 {
+        scale_clamp_q32(x, m, o.lo32, o.hi32)
+    } else {
+        scale_clamp(x, m, o.lo, o.hi)
+    };
+    _mm512_add_epi32(v, o.zp)
+}
+
+/// [`to_codes`] narrowed to sixteen bytes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub(in crate::x86_64) fn to_u8(x: __m512i, m: MulV, o: OutQ) -> __m128i {
+    _mm512_cvtepi32_epi8(to_codes(x, m, o))
 }
