@@ -56,21 +56,22 @@ impl QParams {
     }
 
     /// Quantizes a slice (the network input, a float layer's output) with `x · (1/scale)`
-    /// rounded half to even (the `1.5·2^23` trick, exact for |v| < 2^22), written so
-    /// that it vectorises: `round` is a libm call on baseline x86-64. Ties differ from
-    /// [`QParams::quantize`] (half away from zero) only on exact halves.
-    pub fn quantize_slice(&self, xs: &[f32], out: &mut [u8], qmin: i32) {
-        const MAGIC: f32 = 12_582_912.0;
-        let inv = 1.0 / self.scale;
-        let (lo, hi) = (
-            (qmin - self.zero_point) as f32,
-            (255 - self.zero_point) as f32,
-        );
-        let bias = 0x4B40_0000i32.wrapping_sub(self.zero_point);
-        for (o, &x) in out.iter_mut().zip(xs) {
-            let v = (x * inv).max(lo).min(hi);
-            *o = ((v + MAGIC).to_bits() as i32).wrapping_sub(bias) as u8;
-        }
+    /// rounded half to even, on the widest path `tier` allows
+    /// ([`slimdet_kernels::quant::quantize_f32_u8`]; every tier gives the same bytes).
+    /// Ties differ from [`QParams::quantize`] (half away from zero) only on exact halves.
+    pub fn quantize_slice(
+        &self,
+        tier: slimdet_kernels::Tier,
+        xs: &[f32],
+        out: &mut [u8],
+        qmin: i32,
+    ) {
+        let p = slimdet_kernels::quant::QuantizeParams {
+            inv_scale: 1.0 / self.scale,
+            zero_point: self.zero_point,
+            qmin,
+        };
+        slimdet_kernels::quant::quantize_f32_u8(tier, xs, p, out);
     }
 
     /// Dequantizes one code.

@@ -13,7 +13,7 @@ impl Int8Engine {
         let tier = self.tier;
         match &self.steps[i] {
             Step::Quantize { src, dst, q, qmin } => {
-                q.quantize_slice(&self.f32s[*src], &mut self.u8s[*dst], *qmin);
+                q.quantize_slice(tier, &self.f32s[*src], &mut self.u8s[*dst], *qmin);
             }
             Step::Dequantize { src, dst, q } => {
                 let (x, o) = (&self.u8s[*src], &mut self.f32s[*dst]);
@@ -107,7 +107,7 @@ impl Int8Engine {
                     .fold((0f32, 0f32), |(l, h), &v| (l.min(v), h.max(v)));
                 let q = QParams::from_range(lo, hi, crate::options::Activations::U8);
                 let xq = &mut self.dyn_in[..x.len()];
-                q.quantize_slice(x, xq, 0);
+                q.quantize_slice(tier, x, xq, 0);
                 let k = b.k();
                 let rows = geom.out_h() * geom.out_w();
                 let a: &[u8] = if *kind == ConvKind::Im2col {
