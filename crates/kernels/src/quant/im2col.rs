@@ -38,7 +38,9 @@ pub fn im2col_u8_rows(
     for (r, oy) in rows.enumerate() {
         for ox in 0..ow {
             let dst = &mut cols[(r * ow + ox) * ld..(r * ow + ox + 1) * ld];
-            dst[k..].fill(zp);
+            for b in &mut dst[k..] {
+                *b = zp;
+            }
             let ix0 = (ox * g.stride_w) as isize - g.pad_w as isize;
             let ix_last = ix0 + ((g.kw - 1) * g.dil_w) as isize;
             let row_inside = ix0 >= 0 && ix_last < g.in_w as isize && g.dil_w == 1;
@@ -52,7 +54,7 @@ pub fn im2col_u8_rows(
                 if row_inside {
                     // The kw taps of this kernel row are contiguous in the input.
                     let base = (iy as usize * g.in_w + ix0 as usize) * c;
-                    d.copy_from_slice(&input[base..base + g.kw * c]);
+                    copy_short(d, &input[base..base + g.kw * c]);
                     continue;
                 }
                 for kx in 0..g.kw {
@@ -67,6 +69,20 @@ pub fn im2col_u8_rows(
                 }
             }
         }
+    }
+}
+
+/// `d.copy_from_slice(s)` for the short runs of a first layer (3x3 taps of 3 channels
+/// are 9 bytes): two overlapping fixed 8-byte copies compile to two loads and two
+/// stores, where a variable-length copy is a `memcpy` call.
+#[inline(always)]
+fn copy_short(d: &mut [u8], s: &[u8]) {
+    let n = d.len();
+    if (8..=16).contains(&n) && s.len() == n {
+        d[..8].copy_from_slice(&s[..8]);
+        d[n - 8..].copy_from_slice(&s[n - 8..]);
+    } else {
+        d.copy_from_slice(s);
     }
 }
 
