@@ -20,6 +20,9 @@ pub mod requant;
 pub use im2col::im2col_u8_rows;
 pub use qadd::{QAddParams, qadd_u8_requant};
 pub use qdwconv::qdwconv_u8i8_requant_rows;
-pub use qgemm::{Dequant, PackedB, QGemmShape, qgemm_u8i8_f32_dequant, qgemm_u8i8_i32_requant};
+pub use qgemm::{
+    Dequant, PackedB, QGemmShape, qgemm_u8i8_f32_dequant, qgemm_u8i8_i32_requant,
+    qgemm_u8i8_requant_add,
+};
 pub use quantize::{QuantizeParams, quantize_f32_u8};
 pub use requant::{QMul, Requant};

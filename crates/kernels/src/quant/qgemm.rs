@@ -12,6 +12,7 @@
 //!
 //! Kernel ids: `qgemm_u8i8_i32_requant_<isa>_<rows>x<cols>`.
 
+use super::qadd::QAddParams;
 use super::requant::Requant;
 use crate::dispatch::Tier;
 
@@ -187,6 +188,38 @@ pub fn qgemm_reference(s: QGemmShape, a: &[u8], b: &PackedB, rq: &Requant, c: &m
     }
 }
 
+/// The specification of the product with the residual add fused:
+/// `C[i, j] = add(rq(Σ_p A[i, p] · B[p, j], j), R[i, j])`, where `R` is laid out like `C`
+/// and `add` takes the requantized code as its `a` input: exactly the unfused GEMM
+/// followed by [`super::qadd_u8_requant`].
+#[allow(clippy::too_many_arguments)]
+pub fn qgemm_add_reference(
+    s: QGemmShape,
+    a: &[u8],
+    b: &PackedB,
+    rq: &Requant,
+    r: &[u8],
+    add: &QAddParams,
+    c: &mut [u8],
+) {
+    check(s, b, a.len(), c.len());
+    check_residual(s, b, r.len());
+    for i in 0..s.m {
+        for j in 0..b.n {
+            let mut acc = 0i32;
+            for p in 0..b.k {
+                acc = acc.wrapping_add(a[i * s.lda + p] as i32 * b.get(p, j) as i32);
+            }
+            c[i * s.ldc + j] = add.apply(rq.apply(acc, j), r[i * s.ldc + j]);
+        }
+    }
+}
+
+fn check_residual(s: QGemmShape, b: &PackedB, r_len: usize) {
+    let need = if s.m == 0 { 0 } else { (s.m - 1) * s.ldc + b.n };
+    assert!(r_len >= need, "qgemm: residual too short for {s:?}");
+}
+
 /// The specification of the dequantizing product.
 pub fn qgemm_dequant_reference(s: QGemmShape, a: &[u8], b: &PackedB, dq: &Dequant, c: &mut [f32]) {
     check(s, b, a.len(), c.len());
@@ -223,10 +256,42 @@ pub fn qgemm_u8i8_i32_requant(
     if s.m == 0 || b.n == 0 {
         return;
     }
-    if crate::x86_64::quant::qgemm_requant(tier, s, a, b, rq, c) {
+    if crate::x86_64::quant::qgemm_requant(tier, s, a, b, rq, None, c) {
         return;
     }
     qgemm_reference(s, a, b, rq, c);
+}
+
+/// `C = add(requant(A · B), R)` on the widest int8 path `tier` allows: the pointwise
+/// projection of an inverted-residual block with its skip connection, in one pass
+/// (see [`qgemm_add_reference`]). `R` has the layout of `C` (row stride `ldc`).
+///
+/// # Panics
+/// As [`qgemm_u8i8_i32_requant`], and if `r` is too short or `add` is invalid.
+#[allow(clippy::too_many_arguments)]
+pub fn qgemm_u8i8_requant_add(
+    tier: Tier,
+    s: QGemmShape,
+    a: &[u8],
+    b: &PackedB,
+    rq: &Requant,
+    r: &[u8],
+    add: &QAddParams,
+    c: &mut [u8],
+) {
+    check(s, b, a.len(), c.len());
+    check_residual(s, b, r.len());
+    assert!(
+        rq.is_valid() && rq.channels() == b.n && add.is_valid(),
+        "qgemm: invalid requant or add stage"
+    );
+    if s.m == 0 || b.n == 0 {
+        return;
+    }
+    if crate::x86_64::quant::qgemm_requant(tier, s, a, b, rq, Some((r, add)), c) {
+        return;
+    }
+    qgemm_add_reference(s, a, b, rq, r, add, c);
 }
 
 /// `C = dequant(A · B)` in `f32`, on the widest int8 path `tier` allows.

@@ -26,6 +26,9 @@ pub(crate) enum Out<'a> {
         qmax: i32,
         /// Every channel has total shift 32 ([`Requant::is_q32`]).
         q32: bool,
+        /// A tensor laid out like `c` (row stride ldc) added to the requantized codes
+        /// with these parameters (the codes are the add's `a`).
+        res: Option<(&'a [u8], &'a QAddParams)>,
     },
     /// Dequantized `f32`.
     F32 {
@@ -139,13 +142,15 @@ fn gemm(isa: QIsa, s: QGemmShape, a: &[u8], b: &PackedB, out: &mut Out) {
     }
 }
 
-/// Requantizing GEMM; `false` when no SIMD path applies.
+/// Requantizing GEMM, with the residual add fused when `res` is given; `false` when no
+/// SIMD path applies.
 pub(crate) fn qgemm_requant(
     tier: Tier,
     s: QGemmShape,
     a: &[u8],
     b: &PackedB,
     rq: &Requant,
+    res: Option<(&[u8], &QAddParams)>,
     c: &mut [u8],
 ) -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -159,11 +164,12 @@ pub(crate) fn qgemm_requant(
             qmin: rq.qmin as i32,
             qmax: rq.qmax as i32,
             q32: rq.is_q32(),
+            res,
         };
         gemm(isa, s, a, b, &mut out);
         return true;
     }
-    let _ = (tier, s, a, b, rq, c);
+    let _ = (tier, s, a, b, rq, res, c);
     false
 }
 

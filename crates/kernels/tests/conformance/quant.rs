@@ -6,7 +6,9 @@ use slimdet_kernels::dispatch;
 use slimdet_kernels::quant::im2col::qconv_reference;
 use slimdet_kernels::quant::qadd::qadd_reference;
 use slimdet_kernels::quant::qdwconv::{pack_weight, qdwconv_reference};
-use slimdet_kernels::quant::qgemm::{qgemm_dequant_reference, qgemm_reference};
+use slimdet_kernels::quant::qgemm::{
+    qgemm_add_reference, qgemm_dequant_reference, qgemm_reference,
+};
 use slimdet_kernels::quant::*;
 use slimdet_kernels::reference::ConvGeom;
 
@@ -134,6 +136,49 @@ fn qgemm_requant_wraps_like_the_reference_at_the_extremes() {
     let _ = rng.next_u64();
 }
 
+/// The projection with its residual add fused equals the reference and the unfused
+/// GEMM followed by the add, on every tier.
+#[test]
+fn qgemm_with_fused_add_is_bit_exact_on_every_tier() {
+    let mut rng = Rng::new(21);
+    for &m in &[1, 5, 6, 7, 13] {
+        for &n in &[1, 7, 8, 9, 16, 17, 65] {
+            for &k in &[1, 4, 5, 24, 33] {
+                let (lda, ldc) = (k + rng.range(0, 2), n + rng.range(0, 2));
+                let a = bytes(&mut rng, m * lda);
+                let b = PackedB::pack(&weights(&mut rng, k * n), k, n);
+                let per_tensor = rng.range(0, 3) == 0;
+                let rq = stage(&mut rng, n, per_tensor, true);
+                let res = bytes(&mut rng, m * ldc);
+                let sc = |r: &mut Rng| 10f32.powf(-3.0 + 2.5 * (r.f32() + 1.0) / 2.0);
+                let p = QAddParams::new(
+                    (sc(&mut rng), rq.zero_point),
+                    (sc(&mut rng), rng.range(0, 255) as i32),
+                    (sc(&mut rng), rng.range(0, 255) as i32),
+                    rng.range(0, 30) as u8,
+                    rng.range(220, 255) as u8,
+                );
+                let s = QGemmShape { m, lda, ldc };
+                let mut want = vec![9u8; m * ldc];
+                qgemm_add_reference(s, &a, &b, &rq, &res, &p, &mut want);
+                let mut conv = vec![9u8; m * ldc];
+                qgemm_reference(s, &a, &b, &rq, &mut conv);
+                for i in 0..m {
+                    for j in 0..n {
+                        let at = i * ldc + j;
+                        assert_eq!(want[at], p.apply(conv[at], res[at]), "unfused m{m} n{n}");
+                    }
+                }
+                for tier in dispatch::available() {
+                    let mut got = vec![9u8; m * ldc];
+                    qgemm_u8i8_requant_add(tier, s, &a, &b, &rq, &res, &p, &mut got);
+                    assert_eq!(got, want, "{tier:?} m{m} n{n} k{k}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn qgemm_requant_q32_layout_is_exact_at_the_extremes() {
     let (m, n, k) = (7, 33, 64);
@@ -237,7 +282,7 @@ fn qdwconv_is_bit_exact_on_every_tier() {
     let mut rng = Rng::new(13);
     for &c in &[1, 7, 8, 9, 15, 16, 17, 25, 49] {
         for &h in &[1, 2, 5, 6, 7] {
-            for &wd in &[1, 3, 4, 7] {
+            for &wd in &[1, 3, 4, 7, 8, 10] {
                 for &stride in &[1, 2] {
                     for &pad in &[0, 1] {
                         if h + 2 * pad < 3 || wd + 2 * pad < 3 {

@@ -7,6 +7,7 @@
 
 use core::arch::x86_64::*;
 
+use super::qadd_u8::{add_codes, addv, load8};
 use super::requant_u8::{clamp_q, load_i32, mulv, outq, store_u8};
 use crate::quant::qgemm::{KR, NR};
 
@@ -121,6 +122,7 @@ unsafe fn tile<const R: usize>(
                     zp,
                     qmin,
                     qmax,
+                    res,
                     ..
                 } => {
                     let m = mulv(
@@ -128,7 +130,10 @@ unsafe fn tile<const R: usize>(
                         load_i32(&shift[col..col + valid]),
                     );
                     let x = _mm256_add_epi32(s, load_i32(&bias[col..col + valid]));
-                    let v = clamp_q(x, m, outq(*zp, *qmin, *qmax));
+                    let mut v = clamp_q(x, m, outq(*zp, *qmin, *qmax));
+                    if let Some((r, p)) = res {
+                        v = add_codes(v, load8(&r[row..row + valid]), addv(p));
+                    }
                     store_u8(v, &mut c[row..row + valid]);
                 }
                 Out::F32 {

@@ -244,14 +244,31 @@ unsafe fn rows3x3_vnni(
             }
         }
     }
+    // Pair weights for stride 1: row ky's taps as [w0, w1, w2, 0] (left pixel of a pair)
+    // and [0, w0, w1, w2] (right pixel) in each channel's lane.
+    let mut wp2 = [[[0i8; 64]; 3]; 2];
+    for ch in 0..16 {
+        if mask & (1 << ch) == 0 {
+            continue;
+        }
+        for ky in 0..3 {
+            for kx in 0..3 {
+                // SAFETY: tap ky·3 + kx < 9 and channel c0 + ch < C: inside the weights.
+                let v = unsafe { *wp.add((ky * 3 + kx) * c + c0 + ch) };
+                wp2[0][ky][4 * ch + kx] = v;
+                wp2[1][ky][4 * ch + kx + 1] = v;
+            }
+        }
+    }
     // SAFETY: the arrays hold 64 bytes each.
-    let (idx, wq) = unsafe {
+    let (idx, wq, pair) = unsafe {
+        let ld = |a: &[i8; 64]| _mm512_loadu_si512(a.as_ptr().cast());
         (
             _mm512_loadu_si512(idx.as_ptr().cast()),
+            [ld(&wq[0]), ld(&wq[1]), ld(&wq[2])],
             [
-                _mm512_loadu_si512(wq[0].as_ptr().cast()),
-                _mm512_loadu_si512(wq[1].as_ptr().cast()),
-                _mm512_loadu_si512(wq[2].as_ptr().cast()),
+                [ld(&wp2[0][0]), ld(&wp2[0][1]), ld(&wp2[0][2])],
+                [ld(&wp2[1][0]), ld(&wp2[1][1]), ld(&wp2[1][2])],
             ],
         )
     };
@@ -263,7 +280,43 @@ unsafe fn rows3x3_vnni(
     };
     for (r, oy) in rows.enumerate() {
         let row_inside = oy * g.stride_h >= g.pad_h && oy * g.stride_h + 3 <= g.in_h + g.pad_h;
-        for ox in 0..ow {
+        let mut ox = 0;
+        while ox < ow {
+            if row_inside && g.stride_w == 1 && ox >= ox_lo && ox + 1 < ox_hi {
+                // Two interior pixels at stride 1 read input columns ix0..ix0 + 3: one
+                // transposed window per kernel row serves both, against the left and the
+                // right pair weights.
+                let iy0 = oy * g.stride_h - g.pad_h;
+                let ix0 = ox - g.pad_w;
+                let (mut left, mut right) = (bias_inner, bias_inner);
+                for (ky, (wl, wr)) in pair[0].iter().zip(&pair[1]).enumerate() {
+                    let col = |kx: usize| -> __m128i {
+                        // SAFETY: both pixels are interior, so columns ix0..ix0 + 3 of row
+                        // iy0 + ky are inside the image; the mask keeps channels below C.
+                        unsafe {
+                            _mm_maskz_loadu_epi8(
+                                mask,
+                                xp.add(((iy0 + ky) * g.in_w + ix0 + kx) * c + c0).cast(),
+                            )
+                        }
+                    };
+                    let z = _mm512_zextsi128_si512(col(0));
+                    let z = _mm512_inserti32x4::<1>(z, col(1));
+                    let z = _mm512_inserti32x4::<2>(z, col(2));
+                    let w = _mm512_permutexvar_epi8(idx, _mm512_inserti32x4::<3>(z, col(3)));
+                    left = _mm512_dpbusd_epi32(left, w, *wl);
+                    right = _mm512_dpbusd_epi32(right, w, *wr);
+                }
+                for (k, acc) in [left, right].into_iter().enumerate() {
+                    let bytes = to_u8(acc, m, oq);
+                    // SAFETY: r < rows.len(), ox + k < out_w, masked channels < C.
+                    unsafe {
+                        _mm_mask_storeu_epi8(op.add((r * ow + ox + k) * c + c0).cast(), mask, bytes)
+                    };
+                }
+                ox += 2;
+                continue;
+            }
             let acc = if row_inside && ox >= ox_lo && ox < ox_hi {
                 let iy0 = oy * g.stride_h - g.pad_h;
                 let ix0 = ox * g.stride_w - g.pad_w;
@@ -314,6 +367,7 @@ unsafe fn rows3x3_vnni(
             let bytes = to_u8(acc, m, oq);
             // SAFETY: r < rows.len(), ox < out_w, masked channels < C: inside `out`.
             unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };
+            ox += 1;
         }
     }
 }

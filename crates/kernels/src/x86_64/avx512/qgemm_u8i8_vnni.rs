@@ -7,7 +7,8 @@
 
 use core::arch::x86_64::*;
 
-use super::requant_u8::{mulv, outq, to_u8};
+use super::qadd_u8::{add_codes, addv};
+use super::requant_u8::{mulv, outq, to_codes, to_u8};
 use crate::quant::qgemm::{KR, NR};
 use crate::x86_64::quant::Out;
 
@@ -195,6 +196,7 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
                 qmin,
                 qmax,
                 q32,
+                res,
                 ..
             } => {
                 // SAFETY: masked loads read only lanes col..col + valid < n.
@@ -206,16 +208,21 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
                 };
                 let m = mulv(mv, sv, *q32);
                 let o = outq(*zp, *qmin, *qmax);
+                let add = res.map(|(r, p)| (r, addv(p)));
                 for (r, accr) in acc.iter().enumerate() {
-                    let bytes = to_u8(accr[q], m, o);
-                    // SAFETY: row i + r < m and columns col..col + valid ≤ n: inside `c`.
-                    unsafe {
-                        _mm_mask_storeu_epi8(
-                            c.as_mut_ptr().add((t.i + r) * t.ldc + col).cast(),
-                            mask,
-                            bytes,
-                        )
+                    let at = (t.i + r) * t.ldc + col;
+                    let bytes = match add {
+                        None => to_u8(accr[q], m, o),
+                        Some((res, k)) => {
+                            // SAFETY: the residual has the layout of `c`: the masked load
+                            // reads row i + r, columns col..col + valid ≤ n.
+                            let rv =
+                                unsafe { _mm_maskz_loadu_epi8(mask, res.as_ptr().add(at).cast()) };
+                            add_codes(to_codes(accr[q], m, o), _mm512_cvtepu8_epi32(rv), k)
+                        }
                     };
+                    // SAFETY: row i + r < m and columns col..col + valid ≤ n: inside `c`.
+                    unsafe { _mm_mask_storeu_epi8(c.as_mut_ptr().add(at).cast(), mask, bytes) };
                 }
             }
             Out::F32 {
