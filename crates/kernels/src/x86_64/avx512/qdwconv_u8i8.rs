@@ -247,17 +247,13 @@ unsafe fn rows3x3_vnni(
     // Pair weights for stride 1: row ky's taps as [w0, w1, w2, 0] (left pixel of a pair)
     // and [0, w0, w1, w2] (right pixel) in each channel's lane.
     let mut wp2 = [[[0i8; 64]; 3]; 2];
-    for ch in 0..16 {
-        if mask & (1 << ch) == 0 {
-            continue;
-        }
-        for ky in 0..3 {
-            for kx in 0..3 {
-                // SAFETY: tap ky·3 + kx < 9 and channel c0 + ch < C: inside the weights.
-                let v = unsafe { *wp.add((ky * 3 + kx) * c + c0 + ch) };
-                wp2[0][ky][4 * ch + kx] = v;
-                wp2[1][ky][4 * ch + kx + 1] = v;
-            }
+    for ch in (0..16).filter(|ch| mask & (1 << ch) != 0) {
+        for t in 0..9 {
+            let (ky, kx) = (t / 3, t % 3);
+            // SAFETY: tap t < 9 and channel c0 + ch < C: inside the weights.
+            let v = unsafe { *wp.add(t * c + c0 + ch) };
+            wp2[0][ky][4 * ch + kx] = v;
+            wp2[1][ky][4 * ch + kx + 1] = v;
         }
     }
     // SAFETY: the arrays hold 64 bytes each.
