@@ -122,6 +122,45 @@ fn predictor_runs_the_int8_engine() {
     assert_eq!(p2.logits(), pred.logits());
 }
 
+/// The engine fuses each block's residual add into the projection's epilogue; the
+/// engine that keeps every value (no fusion) must give the same codes, on one and two
+/// threads.
+#[test]
+fn fused_residual_adds_are_bit_exact() {
+    let f = fixture();
+    let mut unfused = slimdet_quant::Int8Engine::new_keep_all(&f.q, 1).unwrap();
+    let want: Vec<Vec<f32>> = unfused
+        .run(&f.inputs[1])
+        .unwrap()
+        .iter()
+        .map(|o| o.to_vec())
+        .collect();
+    let kinds = |e: &mut slimdet_quant::Int8Engine| -> Vec<String> {
+        e.profile(&f.inputs[1])
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect()
+    };
+    let plain = kinds(&mut unfused);
+    for threads in [1, 2] {
+        let mut fused = slimdet_quant::Int8Engine::new(&f.q, threads).unwrap();
+        let got = fused.run(&f.inputs[1]).unwrap();
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g == &w.as_slice(), "{threads} thread(s): outputs differ");
+        }
+        let k = kinds(&mut fused);
+        let adds = plain.iter().filter(|s| s.starts_with("QAdd")).count();
+        let fused_adds = k.iter().filter(|s| s.contains("+Add")).count();
+        assert!(
+            adds > 0 && fused_adds == adds,
+            "{adds} adds, {fused_adds} fused"
+        );
+        assert!(!k.iter().any(|s| s.starts_with("QAdd")));
+    }
+}
+
 #[test]
 fn save_load_is_bit_exact_and_corruption_is_refused() {
     let f = fixture();

@@ -122,6 +122,7 @@ impl Builder<'_> {
                         b,
                         rq,
                         in_zp: qi.zero_point as u8,
+                        residual: None,
                     });
                 }
             }
@@ -265,6 +266,7 @@ impl Int8Engine {
         let (mut input, mut u8_sizes, mut f32_sizes) =
             (input, b.u8_sizes.clone(), b.f32_sizes.clone());
         if !keep_all {
+            fuse_residual_adds(&mut b.steps);
             let mut pinned = vec![input];
             pinned.extend(&outputs);
             let (su, sf, new_pinned) =
@@ -340,4 +342,52 @@ impl Int8Engine {
             },
         })
     }
+}
+
+/// Folds each residual add into the GEMM that produces one of its inputs, when that GEMM
+/// is the step just before it and nothing else reads its output (the projection of an
+/// inverted-residual block): the add then runs in the GEMM's epilogue, bit-exact, and
+/// the projection's codes are never stored. Not used when every value keeps its buffer
+/// (the codes are then read back for reports).
+fn fuse_residual_adds(steps: &mut Vec<Step>) {
+    let mut reads = std::collections::HashMap::<usize, usize>::new();
+    for st in steps.iter_mut() {
+        for b in st.io().0 {
+            *reads.entry(*b).or_default() += 1;
+        }
+    }
+    let mut fused: Vec<Step> = Vec::with_capacity(steps.len());
+    for st in steps.drain(..) {
+        if let (
+            Step::QAdd { a, b, dst, p },
+            Some(Step::QGemm {
+                dst: out, residual, ..
+            }),
+        ) = (&st, fused.last_mut())
+        {
+            let only_reader = |v: usize| reads.get(&v) == Some(&1);
+            let other = if *out == *a && *b != *a && only_reader(*a) {
+                Some((*b, *p))
+            } else if *out == *b && *a != *b && only_reader(*b) {
+                // The add is symmetric: swap the inputs so that the codes are `a`.
+                let swapped = QAddParams {
+                    a_zp: p.b_zp,
+                    a_mul: p.b_mul,
+                    b_zp: p.a_zp,
+                    b_mul: p.a_mul,
+                    ..*p
+                };
+                Some((*a, swapped))
+            } else {
+                None
+            };
+            if let (Some(r), None) = (other, residual.as_ref()) {
+                *residual = Some(r);
+                *out = *dst;
+                continue;
+            }
+        }
+        fused.push(st);
+    }
+    *steps = fused;
 }

@@ -29,9 +29,11 @@ impl Int8Engine {
                 b,
                 rq,
                 in_zp,
+                residual,
             } => {
                 let mut out = std::mem::take(&mut self.u8s[*dst]);
                 let x = &self.u8s[*src];
+                let residual = residual.as_ref().map(|(r, p)| (self.u8s[*r].as_slice(), p));
                 let k = b.k();
                 let rows = geom.out_h() * geom.out_w();
                 let a: &[u8] = if *kind == ConvKind::Im2col {
@@ -45,7 +47,14 @@ impl Int8Engine {
                 let run = |r0: usize, o: &mut [u8]| {
                     let m = o.len() / n;
                     let s = QGemmShape { m, lda: k, ldc: n };
-                    qgemm_u8i8_i32_requant(tier, s, &a[r0 * k..(r0 + m) * k], b, rq, o);
+                    let a = &a[r0 * k..(r0 + m) * k];
+                    match residual {
+                        Some((r, p)) => {
+                            let r = &r[r0 * n..(r0 + m) * n];
+                            qgemm_u8i8_requant_add(tier, s, a, b, rq, r, p, o);
+                        }
+                        None => qgemm_u8i8_i32_requant(tier, s, a, b, rq, o),
+                    }
                 };
                 if par {
                     out.par_chunks_mut(ROWS_PER_TASK * n)

@@ -15,6 +15,7 @@ use slimdet_kernels::Tier;
 use slimdet_kernels::quant::{
     Dequant, PackedB, QAddParams, QGemmShape, QMul, Requant, im2col_u8_rows, qadd_u8_requant,
     qdwconv, qdwconv_u8i8_requant_rows, qgemm_u8i8_f32_dequant, qgemm_u8i8_i32_requant,
+    qgemm_u8i8_requant_add,
 };
 use slimdet_kernels::reference::ConvGeom;
 use slimdet_models::{Backend, BackendFactory, ModelError};
@@ -70,6 +71,9 @@ enum Step {
         b: PackedB,
         rq: Requant,
         in_zp: u8,
+        /// A residual add fused into the epilogue: the other input's buffer and the add's
+        /// parameters with this convolution's codes as `a`.
+        residual: Option<(usize, QAddParams)>,
     },
     QDw {
         geom: ConvGeom,
@@ -140,9 +144,16 @@ impl Step {
         match self {
             Step::Quantize { src, dst, .. } => (vec![], vec![dst], vec![src], vec![]),
             Step::Dequantize { src, dst, .. } => (vec![src], vec![], vec![], vec![dst]),
-            Step::QGemm { src, dst, .. }
-            | Step::QDw { src, dst, .. }
-            | Step::CopyU8 { src, dst } => (vec![src], vec![dst], vec![], vec![]),
+            Step::QGemm {
+                src, dst, residual, ..
+            } => {
+                let mut srcs = vec![src];
+                srcs.extend(residual.as_mut().map(|(r, _)| r));
+                (srcs, vec![dst], vec![], vec![])
+            }
+            Step::QDw { src, dst, .. } | Step::CopyU8 { src, dst } => {
+                (vec![src], vec![dst], vec![], vec![])
+            }
             Step::DynGemm { src, dst, .. }
             | Step::FConv { src, dst, .. }
             | Step::FAct { src, dst, .. }
@@ -266,7 +277,22 @@ impl Int8Engine {
             self.exec(i, false);
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let kind = match &self.steps[i] {
-                Step::QGemm { kind, geom, .. } | Step::DynGemm { kind, geom, .. } => format!(
+                Step::QGemm {
+                    kind,
+                    geom,
+                    residual,
+                    ..
+                } => format!(
+                    "{kind:?}{} {}x{} {}->{} @{}x{}",
+                    if residual.is_some() { "+Add" } else { "" },
+                    geom.kh,
+                    geom.kw,
+                    geom.in_c,
+                    geom.out_c,
+                    geom.out_h(),
+                    geom.out_w()
+                ),
+                Step::DynGemm { kind, geom, .. } => format!(
                     "{kind:?} {}x{} {}->{} @{}x{}",
                     geom.kh,
                     geom.kw,
