@@ -3,6 +3,7 @@
 mod dwconv3x3_f32;
 mod pointwise_f32;
 mod qadd_u8;
+mod qdwconv3x3_vnni;
 mod qdwconv_u8i8;
 mod qgemm_u8i8_vnni;
 mod requant_u8;

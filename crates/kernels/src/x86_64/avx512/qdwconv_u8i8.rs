@@ -5,6 +5,7 @@
 use core::arch::x86_64::*;
 use std::ops::Range;
 
+use super::qdwconv3x3_vnni::rows3x3_vnni;
 use super::requant_u8::{MulV, OutQ, mulv, outq, to_u8};
 use crate::quant::Requant;
 use crate::quant::qdwconv::tap_pos;
@@ -60,7 +61,7 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
         if fast && vbmi_vnni {
             // SAFETY: forwarded contract (VBMI and VNNI present); the mask keeps channels
             // below C.
-            unsafe { rows3x3_vnni(g, xp, op, mask, c0, bias, zpx, m, oq, wp, rows.clone()) };
+            unsafe { rows3x3_vnni(g, xp, op, mask, c0, bias, x_zp, m, oq, wp, rows.clone()) };
             c0 += 16;
             continue;
         }
@@ -191,179 +192,6 @@ unsafe fn rows3x3(
             let bytes = to_u8(acc, m, oq);
             // SAFETY: r < rows.len(), ox < out_w, masked channels < C: inside `out`.
             unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };
-        }
-    }
-}
-
-/// [`rows3x3`] with VNNI: interior pixels gather taps `4k..4k + 4` of sixteen channels
-/// into one zmm (`[t0 | t1 | t2 | t3]`, 16 bytes each), transpose it with `vpermb` so
-/// that each `i32` lane holds one channel's four taps, and multiply-add them against the
-/// matching weight quads with `vpdpbusd` (`u8 × i8`, exact): three instructions for nine
-/// taps instead of nine widening multiplies. The raw `u8` inputs are used and the zero
-/// point is folded into the bias, as in [`rows3x3`].
-///
-/// # Safety
-/// As [`rows3x3`], and the CPU has AVX-512 VBMI and VNNI.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512vnni")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn rows3x3_vnni(
-    g: &ConvGeom,
-    xp: *const u8,
-    op: *mut u8,
-    mask: __mmask16,
-    c0: usize,
-    bias: __m512i,
-    zpx: __m512i,
-    m: MulV,
-    oq: OutQ,
-    wp: *const i8,
-    rows: Range<usize>,
-) {
-    let (c, ow) = (g.in_c, g.out_w());
-    let mut wv = [_mm512_setzero_si512(); 9];
-    let mut wsum = _mm512_setzero_si512();
-    for (t, v) in wv.iter_mut().enumerate() {
-        // SAFETY: tap t < 9 and masked channels < C: inside the packed weights.
-        *v = _mm512_cvtepi8_epi32(unsafe { _mm_maskz_loadu_epi8(mask, wp.add(t * c + c0)) });
-        wsum = _mm512_add_epi32(wsum, *v);
-    }
-    let bias_inner = _mm512_sub_epi32(bias, _mm512_mullo_epi32(zpx, wsum));
-    // Byte 4·ch + j of the transposed vector comes from byte 16·j + ch.
-    let mut idx = [0u8; 64];
-    let mut wq = [[0i8; 64]; 3];
-    for ch in 0..16 {
-        for j in 0..4 {
-            idx[4 * ch + j] = (16 * j + ch) as u8;
-            for (k, q) in wq.iter_mut().enumerate() {
-                let t = 4 * k + j;
-                if t < 9 && mask & (1 << ch) != 0 {
-                    // SAFETY: tap t < 9 and channel c0 + ch < C: inside the weights.
-                    q[4 * ch + j] = unsafe { *wp.add(t * c + c0 + ch) };
-                }
-            }
-        }
-    }
-    // Pair weights for stride 1: row ky's taps as [w0, w1, w2, 0] (left pixel of a pair)
-    // and [0, w0, w1, w2] (right pixel) in each channel's lane.
-    let mut wp2 = [[[0i8; 64]; 3]; 2];
-    for ch in (0..16).filter(|ch| mask & (1 << ch) != 0) {
-        for t in 0..9 {
-            let (ky, kx) = (t / 3, t % 3);
-            // SAFETY: tap t < 9 and channel c0 + ch < C: inside the weights.
-            let v = unsafe { *wp.add(t * c + c0 + ch) };
-            wp2[0][ky][4 * ch + kx] = v;
-            wp2[1][ky][4 * ch + kx + 1] = v;
-        }
-    }
-    // SAFETY: the arrays hold 64 bytes each.
-    let (idx, wq, pair) = unsafe {
-        let ld = |a: &[i8; 64]| _mm512_loadu_si512(a.as_ptr().cast());
-        (
-            _mm512_loadu_si512(idx.as_ptr().cast()),
-            [ld(&wq[0]), ld(&wq[1]), ld(&wq[2])],
-            [
-                [ld(&wp2[0][0]), ld(&wp2[0][1]), ld(&wp2[0][2])],
-                [ld(&wp2[1][0]), ld(&wp2[1][1]), ld(&wp2[1][2])],
-            ],
-        )
-    };
-    let ox_lo = g.pad_w.div_ceil(g.stride_w).min(ow);
-    let ox_hi = if g.in_w + g.pad_w >= 3 {
-        ((g.in_w + g.pad_w - 3) / g.stride_w + 1).clamp(ox_lo, ow)
-    } else {
-        ox_lo
-    };
-    for (r, oy) in rows.enumerate() {
-        let row_inside = oy * g.stride_h >= g.pad_h && oy * g.stride_h + 3 <= g.in_h + g.pad_h;
-        let mut ox = 0;
-        while ox < ow {
-            if row_inside && g.stride_w == 1 && ox >= ox_lo && ox + 1 < ox_hi {
-                // Two interior pixels at stride 1 read input columns ix0..ix0 + 3: one
-                // transposed window per kernel row serves both, against the left and the
-                // right pair weights.
-                let iy0 = oy * g.stride_h - g.pad_h;
-                let ix0 = ox - g.pad_w;
-                let (mut left, mut right) = (bias_inner, bias_inner);
-                for (ky, (wl, wr)) in pair[0].iter().zip(&pair[1]).enumerate() {
-                    let col = |kx: usize| -> __m128i {
-                        // SAFETY: both pixels are interior, so columns ix0..ix0 + 3 of row
-                        // iy0 + ky are inside the image; the mask keeps channels below C.
-                        unsafe {
-                            _mm_maskz_loadu_epi8(
-                                mask,
-                                xp.add(((iy0 + ky) * g.in_w + ix0 + kx) * c + c0).cast(),
-                            )
-                        }
-                    };
-                    let z = _mm512_zextsi128_si512(col(0));
-                    let z = _mm512_inserti32x4::<1>(z, col(1));
-                    let z = _mm512_inserti32x4::<2>(z, col(2));
-                    let w = _mm512_permutexvar_epi8(idx, _mm512_inserti32x4::<3>(z, col(3)));
-                    left = _mm512_dpbusd_epi32(left, w, *wl);
-                    right = _mm512_dpbusd_epi32(right, w, *wr);
-                }
-                for (k, acc) in [left, right].into_iter().enumerate() {
-                    let bytes = to_u8(acc, m, oq);
-                    // SAFETY: r < rows.len(), ox + k < out_w, masked channels < C.
-                    unsafe {
-                        _mm_mask_storeu_epi8(op.add((r * ow + ox + k) * c + c0).cast(), mask, bytes)
-                    };
-                }
-                ox += 2;
-                continue;
-            }
-            let acc = if row_inside && ox >= ox_lo && ox < ox_hi {
-                let iy0 = oy * g.stride_h - g.pad_h;
-                let ix0 = ox * g.stride_w - g.pad_w;
-                let tap = |t: usize| -> __m128i {
-                    let (ky, kx) = (t / 3, t % 3);
-                    // SAFETY: an interior pixel's taps are all inside the image; the mask
-                    // keeps channels below C.
-                    unsafe {
-                        _mm_maskz_loadu_epi8(
-                            mask,
-                            xp.add(((iy0 + ky) * g.in_w + ix0 + kx) * c + c0).cast(),
-                        )
-                    }
-                };
-                let quad = |t: usize| -> __m512i {
-                    let z = _mm512_zextsi128_si512(tap(t));
-                    let z = _mm512_inserti32x4::<1>(z, tap(t + 1));
-                    let z = _mm512_inserti32x4::<2>(z, tap(t + 2));
-                    _mm512_permutexvar_epi8(idx, _mm512_inserti32x4::<3>(z, tap(t + 3)))
-                };
-                let mut acc = _mm512_dpbusd_epi32(bias_inner, quad(0), wq[0]);
-                acc = _mm512_dpbusd_epi32(acc, quad(4), wq[1]);
-                _mm512_dpbusd_epi32(
-                    acc,
-                    _mm512_permutexvar_epi8(idx, _mm512_zextsi128_si512(tap(8))),
-                    wq[2],
-                )
-            } else {
-                let mut acc = bias;
-                for ky in 0..3 {
-                    let Some(iy) = tap_pos(oy, ky, g.stride_h, 1, g.pad_h, g.in_h) else {
-                        continue;
-                    };
-                    for kx in 0..3 {
-                        let Some(ix) = tap_pos(ox, kx, g.stride_w, 1, g.pad_w, g.in_w) else {
-                            continue;
-                        };
-                        // SAFETY: iy < in_h, ix < in_w, masked channels < C.
-                        let xv = unsafe {
-                            _mm_maskz_loadu_epi8(mask, xp.add((iy * g.in_w + ix) * c + c0).cast())
-                        };
-                        let xv = _mm512_sub_epi32(_mm512_cvtepu8_epi32(xv), zpx);
-                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(xv, wv[ky * 3 + kx]));
-                    }
-                }
-                acc
-            };
-            let bytes = to_u8(acc, m, oq);
-            // SAFETY: r < rows.len(), ox < out_w, masked channels < C: inside `out`.
-            unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };
-            ox += 1;
         }
     }
 }
