@@ -135,11 +135,20 @@ pub(super) unsafe fn rows3x3_vnni(
                 continue;
             }
             // One pixel (stride 2, or the last column): taps 0-3, 4-7 and 8.
-            let t = |k: usize| tap(k / 3, ix0 + (k % 3) as isize);
+            let t: [__m128i; 9] = if all_rows && ix0 >= 0 && ix0 as usize + 2 < in_w {
+                let base = [0, 1, 2].map(|ky| (iy[ky].unwrap_or(0) * in_w + ix0 as usize) * c + c0);
+                // SAFETY: every row is inside and columns ix0..ix0 + 2 < in_w; the mask
+                // keeps channels below C.
+                std::array::from_fn(|k| unsafe {
+                    _mm_maskz_loadu_epi8(mask, xp.add(base[k / 3] + (k % 3) * c).cast())
+                })
+            } else {
+                std::array::from_fn(|k| tap(k / 3, ix0 + (k % 3) as isize))
+            };
             let mut acc =
-                _mm512_dpbusd_epi32(bias, transpose4(idx, t(0), t(1), t(2), t(3)), quads[0]);
-            acc = _mm512_dpbusd_epi32(acc, transpose4(idx, t(4), t(5), t(6), t(7)), quads[1]);
-            acc = _mm512_dpbusd_epi32(acc, transpose4(idx, t(8), zero, zero, zero), quads[2]);
+                _mm512_dpbusd_epi32(bias, transpose4(idx, t[0], t[1], t[2], t[3]), quads[0]);
+            acc = _mm512_dpbusd_epi32(acc, transpose4(idx, t[4], t[5], t[6], t[7]), quads[1]);
+            acc = _mm512_dpbusd_epi32(acc, transpose4(idx, t[8], zero, zero, zero), quads[2]);
             let bytes = to_u8(acc, m, oq);
             // SAFETY: r < rows.len(), ox < out_w, masked channels < C: inside `out`.
             unsafe { _mm_mask_storeu_epi8(op.add((r * ow + ox) * c + c0).cast(), mask, bytes) };

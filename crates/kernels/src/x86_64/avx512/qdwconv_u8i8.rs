@@ -39,6 +39,46 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
     let q32 = rq.is_q32();
     let (xp, wp, op) = (x.as_ptr(), w.as_ptr(), out.as_mut_ptr());
     let fast = g.kh == 3 && g.kw == 3 && g.dil_h == 1 && g.dil_w == 1;
+    if fast && vbmi_vnni {
+        // Bands of output rows outside, channel groups inside: a band's input rows stay
+        // in L1 while every group reads them (the 150x150x96 input of the first stride-2
+        // layer does not even fit in L2, and group-outer order streamed it once per
+        // group). A band holds at least 64 pixels so that the per-group weight
+        // transposition stays small against the work.
+        let band = 64usize.div_ceil(ow.max(1));
+        let mut b0 = rows.start;
+        while b0 < rows.end {
+            let b1 = (b0 + band).min(rows.end);
+            // SAFETY: rows b0..b1 lie inside `rows`, whose output starts at `op`.
+            let obase = unsafe { op.add((b0 - rows.start) * ow * c) };
+            let mut c0 = 0;
+            while c0 < c {
+                let valid = (c - c0).min(16);
+                let mask: __mmask16 = if valid == 16 {
+                    0xFFFF
+                } else {
+                    (1u16 << valid) - 1
+                };
+                // SAFETY: masked loads touch only channels c0..c0 + valid < C of `rq`.
+                let (bias, m) = unsafe {
+                    (
+                        _mm512_maskz_loadu_epi32(mask, rq.bias.as_ptr().add(c0)),
+                        mulv(
+                            _mm512_maskz_loadu_epi32(mask, rq.multiplier.as_ptr().add(c0)),
+                            _mm512_maskz_loadu_epi32(mask, rq.shift.as_ptr().add(c0)),
+                            q32,
+                        ),
+                    )
+                };
+                // SAFETY: forwarded contract (VBMI and VNNI present); the mask keeps
+                // channels below C; `obase` holds rows b0..b1 of the output.
+                unsafe { rows3x3_vnni(g, xp, obase, mask, c0, bias, x_zp, m, oq, wp, b0..b1) };
+                c0 += 16;
+            }
+            b0 = b1;
+        }
+        return;
+    }
     let mut c0 = 0;
     while c0 < c {
         let valid = (c - c0).min(16);
@@ -58,13 +98,6 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
                 ),
             )
         };
-        if fast && vbmi_vnni {
-            // SAFETY: forwarded contract (VBMI and VNNI present); the mask keeps channels
-            // below C.
-            unsafe { rows3x3_vnni(g, xp, op, mask, c0, bias, x_zp, m, oq, wp, rows.clone()) };
-            c0 += 16;
-            continue;
-        }
         if fast {
             // SAFETY: forwarded contract; the mask keeps channels below C.
             unsafe { rows3x3(g, xp, op, mask, c0, bias, zpx, m, oq, wp, rows.clone()) };
