@@ -8,7 +8,7 @@
 use core::arch::x86_64::*;
 
 use super::qadd_u8::{add_codes, addv};
-use super::requant_u8::{mulv, outq, to_codes, to_u8};
+use super::requant_u8::{mulv, out_bytes, outq, to_codes, to_u8, to_u8_x4};
 use crate::quant::qgemm::{KR, NR};
 use crate::x86_64::quant::Out;
 
@@ -183,6 +183,42 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
                 accr[q] = _mm512_dpbusd_epi32(accr[q], av, bv[q]);
             }
         }
+    }
+    // Four full column blocks in the total-shift-32 layout without a residual: sixty-four
+    // outputs per row through the packing epilogue and one 64-byte store.
+    if let Out::U8 {
+        c,
+        mul,
+        shift,
+        zp,
+        qmin,
+        qmax,
+        q32: true,
+        res: None,
+        ..
+    } = out
+        && Q == 4
+        && (t.jb + 4) * NR <= t.n
+    {
+        let col0 = t.jb * NR;
+        // SAFETY: the four blocks' columns col0..col0 + 64 ≤ n are inside the stage vectors.
+        let m: [_; 4] = std::array::from_fn(|q| unsafe {
+            mulv(
+                _mm512_loadu_si512(mul.as_ptr().add(col0 + q * NR).cast()),
+                _mm512_loadu_si512(shift.as_ptr().add(col0 + q * NR).cast()),
+                true,
+            )
+        });
+        let o = out_bytes(*zp, *qmin, *qmax);
+        for (r, accr) in acc.iter().enumerate() {
+            // SAFETY: every lane has total shift 32 (`q32`); the 64 bytes of row i + r at
+            // columns col0..col0 + 64 ≤ n are inside `c`.
+            unsafe {
+                let bytes = to_u8_x4(std::array::from_fn(|q| accr[q]), &m, &o);
+                _mm512_storeu_si512(c.as_mut_ptr().add((t.i + r) * t.ldc + col0).cast(), bytes);
+            }
+        }
+        return;
     }
     for q in 0..Q {
         let col = (t.jb + q) * NR;

@@ -70,6 +70,13 @@ fn scale_clamp(x: __m512i, m: MulV, lo: __m512i, hi: __m512i) -> __m512i {
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn scale_clamp_q32(x: __m512i, m: MulV, lo: __m512i, hi: __m512i) -> __m512i {
+    _mm512_min_epi32(_mm512_max_epi32(scale_q32(x, m), lo), hi)
+}
+
+/// `apply_i64(x)` for multipliers with total shift 32 (`|result| ≤ 2^30`), unclamped.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn scale_q32(x: __m512i, m: MulV) -> __m512i {
     let round = _mm512_set1_epi64(1 << 31);
     let even = _mm512_add_epi64(_mm512_mul_epi32(x, m.mul_even), round);
     let odd = _mm512_add_epi64(
@@ -77,8 +84,53 @@ fn scale_clamp_q32(x: __m512i, m: MulV, lo: __m512i, hi: __m512i) -> __m512i {
         round,
     );
     // Dword 2i takes the high dword of the even qword i.
-    let v = _mm512_mask_shuffle_epi32::<_MM_PERM_DDBB>(odd, 0x5555, even);
-    _mm512_min_epi32(_mm512_max_epi32(v, lo), hi)
+    _mm512_mask_shuffle_epi32::<_MM_PERM_DDBB>(odd, 0x5555, even)
+}
+
+/// Dword `4·v + l` of the packed result comes from dword `4·l + v` (`vpackssdw` and
+/// `vpackuswb` interleave their inputs per 128-bit lane).
+const PACK_ORDER: [i32; 16] = [0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15];
+
+/// Sixty-four outputs at once, for stages in the total-shift-32 layout: the four
+/// vectors' scaled values are narrowed with signed saturation to `i16`, the zero point
+/// added with saturation, narrowed with unsigned saturation to bytes (which is the clamp
+/// to `0..=255`), put back in order and clamped to `qmin..=qmax` as bytes. Equal to
+/// [`to_u8`] on each vector (the values stay within `±2^30`, so every saturation is the
+/// clamp), in 4 shuffles and 2 byte clamps instead of 8 and 8.
+///
+/// # Safety
+/// Every `m[v]` is in the total-shift-32 layout (its `q32` flag set).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(in crate::x86_64) unsafe fn to_u8_x4(x: [__m512i; 4], m: &[MulV; 4], o: &OutBytes) -> __m512i {
+    debug_assert!(m.iter().all(|m| m.q32));
+    let v: [__m512i; 4] = std::array::from_fn(|k| scale_q32(x[k], m[k]));
+    let ab = _mm512_adds_epi16(_mm512_packs_epi32(v[0], v[1]), o.zp16);
+    let cd = _mm512_adds_epi16(_mm512_packs_epi32(v[2], v[3]), o.zp16);
+    let bytes = _mm512_permutexvar_epi32(o.order, _mm512_packus_epi16(ab, cd));
+    _mm512_min_epu8(_mm512_max_epu8(bytes, o.lo8), o.hi8)
+}
+
+/// The constants of [`to_u8_x4`].
+#[derive(Clone, Copy)]
+pub(in crate::x86_64) struct OutBytes {
+    zp16: __m512i,
+    lo8: __m512i,
+    hi8: __m512i,
+    order: __m512i,
+}
+
+/// [`OutBytes`] for zero point `zp` and clamp `qmin..=qmax` (all in `0..=255`).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+pub(in crate::x86_64) fn out_bytes(zp: i32, qmin: i32, qmax: i32) -> OutBytes {
+    OutBytes {
+        zp16: _mm512_set1_epi16(zp as i16),
+        lo8: _mm512_set1_epi8(qmin as u8 as i8),
+        hi8: _mm512_set1_epi8(qmax as u8 as i8),
+        // SAFETY: the table holds 16 i32.
+        order: unsafe { _mm512_loadu_si512(PACK_ORDER.as_ptr().cast()) },
+    }
 }
 
 /// `QMul::apply` without the saturation, for inputs whose scaled value is known to fit
