@@ -35,8 +35,41 @@ pub fn im2col_u8_rows(
         rows.len() * ow * ld,
         "im2col_u8_rows: cols length"
     );
+    // Interior columns: every tap of the kernel row inside the image.
+    let ox_lo = g.pad_w.div_ceil(g.stride_w).min(ow);
+    let span = (g.kw - 1) * g.dil_w + 1;
+    let ox_hi = if g.in_w + g.pad_w >= span {
+        ((g.in_w + g.pad_w - span) / g.stride_w + 1).clamp(ox_lo, ow)
+    } else {
+        ox_lo
+    };
+    // The first layer's shape (3x3 taps of 3 channels, rows padded to 28 bytes): whole
+    // interior rows with fixed-size copies.
+    let first_layer = g.kh == 3 && g.kw == 3 && c == 3 && g.dil_w == 1 && g.dil_h == 1 && ld == 28;
     for (r, oy) in rows.enumerate() {
+        let iy0 = (oy * g.stride_h) as isize - g.pad_h as isize;
+        let row_inside = iy0 >= 0 && iy0 as usize + 2 < g.in_h;
+        if first_layer && row_inside && ox_lo < ox_hi {
+            let iy0 = iy0 as usize;
+            let row_len = g.in_w * c;
+            let src = &input[iy0 * row_len..(iy0 + 3) * row_len];
+            let out = &mut cols[(r * ow + ox_lo) * ld..(r * ow + ox_hi) * ld];
+            for (i, dst) in out.chunks_exact_mut(28).enumerate() {
+                let base = ((ox_lo + i) * g.stride_w - g.pad_w) * c;
+                let dst: &mut [u8; 28] = dst.try_into().expect("28-byte rows");
+                for ky in 0..3 {
+                    let s: &[u8; 9] = src[ky * row_len + base..ky * row_len + base + 9]
+                        .try_into()
+                        .expect("9-byte taps");
+                    dst[9 * ky..9 * ky + 9].copy_from_slice(s);
+                }
+                dst[27] = zp;
+            }
+        }
         for ox in 0..ow {
+            if first_layer && row_inside && (ox_lo..ox_hi).contains(&ox) {
+                continue;
+            }
             let dst = &mut cols[(r * ow + ox) * ld..(r * ow + ox + 1) * ld];
             for b in &mut dst[k..] {
                 *b = zp;

@@ -35,6 +35,36 @@ impl Int8Engine {
                 let x = &self.u8s[*src];
                 let residual = residual.as_ref().map(|(r, p)| (self.u8s[*r].as_slice(), p));
                 let k = b.k();
+                let n = b.n();
+                if *kind == ConvKind::Im2col && residual.is_none() {
+                    // Bands of image rows: each band's column matrix is built and consumed
+                    // while it is in L1/L2 (the whole 150x150 first layer's is 630 KB).
+                    let (ow, oh) = (geom.out_w(), geom.out_h());
+                    let band = IM2COL_BAND_PIXELS.div_ceil(ow).max(1);
+                    let cols = &mut self.cols[..oh * ow * k];
+                    let work = |(t, (o, cb)): (usize, (&mut [u8], &mut [u8]))| {
+                        let y0 = t * band;
+                        let y1 = (y0 + band).min(oh);
+                        im2col_u8_rows(geom, x, *in_zp, y0..y1, k, cb);
+                        let s = QGemmShape {
+                            m: (y1 - y0) * ow,
+                            lda: k,
+                            ldc: n,
+                        };
+                        qgemm_u8i8_i32_requant(tier, s, cb, b, rq, o);
+                    };
+                    let chunks = out
+                        .chunks_mut(band * ow * n)
+                        .zip(cols.chunks_mut(band * ow * k))
+                        .enumerate();
+                    if par {
+                        chunks.par_bridge().for_each(work);
+                    } else {
+                        chunks.for_each(work);
+                    }
+                    self.u8s[*dst] = out;
+                    return;
+                }
                 let rows = geom.out_h() * geom.out_w();
                 let a: &[u8] = if *kind == ConvKind::Im2col {
                     let cols = &mut self.cols[..rows * k];
@@ -43,7 +73,6 @@ impl Int8Engine {
                 } else {
                     x
                 };
-                let n = b.n();
                 let run = |r0: usize, o: &mut [u8]| {
                     let m = o.len() / n;
                     let s = QGemmShape { m, lda: k, ldc: n };

@@ -50,6 +50,10 @@ impl BackendFactory for Int8Factory {
 /// Rows of output computed per parallel task.
 const ROWS_PER_TASK: usize = 64;
 
+/// Output pixels per band of an im2col convolution (~8 KB of columns for the first
+/// layer's 28-byte rows).
+const IM2COL_BAND_PIXELS: usize = 300;
+
 #[derive(Debug)]
 enum Step {
     Quantize {
