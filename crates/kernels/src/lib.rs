@@ -18,6 +18,7 @@ pub mod quant;
 pub mod reference;
 pub mod sgemm;
 pub mod sgemm_t;
+pub mod softmax;
 pub mod sparse;
 mod x86_64;
 

@@ -3,7 +3,6 @@
 //! hard NMS over probabilities strictly above the threshold, boxes scaled to the
 //! original image (not clipped).
 
-use slimdet_core::exec::softmax_row;
 use slimdet_core::{Plan, PlanOptions};
 use slimdet_data::RgbImage;
 
@@ -107,10 +106,7 @@ impl Predictor {
             }
             (None, None) => unreachable!("a predictor has a plan or a backend"),
         }
-        let k = self.num_classes;
-        for (o, x) in self.scores.chunks_mut(k).zip(self.logits.chunks(k)) {
-            softmax_row(x, o);
-        }
+        slimdet_core::exec::softmax_rows(&self.logits, self.num_classes, &mut self.scores);
         let (cv, sv) = (self.config.center_variance, self.config.size_variance);
         for ((b, l), p) in self
             .boxes

@@ -521,18 +521,18 @@ impl Plan {
     }
 }
 
-/// Softmax of one row, max-subtracted for stability.
+/// Softmax of one row, max-subtracted for stability
+/// ([`slimdet_kernels::softmax::softmax_row`], identical to its vectorised row kernel).
 pub fn softmax_row(x: &[f32], out: &mut [f32]) {
-    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for (o, v) in out.iter_mut().zip(x) {
-        *o = (v - m).exp();
-        sum += *o;
-    }
-    let inv = 1.0 / sum;
-    for o in out.iter_mut() {
-        *o *= inv;
-    }
+    slimdet_kernels::softmax::softmax_row(x, out);
+}
+
+/// Softmax of every row of `x` `[rows, k]` into `out`, on the process's kernel tier.
+///
+/// # Panics
+/// If `k` is 0 or the lengths are not whole rows (programmer errors).
+pub fn softmax_rows(x: &[f32], k: usize, out: &mut [f32]) {
+    slimdet_kernels::softmax::softmax_rows(slimdet_kernels::tier(), x, k, out);
 }
 
 fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {

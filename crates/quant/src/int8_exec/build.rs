@@ -323,7 +323,19 @@ impl Int8Engine {
         } else {
             None
         };
+        // The network input read by one quantize step only: `run` quantizes straight from
+        // the caller's slice instead of copying it into the arena first.
+        let mut readers = b
+            .steps
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, st)| st.io().2.iter().any(|&&mut f| f == input).then_some(i));
+        let input_quantize = match (readers.next(), readers.next()) {
+            (Some(i), None) if !keep_all && matches!(b.steps[i], Step::Quantize { .. }) => Some(i),
+            _ => None,
+        };
         Ok(Self {
+            input_quantize,
             steps: b.steps,
             u8s: u8_sizes.into_iter().map(|n| vec![0; n]).collect(),
             f32s: f32_sizes.into_iter().map(|n| vec![0.0; n]).collect(),

@@ -5,7 +5,9 @@ use super::*;
 impl Int8Engine {
     pub(super) fn run_steps(&mut self, par: bool) {
         for i in 0..self.steps.len() {
-            self.exec(i, par);
+            if Some(i) != self.input_quantize {
+                self.exec(i, par);
+            }
         }
     }
 

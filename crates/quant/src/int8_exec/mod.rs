@@ -223,6 +223,9 @@ pub struct Int8Engine {
     dyn_in: Vec<u8>,
     f32_scratch: Vec<f32>,
     input: usize,
+    /// The step that quantizes the network input, when it is the input's only reader:
+    /// [`Int8Engine::run`] runs it on the caller's slice (no copy into the arena).
+    input_quantize: Option<usize>,
     outputs: Vec<usize>,
     /// Per value: its `u8` buffer, its `f32` buffer, its quantization.
     values: Vec<(Option<usize>, Option<usize>, Option<QParams>)>,
@@ -256,7 +259,12 @@ impl Int8Engine {
             }
             .into());
         }
-        self.f32s[self.input].copy_from_slice(input);
+        match self.input_quantize.map(|i| &self.steps[i]) {
+            Some(Step::Quantize { dst, q, qmin, .. }) => {
+                q.quantize_slice(self.tier, input, &mut self.u8s[*dst], *qmin)
+            }
+            _ => self.f32s[self.input].copy_from_slice(input),
+        }
         match self.pool.take() {
             Some(pool) => {
                 pool.install(|| self.run_steps(true));
@@ -275,6 +283,8 @@ impl Int8Engine {
     /// milliseconds (single-threaded), for profiling.
     pub fn profile(&mut self, input: &[f32]) -> Result<Vec<(String, f64)>> {
         self.run(input)?;
+        // Every step runs below, the input quantization too: give it the input.
+        self.f32s[self.input].copy_from_slice(input);
         let mut out = Vec::with_capacity(self.steps.len());
         for i in 0..self.steps.len() {
             let t = std::time::Instant::now();
@@ -327,6 +337,7 @@ impl Int8Engine {
     /// milliseconds, after one full run; for profiling.
     pub fn time_step(&mut self, input: &[f32], i: usize, reps: usize) -> Result<f64> {
         self.run(input)?;
+        self.f32s[self.input].copy_from_slice(input);
         let mut best = f64::INFINITY;
         for _ in 0..reps {
             let t = std::time::Instant::now();
