@@ -100,6 +100,7 @@ fn qisa(tier: Tier) -> Option<QIsa> {
 /// Kernel id of the int8 GEMM on `tier`.
 pub(crate) fn qgemm_id(tier: Tier) -> Option<&'static str> {
     qisa(tier).map(|i| match i {
+        QIsa::Vnni if amx_ready() => "qgemm_u8i8_i32_requant_amx_16x64",
         QIsa::Vnni => "qgemm_u8i8_i32_requant_avx512vnni_6x64",
         QIsa::Avx512 | QIsa::Avx2 => "qgemm_u8i8_i32_requant_avx2_2x16",
     })
@@ -126,9 +127,56 @@ pub(crate) fn qdwconv_id(tier: Tier) -> Option<&'static str> {
     })
 }
 
+/// Whether the AMX int8 GEMM can run: the CPU has AMX-TILE and AMX-INT8 (with VNNI for
+/// the rows it leaves), Linux grants this process the tile data
+/// (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`), and `SLIMDET_AMX` is not `0`
+/// (to measure or triage the VNNI kernel). Decided once per process.
+pub(crate) fn amx_ready() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        static READY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *READY.get_or_init(|| {
+            if std::env::var("SLIMDET_AMX").is_ok_and(|v| v.trim() == "0") || !qfeatures().vnni {
+                return false;
+            }
+            let leaf7 = core::arch::x86_64::__cpuid_count(7, 0);
+            let (tile, int8) = (leaf7.edx & (1 << 24) != 0, leaf7.edx & (1 << 25) != 0);
+            if !(tile && int8) {
+                return false;
+            }
+            let ret: i64;
+            // SAFETY: `arch_prctl(ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18)`
+            // (syscall 158) only extends this process's permitted XSAVE state; it reads
+            // no memory, and the `syscall` instruction clobbers rcx and r11.
+            unsafe {
+                core::arch::asm!(
+                    "syscall",
+                    inlateout("rax") 158i64 => ret,
+                    in("rdi") 0x1023i64,
+                    in("rsi") 18i64,
+                    lateout("rcx") _,
+                    lateout("r11") _,
+                    options(nostack),
+                );
+            }
+            ret == 0
+        })
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 fn gemm(isa: QIsa, s: QGemmShape, a: &[u8], b: &PackedB, out: &mut Out) {
     match isa {
+        // SAFETY: `amx_ready` confirmed AMX-TILE/INT8 with the tile data granted, and
+        // `qisa` AVX-512 F/BW/VL/VNNI; K is a multiple of 4; the layout guarantees are
+        // those of the VNNI kernel below.
+        QIsa::Vnni if s.m >= 16 && b.k().is_multiple_of(4) && amx_ready() => unsafe {
+            super::avx512::qgemm_u8i8_amx(s.m, b.n(), b.k(), a, s.lda, b.as_slice(), out, s.ldc)
+        },
         // SAFETY: `qisa` confirmed AVX-512 F/BW/VL/VNNI; the public caller checked that
         // `a` holds m rows of K bytes at stride lda, `out` holds m rows of N at stride ldc,
         // and the stage vectors have N entries; `b` is a `PackedB` of that K and N.

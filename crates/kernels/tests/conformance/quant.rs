@@ -136,6 +136,63 @@ fn qgemm_requant_wraps_like_the_reference_at_the_extremes() {
     let _ = rng.next_u64();
 }
 
+/// Shapes of the network's pointwise layers (several 16-row blocks, 64-column groups,
+/// depths with and without a remainder of 64): on AMX machines these run the tile
+/// kernel, whose rows past the last multiple of 16 go to the VNNI kernel. Requantized,
+/// with the fused add, and dequantized, against the references.
+#[test]
+fn qgemm_network_shapes_are_bit_exact_on_every_tier() {
+    let mut rng = Rng::new(23);
+    for &(m, k, n) in &[
+        (16, 16, 16),
+        (33, 24, 144),
+        (48, 144, 24),
+        (37, 64, 96),
+        (50, 320, 130),
+        (19, 960, 65),
+        (64, 28, 32),
+    ] {
+        let a = bytes(&mut rng, m * k);
+        let b = PackedB::pack(&weights(&mut rng, k * n), k, n);
+        let s = QGemmShape { m, lda: k, ldc: n };
+        for mode in 0..3 {
+            let rq = stage(&mut rng, n, mode == 0, true);
+            let mut want = vec![0u8; m * n];
+            qgemm_reference(s, &a, &b, &rq, &mut want);
+            let res = bytes(&mut rng, m * n);
+            let p = QAddParams::new((0.02, rq.zero_point), (0.03, 7), (0.04, 100), 0, 255);
+            let mut want_add = vec![0u8; m * n];
+            qgemm_add_reference(s, &a, &b, &rq, &res, &p, &mut want_add);
+            for tier in dispatch::available() {
+                let mut got = vec![0u8; m * n];
+                qgemm_u8i8_i32_requant(tier, s, &a, &b, &rq, &mut got);
+                assert_eq!(got, want, "{tier:?} m{m} k{k} n{n} mode {mode}");
+                qgemm_u8i8_requant_add(tier, s, &a, &b, &rq, &res, &p, &mut got);
+                assert_eq!(got, want_add, "{tier:?} add m{m} k{k} n{n}");
+            }
+        }
+        let dq = Dequant {
+            bias_i32: (0..n).map(|j| j as i32 * 37 - 900).collect(),
+            scale: (0..n).map(|j| 1e-3 * (1.0 + j as f32 / 7.0)).collect(),
+            bias: (0..n).map(|j| j as f32 * 0.01 - 0.3).collect(),
+            lo: -2.0,
+            hi: 4.0,
+        };
+        let mut want = vec![0f32; m * n];
+        qgemm_dequant_reference(s, &a, &b, &dq, &mut want);
+        for tier in dispatch::available() {
+            let mut got = vec![0f32; m * n];
+            qgemm_u8i8_f32_dequant(tier, s, &a, &b, &dq, &mut got);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{tier:?} dequant m{m} k{k} n{n}"
+            );
+        }
+    }
+}
+
 /// The projection with its residual add fused equals the reference and the unfused
 /// GEMM followed by the add, on every tier.
 #[test]

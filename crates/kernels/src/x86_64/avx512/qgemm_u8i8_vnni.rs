@@ -35,11 +35,32 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_vnni(
     out: &mut Out,
     ldc: usize,
 ) {
+    // SAFETY: forwarded contract.
+    unsafe { qgemm_u8i8_vnni_rows(0, m, n, k, a, lda, b, out, ldc) }
+}
+
+/// [`qgemm_u8i8_vnni`] for rows `i0..m` only.
+///
+/// # Safety
+/// As [`qgemm_u8i8_vnni`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+#[allow(clippy::too_many_arguments)]
+pub(in crate::x86_64) unsafe fn qgemm_u8i8_vnni_rows(
+    i0: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[u8],
+    lda: usize,
+    b: &[i8],
+    out: &mut Out,
+    ldc: usize,
+) {
     let nblocks = n.div_ceil(NR);
     let mut jb = 0;
     while jb < nblocks {
         let nb = (nblocks - jb).min(NB);
-        let mut i = 0;
+        let mut i = i0;
         while i < m {
             let mr = (m - i).min(MR);
             let t = Tile {
@@ -88,7 +109,7 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_vnni(
 
 /// Lane mask of the first `min(valid, 16)` columns.
 #[inline(always)]
-fn col_mask(valid: usize) -> __mmask16 {
+pub(in crate::x86_64) fn col_mask(valid: usize) -> __mmask16 {
     if valid >= NR {
         0xFFFF
     } else {
@@ -96,15 +117,17 @@ fn col_mask(valid: usize) -> __mmask16 {
     }
 }
 
+/// A micro-tile: rows `i..i + m`, column blocks from `jb`, of a product with `n`
+/// columns and depth `k` (row strides `lda` of A, `ldc` of C).
 #[derive(Clone, Copy)]
-struct Tile {
-    i: usize,
-    jb: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    lda: usize,
-    ldc: usize,
+pub(in crate::x86_64) struct Tile {
+    pub i: usize,
+    pub jb: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub lda: usize,
+    pub ldc: usize,
 }
 
 /// Four activation bytes `a[row, 4p..4p + 4]` as one lane (zero beyond `k`).
@@ -184,6 +207,23 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
             }
         }
     }
+    // SAFETY: forwarded contract; the tile lies inside the matrices.
+    unsafe { finish::<R, Q>(t, &acc, out) };
+}
+
+/// The output stage of an `R × (16·Q)` tile whose `i32` sums (bias included) are `acc`:
+/// requantized (optionally with the residual add) or dequantized, and stored.
+///
+/// # Safety
+/// As [`qgemm_u8i8_vnni`], for the tile `t` (rows `t.i..t.i + R`, column blocks
+/// `t.jb..t.jb + Q`, inside the matrices).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(in crate::x86_64) unsafe fn finish<const R: usize, const Q: usize>(
+    t: Tile,
+    acc: &[[__m512i; Q]; R],
+    out: &mut Out,
+) {
     // Four full column blocks in the total-shift-32 layout without a residual: sixty-four
     // outputs per row through the packing epilogue and one 64-byte store.
     if let Out::U8 {
