@@ -1,6 +1,7 @@
 //! Int8 kernels: `u8` asymmetric activations, `i8` symmetric weights, `i32` accumulators.
 //!
-//! - [`requant`]: the fixed-point requantization every kernel ends with (TFLite/gemmlowp).
+//! - [`requant`]: the fixed-point requantization every kernel ends with (TFLite's single
+//!   rounding).
 //! - [`qgemm`]: `u8 × i8` GEMM with fused requantization or dequantization (pointwise
 //!   convolutions, and dense convolutions after [`im2col`]).
 //! - [`qdwconv`]: depthwise convolution.
