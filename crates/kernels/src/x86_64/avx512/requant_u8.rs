@@ -64,20 +64,21 @@ fn scale_clamp(x: __m512i, m: MulV, lo: __m512i, hi: __m512i) -> __m512i {
     _mm512_mask_shuffle_epi32::<_MM_PERM_CCAA>(even, 0xAAAA, odd)
 }
 
-/// Total shift 32 on every lane: `(x · m + 2^31) >> 32` is the high dword of each
-/// 64-bit sum, and the odd sums' high dwords are already in place, so one shuffle merges
-/// them; `|x · M| < 2^30` for `M < 0.5`, so the clamp can run in 32 bits.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn scale_clamp_q32(x: __m512i, m: MulV, lo: __m512i, hi: __m512i) -> __m512i {
-    _mm512_min_epi32(_mm512_max_epi32(scale_q32(x, m), lo), hi)
-}
-
-/// `apply_i64(x)` for multipliers with total shift 32 (`|result| ≤ 2^30`), unclamped.
+/// `apply_i64(x)` for multipliers with total shift 32, unclamped: `(x · m + 2^31) >> 32`
+/// is the high dword of each 64-bit sum, and the odd sums' high dwords are already in
+/// place, so one shuffle merges them; `|x · M| < 2^30` for `M < 0.5`, so the result and
+/// a clamp in 32 bits are exact.
 #[inline]
 #[target_feature(enable = "avx512f")]
 fn scale_q32(x: __m512i, m: MulV) -> __m512i {
-    let round = _mm512_set1_epi64(1 << 31);
+    scale_q32_round(x, m, _mm512_set1_epi64(1 << 31))
+}
+
+/// [`scale_q32`] with the rounding constant `round` (`2^31`, plus `zp · 2^32` to add a
+/// zero point; `|x · m| < 2^62`, so the 64-bit sums never overflow).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn scale_q32_round(x: __m512i, m: MulV, round: __m512i) -> __m512i {
     let even = _mm512_add_epi64(_mm512_mul_epi32(x, m.mul_even), round);
     let odd = _mm512_add_epi64(
         _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), m.mul_odd),
@@ -155,8 +156,10 @@ pub(in crate::x86_64) struct OutQ {
     zp: __m512i,
     lo: __m512i,
     hi: __m512i,
-    lo32: __m512i,
-    hi32: __m512i,
+    qmin: __m512i,
+    qmax: __m512i,
+    /// `2^31 + zp · 2^32`: rounding and zero point of the total-shift-32 layout.
+    round_zp: __m512i,
 }
 
 /// Output stage for zero point `zp` and activation clamp `qmin..=qmax`.
@@ -167,8 +170,9 @@ pub(in crate::x86_64) fn outq(zp: i32, qmin: i32, qmax: i32) -> OutQ {
         zp: _mm512_set1_epi32(zp),
         lo: _mm512_set1_epi64((qmin - zp) as i64),
         hi: _mm512_set1_epi64((qmax - zp) as i64),
-        lo32: _mm512_set1_epi32(qmin - zp),
-        hi32: _mm512_set1_epi32(qmax - zp),
+        qmin: _mm512_set1_epi32(qmin),
+        qmax: _mm512_set1_epi32(qmax),
+        round_zp: _mm512_set1_epi64((1i64 << 31) + ((zp as i64) << 32)),
     }
 }
 
@@ -176,12 +180,13 @@ pub(in crate::x86_64) fn outq(zp: i32, qmin: i32, qmax: i32) -> OutQ {
 #[inline]
 #[target_feature(enable = "avx512f")]
 pub(in crate::x86_64) fn to_codes(x: __m512i, m: MulV, o: OutQ) -> __m512i {
-    let v = if m.q32 {
-        scale_clamp_q32(x, m, o.lo32, o.hi32)
-    } else {
-        scale_clamp(x, m, o.lo, o.hi)
-    };
-    _mm512_add_epi32(v, o.zp)
+    if m.q32 {
+        // The zero point rides in the rounding constant (`zp · 2^32` moves the high dword
+        // by exactly zp), so the clamp is to `qmin..=qmax` directly.
+        let v = scale_q32_round(x, m, o.round_zp);
+        return _mm512_min_epi32(_mm512_max_epi32(v, o.qmin), o.qmax);
+    }
+    _mm512_add_epi32(scale_clamp(x, m, o.lo, o.hi), o.zp)
 }
 
 /// [`to_codes`] narrowed to sixteen bytes.
