@@ -7,16 +7,16 @@
 //! of 16 rows accumulate in `tmm0`, `tmm1` over the depth, in steps of 64 bytes and a
 //! last step of `k mod 64` bytes. B tiles are read straight from
 //! [`crate::quant::PackedB`]: its `[16 columns][4 depths]` rows of 64 bytes are the
-//! layout `tdpbusd` expects. The sums are stored to a 4 KB
-//! buffer, the bias added, and the VNNI kernel's output stage runs on them. Rows beyond
-//! the last multiple of 16 go to the VNNI kernel.
+//! layout `tdpbusd` expects. The accumulators start at the bias (a tile load with row
+//! stride 0), and the sums are stored as the vectors the VNNI kernel's output stage
+//! reads. Rows beyond the last multiple of 16 go to the VNNI kernel.
 //!
 //! The instructions are written with `asm!`: Rust's AMX intrinsics are not stable.
 
 use core::arch::asm;
 use core::arch::x86_64::*;
 
-use super::qgemm_u8i8_vnni::{Tile, col_mask, finish, qgemm_u8i8_vnni_rows};
+use super::qgemm_u8i8_vnni::{Tile, finish, qgemm_u8i8_vnni_rows};
 use crate::quant::qgemm::{KR, NR};
 use crate::x86_64::quant::Out;
 
@@ -53,8 +53,13 @@ impl TileConfig {
     }
 }
 
+/// Sixteen rows of up to 64 `i32` sums.
 #[repr(C, align(64))]
-struct Sums([[i32; 64]; TM]);
+struct Sums([i32; 64 * TM]);
+
+/// One column group's `i32` bias.
+#[repr(C, align(64))]
+struct Bias([i32; 64]);
 
 /// One depth step of two column blocks: A at `$ap` (row stride `$lda`) into `$at`, the
 /// blocks' B rows at `$b0` / `$b1` into `$bt0` / `$bt1`, accumulated into `tmm0` /
@@ -109,7 +114,7 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
     let full_m = m / TM * TM;
     let (kb, nblocks, tail) = (k / KR, n.div_ceil(NR), k % TK);
     let cfg = TileConfig::new(tail);
-    let mut sums = Sums([[0; 64]; TM]);
+    let mut sums = Sums([0; 64 * TM]);
     if full_m > 0 {
         // SAFETY: AMX is usable (contract); the configuration is 64 aligned bytes.
         unsafe { asm!("ldtilecfg [{}]", in(reg) cfg.0.as_ptr(), options(nostack, readonly)) };
@@ -118,8 +123,19 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
         // SAFETY: block blk < nblocks and depth group k0 / 4 < kb: inside the packed B.
         unsafe { b.as_ptr().add((blk * kb + k0 / KR) * NR * KR) }
     };
+    let bias = match out {
+        Out::U8 { bias, .. } => *bias,
+        Out::F32 { bias_i32, .. } => *bias_i32,
+    };
     for jb in (0..nblocks).step_by(4) {
         let nb = (nblocks - jb).min(4);
+        // The group's `i32` bias, zero past column n: every accumulator tile starts as
+        // 16 copies of its 16 bias values (a tile load with row stride 0).
+        let mut bias_rows = Bias([0; 64]);
+        let (c0, c1) = (jb * NR, ((jb + nb) * NR).min(n));
+        bias_rows.0[..c1 - c0].copy_from_slice(&bias[c0..c1]);
+        // Sums are stored as the `[16][16·nb]` vectors `finish` reads.
+        let row_bytes = 64 * nb;
         for i in (0..full_m).step_by(TM) {
             // SAFETY: row i starts inside `a` (i + 16 ≤ m).
             let arow = unsafe { a.as_ptr().add(i * lda) };
@@ -131,7 +147,15 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
                 // b0, b1 < nblocks at depth groups < kb; the stores write the 4 KB buffer
                 // (rows of 256 bytes, columns 16·q0.. + 32 ≤ 64).
                 unsafe {
-                    asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem));
+                    let bp = bias_rows.0.as_ptr().add(16 * q0);
+                    asm!(
+                        "tileloadd tmm0, [{p} + {z}*1]",
+                        "tileloadd tmm1, [{p2} + {z}*1]",
+                        p = in(reg) bp,
+                        p2 = in(reg) bp.add(16 * usize::from(two)),
+                        z = in(reg) 0usize,
+                        options(nostack, readonly),
+                    );
                     let mut k0 = 0;
                     while k0 + TK <= k {
                         step!(
@@ -162,14 +186,14 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
                     asm!(
                         "tilestored [{p} + {s}*1], tmm0",
                         p = in(reg) sp,
-                        s = in(reg) 256usize,
+                        s = in(reg) row_bytes,
                         options(nostack),
                     );
                     if two {
                         asm!(
                             "tilestored [{p} + {s}*1], tmm1",
                             p = in(reg) sp.add(64),
-                            s = in(reg) 256usize,
+                            s = in(reg) row_bytes,
                             options(nostack),
                         );
                     }
@@ -186,12 +210,15 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
             };
             // SAFETY: the block lies inside the matrices (rows i..i + 16 ≤ m, blocks
             // jb..jb + nb ≤ nblocks); the contract of `finish` is this function's.
+            // `sums` holds 16 rows of nb vectors, bias included, contiguous and 64-byte
+            // aligned: exactly a `[[__m512i; nb]; 16]`.
             unsafe {
+                let v = sums.0.as_ptr();
                 match nb {
-                    4 => finish::<TM, 4>(t, &with_bias::<4>(&sums, jb, n, out), out),
-                    3 => finish::<TM, 3>(t, &with_bias::<3>(&sums, jb, n, out), out),
-                    2 => finish::<TM, 2>(t, &with_bias::<2>(&sums, jb, n, out), out),
-                    _ => finish::<TM, 1>(t, &with_bias::<1>(&sums, jb, n, out), out),
+                    4 => finish::<TM, 4>(t, &*v.cast::<[[__m512i; 4]; TM]>(), out),
+                    3 => finish::<TM, 3>(t, &*v.cast::<[[__m512i; 3]; TM]>(), out),
+                    2 => finish::<TM, 2>(t, &*v.cast::<[[__m512i; 2]; TM]>(), out),
+                    _ => finish::<TM, 1>(t, &*v.cast::<[[__m512i; 1]; TM]>(), out),
                 }
             }
         }
@@ -204,26 +231,4 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
         // SAFETY: forwarded contract, for the rows the 16-row blocks left.
         unsafe { qgemm_u8i8_vnni_rows(full_m, m, n, k, a, lda, b, out, ldc) };
     }
-}
-
-/// The block's sums `[16][16·Q]` as vectors, plus the stage's `i32` bias.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn with_bias<const Q: usize>(sums: &Sums, jb: usize, n: usize, out: &Out) -> [[__m512i; Q]; TM] {
-    let bias = match out {
-        Out::U8 { bias, .. } => bias,
-        Out::F32 { bias_i32, .. } => bias_i32,
-    };
-    let bv: [__m512i; Q] = std::array::from_fn(|q| {
-        let col = (jb + q) * NR;
-        // SAFETY: the masked load reads only lanes col..col + valid < n of the bias.
-        unsafe { _mm512_maskz_loadu_epi32(col_mask(n - col), bias.as_ptr().add(col)) }
-    });
-    std::array::from_fn(|r| {
-        std::array::from_fn(|q| {
-            // SAFETY: row r < 16 of the buffer holds 64 i32; 16q + 16 ≤ 64.
-            let v = unsafe { _mm512_loadu_si512(sums.0[r].as_ptr().add(16 * q).cast()) };
-            _mm512_add_epi32(v, bv[q])
-        })
-    })
 }
