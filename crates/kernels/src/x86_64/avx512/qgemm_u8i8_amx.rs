@@ -31,8 +31,9 @@ struct TileConfig([u8; 64]);
 
 impl TileConfig {
     /// `tmm0`, `tmm1`: 16×16 `i32` sums of two column blocks; `tmm2` / `tmm3`: a full
-    /// A step and the last `tail` bytes of depth (a multiple of 4; a full step when 0);
-    /// `tmm4`, `tmm5` / `tmm6`, `tmm7`: the two blocks' B steps, full / last.
+    /// A step and the last `tail` bytes of depth (a multiple of 4; a second full-step
+    /// register when 0); `tmm4`, `tmm5` / `tmm6`, `tmm7`: the two blocks' B steps, full /
+    /// last (or a second full set).
     fn new(tail: usize) -> TileConfig {
         let tail = if tail == 0 { TK } else { tail };
         let mut c = [0u8; 64];
@@ -157,6 +158,32 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
                         options(nostack, readonly),
                     );
                     let mut k0 = 0;
+                    // Without a depth remainder the second register set is free: full steps
+                    // alternate between the two, so one step's loads need not wait for the
+                    // previous step's products to release their tiles.
+                    while tail == 0 && k0 + 2 * TK <= k {
+                        step!(
+                            "2",
+                            "4",
+                            "5",
+                            arow.add(k0),
+                            lda,
+                            bstep(b0, k0),
+                            bstep(b1, k0),
+                            two
+                        );
+                        step!(
+                            "3",
+                            "6",
+                            "7",
+                            arow.add(k0 + TK),
+                            lda,
+                            bstep(b0, k0 + TK),
+                            bstep(b1, k0 + TK),
+                            two
+                        );
+                        k0 += 2 * TK;
+                    }
                     while k0 + TK <= k {
                         step!(
                             "2",
