@@ -50,9 +50,10 @@ impl BackendFactory for Int8Factory {
 /// Rows of output computed per parallel task.
 const ROWS_PER_TASK: usize = 64;
 
-/// Output pixels per band of an im2col convolution (~8 KB of columns for the first
-/// layer's 28-byte rows).
-const IM2COL_BAND_PIXELS: usize = 300;
+/// Output pixels per band of an im2col convolution: 8 rows of the first layer's 150x150
+/// output, 1,200 pixels (a multiple of the AMX kernel's 16-row blocks) and 34 KB of
+/// 28-byte columns.
+const IM2COL_BAND_PIXELS: usize = 1200;
 
 #[derive(Debug)]
 enum Step {
