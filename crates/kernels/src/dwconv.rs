@@ -180,6 +180,28 @@ fn portable_window_rows(
     rows: Range<usize>,
     out: &mut [f32],
 ) {
+    crate::reference::fused_loops(
+        #[inline(always)]
+        || portable_window_loops(g, input, row0, weight, scale, bias, act, rows, out),
+    )
+}
+
+/// The loops of [`portable_window_rows`]: taps in `(ky, kx)` order, each a fused
+/// multiply-add across channels, from the bias (or from 0, then `acc · scale + bias`
+/// fused), as the SIMD kernels compute them.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn portable_window_loops(
+    g: &ConvGeom,
+    input: &[f32],
+    row0: usize,
+    weight: &[f32],
+    scale: Option<&[f32]>,
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) {
     let c = g.in_c;
     let ow = g.out_w();
     let (lo, hi) = act.bounds();
@@ -205,13 +227,13 @@ fn portable_window_rows(
                     let t = ky * g.kw + kx;
                     let w = &weight[t * c..(t + 1) * c];
                     for ((ov, iv), wv) in o.iter_mut().zip(src).zip(w) {
-                        *ov += iv * wv;
+                        *ov = iv.mul_add(*wv, *ov);
                     }
                 }
             }
             if let Some(s) = scale {
                 for ((v, s), b) in o.iter_mut().zip(s).zip(bias) {
-                    *v = *v * s + b;
+                    *v = v.mul_add(*s, *b);
                 }
             }
             if act != Act::None {

@@ -158,29 +158,46 @@ pub fn kernel_id(tier: Tier) -> &'static str {
     })
 }
 
-/// `out = x · w` from panel-packed weights, in plain loops (sums in `k` order).
+/// `out = x · w` from panel-packed weights, in plain loops (fused multiply-adds in `k`
+/// order, as [`crate::reference::sgemm`]).
 fn panel_loop(m: usize, k: usize, n: usize, x: &[f32], panels: &[f32], out: &mut [f32]) {
-    for (xr, or) in x.chunks(k.max(1)).zip(out.chunks_mut(n)).take(m) {
-        for (j, o) in or.iter_mut().enumerate() {
-            let panel = &panels[(j / PANEL) * k * PANEL..];
-            let mut acc = 0.0;
-            for (p, xv) in xr.iter().enumerate().take(k) {
-                acc += xv * panel[p * PANEL + j % PANEL];
+    crate::reference::fused_loops(
+        #[inline(always)]
+        || {
+            for (xr, or) in x.chunks(k.max(1)).zip(out.chunks_mut(n)).take(m) {
+                for (j, o) in or.iter_mut().enumerate() {
+                    let panel = &panels[(j / PANEL) * k * PANEL..];
+                    let mut acc = 0.0f32;
+                    for (p, xv) in xr.iter().enumerate().take(k) {
+                        acc = xv.mul_add(panel[p * PANEL + j % PANEL], acc);
+                    }
+                    *o = acc;
+                }
             }
-            *o = acc;
-        }
-    }
+        },
+    )
 }
 
-/// Applies `epi` in place to raw accumulators `acc` `[m, n]`.
+/// Applies `epi` in place to raw accumulators `acc` `[m, n]`; `acc · scale + bias` is one
+/// fused multiply-add, as in the SIMD kernels.
 pub fn apply_epilogue(epi: &PwEpilogue, acc: &mut [f32]) {
+    crate::reference::fused_loops(
+        #[inline(always)]
+        || epilogue_loops(epi, acc),
+    )
+}
+
+#[inline(always)]
+fn epilogue_loops(epi: &PwEpilogue, acc: &mut [f32]) {
     let n = epi.bias.len();
     let (lo, hi) = epi.act.bounds();
     let (rlo, rhi) = epi.res_act.bounds();
     for (i, row) in acc.chunks_mut(n).enumerate() {
         for (j, v) in row.iter_mut().enumerate() {
-            let s = epi.scale.map_or(*v, |s| *v * s[j]);
-            let mut y = clamp(s + epi.bias[j], epi.act, lo, hi);
+            let s = epi
+                .scale
+                .map_or(*v + epi.bias[j], |s| v.mul_add(s[j], epi.bias[j]));
+            let mut y = clamp(s, epi.act, lo, hi);
             if let Some(r) = epi.residual {
                 y = clamp(y + r[i * n + j], epi.res_act, rlo, rhi);
             }

@@ -105,7 +105,8 @@ impl<'a> Epilogue<'a> {
         }
     }
 
-    /// Applies the epilogue to raw accumulators `[pixels, C]` in place.
+    /// Applies the epilogue to raw accumulators `[pixels, C]` in place (`acc · scale + bias`
+    /// as one fused multiply-add, as in the kernels' epilogues).
     fn apply(&self, out: &mut [f32]) {
         let (lo, hi) = self.act.bounds();
         let c = self.bias.len();
@@ -113,7 +114,7 @@ impl<'a> Epilogue<'a> {
             Some(s) => {
                 for row in out.chunks_mut(c) {
                     for ((v, s), b) in row.iter_mut().zip(s).zip(self.bias) {
-                        *v = (*v * s + b).max(lo).min(hi);
+                        *v = v.mul_add(*s, *b).max(lo).min(hi);
                     }
                 }
             }

@@ -1,13 +1,55 @@
 //! Plain-loop reference kernels: the specification every fast path is tested against.
 //!
 //! Nothing here is tuned; loops follow the mathematical definition directly.
+//!
+//! Every multiply-add is fused (`f32::mul_add`: one rounding, IEEE 754 fusedMultiplyAdd),
+//! as in the SIMD kernels and in PyTorch's CPU convolutions. Rounding each product
+//! separately is not less accurate, but its errors are independent of PyTorch's, and this
+//! network amplifies any difference: with separate products the scalar tier's
+//! MobileNetV2-SSD-Lite boxes were 1.27e-4 from PyTorch's (tolerance 1e-4), with fused
+//! ones they are those of the AVX-512 tier, bit for bit (6.5e-5).
 
 use crate::act::Act;
 use crate::sgemm::GemmShape;
 
+/// Runs `f` (plain loops using `f32::mul_add`) compiled with the FMA instructions when the
+/// CPU has them, else as it is, where `mul_add` is a call to the C library's `fmaf`.
+///
+/// Both give the same bits, since `mul_add` is exactly rounded either way; this only
+/// keeps the portable loops fast (vectorised, and ~30x faster than one `fmaf` call per
+/// multiply-add) on the CPUs that have FMA.
+#[inline(always)]
+pub(crate) fn fused_loops<R>(f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// `f` inlined into a function compiled with FMA (and the AVX it implies).
+        ///
+        /// # Safety
+        /// The CPU supports FMA and AVX.
+        #[target_feature(enable = "fma")]
+        unsafe fn with_fma<R>(f: impl FnOnce() -> R) -> R {
+            f()
+        }
+        if std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: FMA was detected at run time (std reports it only where the OS saves
+            // the AVX state, so the AVX that FMA implies is usable too).
+            return unsafe { with_fma(f) };
+        }
+    }
+    f()
+}
+
 /// Reference `C (+)= A·B` (row-major, leading dimensions in `s`), accumulating in f32 in
-/// k order.
+/// k order with fused multiply-adds.
 pub fn sgemm(s: GemmShape, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    fused_loops(
+        #[inline(always)]
+        || sgemm_loops(s, a, b, c, accumulate),
+    )
+}
+
+#[inline(always)]
+fn sgemm_loops(s: GemmShape, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
     for i in 0..s.m {
         let crow = &mut c[i * s.ldc..i * s.ldc + s.n];
         if !accumulate {
@@ -17,7 +59,7 @@ pub fn sgemm(s: GemmShape, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool
             let av = a[i * s.lda + p];
             let brow = &b[p * s.ldb..p * s.ldb + s.n];
             for (cv, bv) in crow.iter_mut().zip(brow) {
-                *cv += av * bv;
+                *cv = av.mul_add(*bv, *cv);
             }
         }
     }
@@ -77,13 +119,29 @@ pub fn out_len(len: usize, k: usize, stride: usize, pad: usize, dil: usize) -> u
     }
 }
 
-/// Reference convolution of one NHWC image.
+/// Reference convolution of one NHWC image: each output starts at its bias and adds the
+/// taps in `(ky, kx, ci)` order with fused multiply-adds.
 ///
 /// - `input`: `[in_h, in_w, in_c]`
 /// - `weight`: PyTorch OIHW `[out_c, in_c / groups, kh, kw]`
 /// - `bias`: `[out_c]` or empty
 /// - `out`: `[out_h, out_w, out_c]`
 pub fn conv2d(
+    g: &ConvGeom,
+    input: &[f32],
+    weight: &[f32],
+    bias: &[f32],
+    act: Act,
+    out: &mut [f32],
+) {
+    fused_loops(
+        #[inline(always)]
+        || conv2d_loops(g, input, weight, bias, act, out),
+    )
+}
+
+#[inline(always)]
+fn conv2d_loops(
     g: &ConvGeom,
     input: &[f32],
     weight: &[f32],
@@ -112,7 +170,7 @@ pub fn conv2d(
                         let base = (iy as usize * g.in_w + ix as usize) * g.in_c + grp * cin_g;
                         for ci in 0..cin_g {
                             let w = weight[((oc * cin_g + ci) * g.kh + ky) * g.kw + kx];
-                            acc += input[base + ci] * w;
+                            acc = input[base + ci].mul_add(w, acc);
                         }
                     }
                 }
@@ -123,8 +181,9 @@ pub fn conv2d(
 }
 
 /// Reference pointwise (1x1) convolution, the specification of [`crate::pointwise`]:
-/// each output sums `x[i, p] · w[p, j]` in `p` order from 0, then applies the epilogue
-/// `res_act(act(acc · scale + bias) + residual)`.
+/// each output sums `x[i, p] · w[p, j]` in `p` order from 0 with fused multiply-adds, then
+/// applies the epilogue `res_act(act(acc · scale + bias) + residual)` (`acc · scale + bias`
+/// fused too).
 ///
 /// - `x`: `[m, k]`, `w`: `[k, n]`, `out` and `epi.residual`: `[m, n]`
 pub fn pointwise(
