@@ -16,7 +16,10 @@
 //!   `slimdet_kernels::quant` for convolutions, depthwise convolutions and residual
 //!   adds; heads are dequantized before the concatenation, so softmax and box decoding
 //!   run in f32. Layers matching [`QuantOptions::keep_float`] run in f32 with quantize
-//!   and dequantize steps at their boundaries.
+//!   and dequantize steps at their boundaries. Requantization is TFLite's single-rounding
+//!   fixed point (`slimdet_kernels::quant::requant`), its multipliers derived from the
+//!   stored scales when the engine is built; the AVX-512 (VNNI, and AMX tiles for the
+//!   GEMM where the CPU has them), AVX2 and scalar kernels give identical codes.
 //! - [`sqnr_report`]: per-layer SQNR of the fake-quant simulation and of the integer
 //!   engine against f32.
 //! - [`layer_sensitivity`] / [`keep_most_sensitive`]: the mAP cost of each int8
