@@ -158,15 +158,17 @@ pub struct QGemmShape {
     pub ldc: usize,
 }
 
+/// Elements a matrix of `rows` rows of `cols` at stride `ld` spans.
+fn span(rows: usize, ld: usize, cols: usize) -> usize {
+    if rows == 0 { 0 } else { (rows - 1) * ld + cols }
+}
+
 fn check(s: QGemmShape, b: &PackedB, a_len: usize, c_len: usize) {
-    let need = |rows: usize, ld: usize, cols: usize| {
-        if rows == 0 { 0 } else { (rows - 1) * ld + cols }
-    };
     assert!(
         s.lda >= b.k
             && s.ldc >= b.n
-            && a_len >= need(s.m, s.lda, b.k)
-            && c_len >= need(s.m, s.ldc, b.n),
+            && a_len >= span(s.m, s.lda, b.k)
+            && c_len >= span(s.m, s.ldc, b.n),
         "qgemm: slices too short for {s:?}, K {} N {}",
         b.k,
         b.n
@@ -216,8 +218,10 @@ pub fn qgemm_add_reference(
 }
 
 fn check_residual(s: QGemmShape, b: &PackedB, r_len: usize) {
-    let need = if s.m == 0 { 0 } else { (s.m - 1) * s.ldc + b.n };
-    assert!(r_len >= need, "qgemm: residual too short for {s:?}");
+    assert!(
+        r_len >= span(s.m, s.ldc, b.n),
+        "qgemm: residual too short for {s:?}"
+    );
 }
 
 /// The specification of the dequantizing product.

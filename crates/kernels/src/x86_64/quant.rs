@@ -41,6 +41,17 @@ pub(crate) enum Out<'a> {
     },
 }
 
+impl<'a> Out<'a> {
+    /// The stage's `[N]` `i32` constant, added to every accumulator of its column.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn bias_i32(&self) -> &'a [i32] {
+        match self {
+            Out::U8 { bias, .. } => bias,
+            Out::F32 { bias_i32, .. } => bias_i32,
+        }
+    }
+}
+
 /// An int8 instruction set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]

@@ -6,6 +6,7 @@ use core::arch::x86_64::*;
 use std::ops::Range;
 
 use super::qdwconv3x3_vnni::rows3x3_vnni;
+use super::qgemm_u8i8_vnni::col_mask;
 use super::requant_u8::{MulV, OutQ, mulv, outq, to_u8};
 use crate::quant::Requant;
 use crate::quant::qdwconv::tap_pos;
@@ -53,23 +54,7 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
             let obase = unsafe { op.add((b0 - rows.start) * ow * c) };
             let mut c0 = 0;
             while c0 < c {
-                let valid = (c - c0).min(16);
-                let mask: __mmask16 = if valid == 16 {
-                    0xFFFF
-                } else {
-                    (1u16 << valid) - 1
-                };
-                // SAFETY: masked loads touch only channels c0..c0 + valid < C of `rq`.
-                let (bias, m) = unsafe {
-                    (
-                        _mm512_maskz_loadu_epi32(mask, rq.bias.as_ptr().add(c0)),
-                        mulv(
-                            _mm512_maskz_loadu_epi32(mask, rq.multiplier.as_ptr().add(c0)),
-                            _mm512_maskz_loadu_epi32(mask, rq.shift.as_ptr().add(c0)),
-                            q32,
-                        ),
-                    )
-                };
+                let (mask, bias, m) = group_stage(rq, c0, q32);
                 // SAFETY: forwarded contract (VBMI and VNNI present); the mask keeps
                 // channels below C; `obase` holds rows b0..b1 of the output.
                 unsafe { rows3x3_vnni(g, xp, obase, mask, c0, bias, x_zp, m, oq, wp, b0..b1) };
@@ -81,23 +66,7 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
     }
     let mut c0 = 0;
     while c0 < c {
-        let valid = (c - c0).min(16);
-        let mask: __mmask16 = if valid == 16 {
-            0xFFFF
-        } else {
-            (1u16 << valid) - 1
-        };
-        // SAFETY: masked loads touch only channels c0..c0 + valid < C of `rq`.
-        let (bias, m) = unsafe {
-            (
-                _mm512_maskz_loadu_epi32(mask, rq.bias.as_ptr().add(c0)),
-                mulv(
-                    _mm512_maskz_loadu_epi32(mask, rq.multiplier.as_ptr().add(c0)),
-                    _mm512_maskz_loadu_epi32(mask, rq.shift.as_ptr().add(c0)),
-                    q32,
-                ),
-            )
-        };
+        let (mask, bias, m) = group_stage(rq, c0, q32);
         if fast {
             // SAFETY: forwarded contract; the mask keeps channels below C.
             unsafe { rows3x3(g, xp, op, mask, c0, bias, zpx, m, oq, wp, rows.clone()) };
@@ -137,6 +106,26 @@ pub(in crate::x86_64) unsafe fn qdwconv_u8i8_c16(
             }
         }
         c0 += 16;
+    }
+}
+
+/// The channel mask of the group `c0..c0 + 16` (cut at C) and its stage: `i32` bias
+/// and multipliers (`q32`: every shift is −1).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn group_stage(rq: &Requant, c0: usize, q32: bool) -> (__mmask16, __m512i, MulV) {
+    let mask = col_mask(rq.channels() - c0);
+    // SAFETY: masked loads touch only channels c0..c0 + 16 below C of `rq`.
+    unsafe {
+        (
+            mask,
+            _mm512_maskz_loadu_epi32(mask, rq.bias.as_ptr().add(c0)),
+            mulv(
+                _mm512_maskz_loadu_epi32(mask, rq.multiplier.as_ptr().add(c0)),
+                _mm512_maskz_loadu_epi32(mask, rq.shift.as_ptr().add(c0)),
+                q32,
+            ),
+        )
     }
 }
 

@@ -124,10 +124,7 @@ pub(in crate::x86_64) unsafe fn qgemm_u8i8_amx(
         // SAFETY: block blk < nblocks and depth group k0 / 4 < kb: inside the packed B.
         unsafe { b.as_ptr().add((blk * kb + k0 / KR) * NR * KR) }
     };
-    let bias = match out {
-        Out::U8 { bias, .. } => *bias,
-        Out::F32 { bias_i32, .. } => *bias_i32,
-    };
+    let bias = out.bias_i32();
     for jb in (0..nblocks).step_by(4) {
         let nb = (nblocks - jb).min(4);
         // The group's `i32` bias, zero past column n: every accumulator tile starts as

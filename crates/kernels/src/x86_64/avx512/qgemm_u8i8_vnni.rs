@@ -163,10 +163,7 @@ unsafe fn tile<const R: usize, const Q: usize>(t: Tile, a: &[u8], b: &[i8], out:
     for q in 0..Q {
         let col = (t.jb + q) * NR;
         let mask = col_mask(t.n - col);
-        let bias = match out {
-            Out::U8 { bias, .. } => bias,
-            Out::F32 { bias_i32, .. } => bias_i32,
-        };
+        let bias = out.bias_i32();
         // SAFETY: the masked load reads only lanes col..col + valid < n of the bias.
         let bv = unsafe { _mm512_maskz_loadu_epi32(mask, bias.as_ptr().add(col)) };
         for accr in acc.iter_mut() {
