@@ -86,6 +86,9 @@ pub enum FormatError {
         #[source]
         source: Option<safetensors::SafeTensorError>,
     },
+    /// A TensorFlow `GraphDef` (`.pb`) that cannot be decoded or holds an invalid tensor.
+    #[error("{}: TensorFlow GraphDef: {reason}", path.display())]
+    GraphDef { path: PathBuf, reason: String },
     /// The file parsed, but its top-level object is not a state dict of tensors.
     #[error("{}: not a state dict: {reason}", path.display())]
     NotAStateDict { path: PathBuf, reason: String },

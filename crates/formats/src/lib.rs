@@ -1,5 +1,6 @@
 //! Weight file formats for slimdet: PyTorch `.pth` (zip and legacy) read
-//! through a safe pickle subset, and safetensors (read and atomic write).
+//! through a safe pickle subset, safetensors (read and atomic write), and TensorFlow
+//! frozen graphs (`.pb`, see [`tf`]).
 //!
 //! Everything loads into a [`StateDict`]: named tensors in file order (PyTorch's
 //! state-dict order follows module registration, which model builders rely
@@ -11,6 +12,7 @@
 pub mod error;
 pub mod pickle;
 pub mod sparse;
+pub mod tf;
 
 mod convert;
 mod pth;

@@ -185,6 +185,13 @@ pub enum Progress {
         /// Total epochs.
         epochs: usize,
     },
+    /// `--init` was loaded: what was copied and what was left as initialised.
+    Init {
+        /// The file.
+        path: PathBuf,
+        /// Parameters loaded, missing from the file, or of another shape there.
+        report: crate::init::InitReport,
+    },
     /// A step finished.
     Step(StepInfo),
     /// An epoch finished.

@@ -72,13 +72,30 @@ pub struct InitReport {
     pub missing: Vec<String>,
 }
 
-/// Copies into `g` every parameter of the weight file at `path` (`.pth` or
-/// `.safetensors`) whose key and shape match, leaving the others as they are: a full SSD
-/// checkpoint, one with another class count (heads skipped, as `--pretrained_ssd`), or an
-/// ImageNet MobileNetV2 (`features.0.0.weight` or `0.0.weight` for `base_net.0.0.weight`,
-/// as `init_from_base_net`). Fails when nothing matches.
+/// Copies into `g` every parameter of the weight file at `path` (`.pth`, `.safetensors`
+/// or a TF Object Detection API SSDLite-MobileNetV2 frozen graph `.pb`) whose key and
+/// shape match, leaving the others as they are: a full SSD checkpoint, one with another
+/// class count (heads skipped, as `--pretrained_ssd`), an ImageNet MobileNetV2
+/// (`features.0.0.weight` or `0.0.weight` for `base_net.0.0.weight`, as
+/// `init_from_base_net`), or the TF graph's layers mapped as [`crate::init_tf`] says.
+/// Fails when nothing matches.
 pub fn load_compatible(g: &mut Graph, path: &Path) -> Result<InitReport> {
-    let (sd, _) = slimdet_formats::load_state_dict(path)?;
+    let bytes = std::fs::read(path).map_err(TrainError::io(path))?;
+    let name = path.display().to_string();
+    let sd = if slimdet_formats::tf::looks_like_graphdef(&bytes) {
+        let tf = slimdet_formats::tf::load_graphdef_bytes(&bytes, &name)?;
+        let eps = g
+            .nodes
+            .iter()
+            .find_map(|n| match &n.op {
+                Op::BatchNorm(b) => Some(b.eps),
+                _ => None,
+            })
+            .unwrap_or(1e-5);
+        crate::init_tf::tf_ssdlite_state_dict(&tf, path, eps)?
+    } else {
+        slimdet_formats::load_state_dict_bytes(&bytes, &name)?.0
+    };
     let by_name: HashMap<&str, &slimdet_formats::NamedTensor> =
         sd.iter().map(|t| (t.name.as_str(), t)).collect();
     let find = |key: &str| {

@@ -20,6 +20,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod init;
+pub mod init_tf;
 pub mod loss;
 pub mod masks;
 pub mod optim;

@@ -54,7 +54,7 @@ pub fn train_from(
     let ds = VocDataset::open(&config.voc_root, &config.split, None)?;
     let classes = ds.class_names().to_vec();
     let set = Arc::new(TrainSet::open(ds, config.train_limit)?);
-    let mut det = initial_model(config, start.model, &classes)?;
+    let mut det = initial_model(config, start.model, &classes, progress)?;
     let masks = start.masks.unwrap_or_default();
     masks.check(&det.graph)?;
     masks.apply(&mut det.graph);
@@ -271,6 +271,7 @@ fn initial_model(
     config: &TrainConfig,
     given: Option<Detector>,
     classes: &[String],
+    progress: &mut dyn FnMut(&Progress),
 ) -> Result<Detector> {
     if let Some(mut det) = given {
         let k = model_classes(&det);
@@ -291,7 +292,11 @@ fn initial_model(
     crate::init::init_ssd(&mut det.graph, config.seed);
     det.class_names = classes.to_vec();
     if let Some(p) = &config.init {
-        crate::init::load_compatible(&mut det.graph, p)?;
+        let report = crate::init::load_compatible(&mut det.graph, p)?;
+        progress(&Progress::Init {
+            path: p.clone(),
+            report,
+        });
     }
     Ok(det)
 }

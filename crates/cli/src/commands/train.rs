@@ -79,7 +79,9 @@ pub struct Args {
     #[arg(long)]
     pub clip_grad: Option<f64>,
     /// Initial weights (.pth or .safetensors: a full SSD, one with other classes, or an
-    /// ImageNet MobileNetV2); default: PyTorch's random initialisation from --seed.
+    /// ImageNet MobileNetV2; or a TF Object Detection API SSDLite-MobileNetV2 frozen graph
+    /// .pb, whose backbone, extras and head depthwise layers are mapped); default:
+    /// PyTorch's random initialisation from --seed. What is not loaded is listed.
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// Do not update the backbone (`base_net.*`).
@@ -277,6 +279,14 @@ pub fn run(a: Args) -> Result<ExitCode> {
             ));
             bar.set_position(0);
         }
+        Progress::Init { path, report } => {
+            say(format!(
+                "--init {}: {} parameters loaded; left as initialised: {}",
+                path.display(),
+                report.loaded,
+                init_leftovers(report)
+            ));
+        }
         Progress::Validated { .. } | Progress::Checkpoint(_) => {}
     };
     if a.qat {
@@ -321,4 +331,27 @@ pub fn run(a: Args) -> Result<ExitCode> {
         println!("{v:#}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The parameters `--init` did not set, by module (`extras.3.conv.6 (weight), ...`), with
+/// shape mismatches marked.
+fn init_leftovers(r: &slimdet_train::init::InitReport) -> String {
+    let mut modules: Vec<String> = Vec::new();
+    let tagged = r
+        .missing
+        .iter()
+        .map(|k| (k, ""))
+        .chain(r.shape_mismatch.iter().map(|k| (k, " (shape differs)")));
+    for (key, tag) in tagged {
+        let module = key.rsplit_once('.').map_or(key.as_str(), |(m, _)| m);
+        let entry = format!("{module}{tag}");
+        if !modules.contains(&entry) {
+            modules.push(entry);
+        }
+    }
+    if modules.is_empty() {
+        "nothing".to_string()
+    } else {
+        modules.join(", ")
+    }
 }
