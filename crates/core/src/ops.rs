@@ -17,8 +17,11 @@ pub struct Conv2d {
     pub bias: Option<Tensor>,
     /// `[stride_h, stride_w]`.
     pub stride: [usize; 2],
-    /// Symmetric zero padding `[pad_h, pad_w]`.
+    /// Zero padding before each spatial axis, `[top, left]`.
     pub pad: [usize; 2],
+    /// Zero padding after each axis, `[bottom, right]`: equal to `pad` for PyTorch's
+    /// symmetric `padding=`; TensorFlow's `SAME` may put one more here.
+    pub pad_end: [usize; 2],
     /// `[dil_h, dil_w]`.
     pub dilation: [usize; 2],
     /// Channel groups (`in_c` for depthwise).
@@ -35,6 +38,7 @@ impl Conv2d {
             bias: None,
             stride: [stride, stride],
             pad: [pad, pad],
+            pad_end: [pad, pad],
             dilation: [dilation, dilation],
             groups,
             act: Act::None,
@@ -71,6 +75,8 @@ impl Conv2d {
             stride_w: self.stride[1],
             pad_h: self.pad[0],
             pad_w: self.pad[1],
+            pad_h_end: self.pad_end[0],
+            pad_w_end: self.pad_end[1],
             dil_h: self.dilation[0],
             dil_w: self.dilation[1],
             groups: self.groups,
@@ -84,7 +90,11 @@ impl Conv2d {
 
     /// Whether this is a 1x1, stride 1, unpadded, ungrouped conv (a plain GEMM).
     pub fn is_pointwise(&self) -> bool {
-        self.kernel() == [1, 1] && self.stride == [1, 1] && self.pad == [0, 0] && self.groups == 1
+        self.kernel() == [1, 1]
+            && self.stride == [1, 1]
+            && self.pad == [0, 0]
+            && self.pad_end == [0, 0]
+            && self.groups == 1
     }
 }
 

@@ -1,6 +1,5 @@
 //! Static shape inference: the shape of every value for a given input shape.
 
-use slimdet_kernels::reference::out_len;
 
 use crate::error::{CoreError, Result};
 use crate::graph::{Graph, Node};
@@ -68,8 +67,8 @@ pub fn node_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
             if c.stride.contains(&0) || c.dilation.contains(&0) {
                 return Err(err(n, "stride and dilation must be ≥ 1".into()));
             }
-            let oh = out_len(h, ws[2], c.stride[0], c.pad[0], c.dilation[0]);
-            let ow = out_len(w, ws[3], c.stride[1], c.pad[1], c.dilation[1]);
+            let g = c.geom(&[b, h, w, ws[1] * c.groups]);
+            let (oh, ow) = (g.out_h(), g.out_w());
             if oh == 0 || ow == 0 {
                 return Err(err(
                     n,

@@ -211,6 +211,8 @@ impl Dw {
             stride_w: self.stride,
             pad_h: 1,
             pad_w: 1,
+            pad_h_end: 1,
+            pad_w_end: 1,
             dil_h: 1,
             dil_w: 1,
             groups: self.c,

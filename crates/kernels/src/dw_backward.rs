@@ -150,6 +150,8 @@ mod tests {
             stride_w: s,
             pad_h: p,
             pad_w: p,
+            pad_h_end: p,
+            pad_w_end: p,
             dil_h: d,
             dil_w: d,
             groups: c,
@@ -207,6 +209,12 @@ mod tests {
             geom(9, 8, 5, 5, 1, 2, 1),
             geom(9, 9, 20, 3, 1, 2, 2),
             geom(4, 3, 1, 1, 1, 0, 1),
+            // TensorFlow's `SAME` at stride 2 on even sizes: 0 before, 1 after.
+            ConvGeom {
+                pad_h_end: 1,
+                pad_w_end: 1,
+                ..geom(8, 6, 17, 3, 2, 0, 1)
+            },
         ];
         for (n, g) in cases.iter().enumerate() {
             let c = g.in_c;

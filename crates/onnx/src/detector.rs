@@ -187,6 +187,7 @@ fn fill(g: &mut Graph, src: &[&Conv2d]) -> std::result::Result<(), String> {
         if t.weight.shape() != s.weight.shape()
             || t.stride != s.stride
             || t.pad != s.pad
+            || t.pad_end != s.pad_end
             || t.dilation != s.dilation
             || t.groups != s.groups
         {

@@ -403,8 +403,11 @@ fn quantized_operators_outside_qdq_pairs_are_refused() {
     );
 }
 
+/// Asymmetric padding (TensorFlow's `SAME` as exported to ONNX) imports and runs: with
+/// pads `[0, 0, 1, 1]` a 3x3 conv of an all-ones 4x4 input reads rows `oy..oy + 2`, the
+/// last of them padding for the last output row.
 #[test]
-fn asymmetric_padding_is_a_clear_error() {
+fn asymmetric_padding_imports_and_runs() {
     let nodes = vec![node(
         "Conv",
         "padded",
@@ -413,7 +416,7 @@ fn asymmetric_padding_is_a_clear_error() {
         vec![ints("pads", &[0, 0, 1, 1])],
     )];
     let inits = vec![f32_init("w", &[2, 3, 3, 3], vec![0.5; 54])];
-    let err = import_bytes(
+    let imp = import_bytes(
         &bytes(&model(
             13,
             &[1, 3, 4, 4],
@@ -423,12 +426,20 @@ fn asymmetric_padding_is_a_clear_error() {
         )),
         "pad.onnx",
     )
-    .unwrap_err();
-    let msg = err.to_string();
-    assert!(
-        msg.contains("asymmetric padding") && msg.contains("`padded`"),
-        "{msg}"
-    );
+    .unwrap();
+    let mut m = slimdet_onnx::OnnxModel::new(imp, &Default::default()).unwrap();
+    let out = m.run_nchw(&[1.0; 48]).unwrap();
+    assert_eq!(out[0].1, [1, 2, 3, 3]);
+    // Taps inside the input per output position, times 3 channels · 0.5.
+    let taps = |o: usize| if o < 2 { 3.0 } else { 2.0 };
+    for ch in 0..2 {
+        for oy in 0..3 {
+            for ox in 0..3 {
+                let want = taps(oy) * taps(ox) * 1.5;
+                assert_eq!(out[0].2[(ch * 3 + oy) * 3 + ox], want, "({ch}, {oy}, {ox})");
+            }
+        }
+    }
 }
 
 #[test]

@@ -84,10 +84,16 @@ pub struct ConvGeom {
     pub stride_h: usize,
     /// Horizontal stride.
     pub stride_w: usize,
-    /// Zero padding above (and below: symmetric padding as PyTorch's `padding=`).
+    /// Zero rows above the input.
     pub pad_h: usize,
-    /// Zero padding left (and right).
+    /// Zero columns left of the input.
     pub pad_w: usize,
+    /// Zero rows below the input: `pad_h` for PyTorch's symmetric `padding=`; TensorFlow's
+    /// `SAME` puts the odd one of an odd total here (e.g. 0 above, 1 below for a stride-2
+    /// 3x3 on an even height).
+    pub pad_h_end: usize,
+    /// Zero columns right of the input (`pad_w` when symmetric).
+    pub pad_w_end: usize,
     /// Vertical dilation.
     pub dil_h: usize,
     /// Horizontal dilation.
@@ -97,21 +103,44 @@ pub struct ConvGeom {
 }
 
 impl ConvGeom {
-    /// Output height: `floor((H + 2·pad − dil·(k − 1) − 1) / stride) + 1`.
+    /// Output height: `floor((H + pad + pad_end − dil·(k − 1) − 1) / stride) + 1`.
     pub fn out_h(&self) -> usize {
-        out_len(self.in_h, self.kh, self.stride_h, self.pad_h, self.dil_h)
+        out_len_padded(
+            self.in_h,
+            self.kh,
+            self.stride_h,
+            [self.pad_h, self.pad_h_end],
+            self.dil_h,
+        )
     }
 
     /// Output width.
     pub fn out_w(&self) -> usize {
-        out_len(self.in_w, self.kw, self.stride_w, self.pad_w, self.dil_w)
+        out_len_padded(
+            self.in_w,
+            self.kw,
+            self.stride_w,
+            [self.pad_w, self.pad_w_end],
+            self.dil_w,
+        )
+    }
+
+    /// Whether the padding is the same on both sides of each axis (PyTorch's `padding=`).
+    pub fn symmetric_padding(&self) -> bool {
+        self.pad_h == self.pad_h_end && self.pad_w == self.pad_w_end
     }
 }
 
-/// Output length of a convolution along one axis (0 when the kernel does not fit).
+/// Output length of a convolution along one axis with `pad` zeros on both sides (0 when
+/// the kernel does not fit).
 pub fn out_len(len: usize, k: usize, stride: usize, pad: usize, dil: usize) -> usize {
+    out_len_padded(len, k, stride, [pad, pad], dil)
+}
+
+/// Output length along one axis with `pad[0]` zeros before and `pad[1]` after.
+pub fn out_len_padded(len: usize, k: usize, stride: usize, pad: [usize; 2], dil: usize) -> usize {
     let span = dil * (k.max(1) - 1) + 1;
-    let padded = len + 2 * pad;
+    let padded = len + pad[0] + pad[1];
     if padded < span || stride == 0 {
         0
     } else {

@@ -120,6 +120,8 @@ impl Plan {
             && matches!(g.stride_w, 1 | 2)
             && g.pad_h <= 1
             && g.pad_w <= 1
+            && g.pad_h_end <= 1
+            && g.pad_w_end <= 1
             && c > 0
             && g.groups == c
             && g.out_c == c;
@@ -375,6 +377,8 @@ mod tests {
             stride_w: s,
             pad_h: p,
             pad_w: p,
+            pad_h_end: p,
+            pad_w_end: p,
             dil_h: 1,
             dil_w: 1,
             groups: 3,
@@ -453,6 +457,7 @@ mod tests {
             ConvGeom { dil_h: 2, ..ok },
             ConvGeom { stride_w: 3, ..ok },
             ConvGeom { pad_h: 2, ..ok },
+            ConvGeom { pad_w_end: 2, ..ok },
             ConvGeom { groups: 1, ..ok },
             ConvGeom { out_c: 6, ..ok },
         ] {

@@ -28,6 +28,8 @@ fn geom(h: usize, w: usize, c: usize, k: usize, stride: usize, pad: usize, dil: 
         stride_w: stride,
         pad_h: pad,
         pad_w: pad,
+        pad_h_end: pad,
+        pad_w_end: pad,
         dil_h: dil,
         dil_w: dil,
         groups: c,
@@ -133,7 +135,7 @@ impl fmt::Display for Named<'_> {
         let g = &c.g;
         write!(
             f,
-            "{} ({}) {}x{}x{} k{}x{} s{}x{} p{}x{} d{}x{} {}",
+            "{} ({}) {}x{}x{} k{}x{} s{}x{} p{}x{} (end {}x{}) d{}x{} {}",
             dwconv::kernel_id(tier, g, c.act),
             tier.name(),
             g.in_h,
@@ -145,6 +147,8 @@ impl fmt::Display for Named<'_> {
             g.stride_w,
             g.pad_h,
             g.pad_w,
+            g.pad_h_end,
+            g.pad_w_end,
             g.dil_h,
             g.dil_w,
             c.act.name()
@@ -152,15 +156,23 @@ impl fmt::Display for Named<'_> {
     }
 }
 
+/// Padding `(before, after)` on both axes: none, PyTorch's symmetric 1, and TensorFlow's
+/// `SAME` on a stride-2 3x3 over an even size (0 before, 1 after).
+const PADS: [(usize, usize); 3] = [(0, 0), (1, 1), (0, 1)];
+
 /// The 3x3 grid: every channel count, H and W, stride, padding and activation.
 fn grid() -> impl Iterator<Item = (ConvGeom, Act)> {
     CHANNELS.into_iter().flat_map(|c| {
         SIZES.into_iter().flat_map(move |h| {
             SIZES.into_iter().flat_map(move |w| {
                 [1, 2].into_iter().flat_map(move |s| {
-                    [0, 1].into_iter().flat_map(move |p| {
-                        ACTS.into_iter()
-                            .map(move |act| (geom(h, w, c, 3, s, p, 1), act))
+                    PADS.into_iter().flat_map(move |(p, pe)| {
+                        let g = ConvGeom {
+                            pad_h_end: pe,
+                            pad_w_end: pe,
+                            ..geom(h, w, c, 3, s, p, 1)
+                        };
+                        ACTS.into_iter().map(move |act| (g, act))
                     })
                 })
             })
@@ -181,7 +193,7 @@ fn dwconv3x3_grid_matches_reference() {
             checked += 1;
         }
     }
-    assert!(checked >= CHANNELS.len() * SIZES.len() * SIZES.len() * 12);
+    assert!(checked >= CHANNELS.len() * SIZES.len() * SIZES.len() * 18);
 }
 
 #[test]

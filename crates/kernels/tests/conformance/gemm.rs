@@ -156,6 +156,8 @@ fn dense(
         stride_w: stride,
         pad_h: pad,
         pad_w: pad,
+        pad_h_end: pad,
+        pad_w_end: pad,
         dil_h: dil,
         dil_w: dil,
         groups: 1,
@@ -174,6 +176,25 @@ fn im2col_sgemm_3x3_stride2_pad1_matches_reference() {
     ] {
         for act in [Act::None, Act::Relu6] {
             check_im2col(&mut rng, dense(h, w, cin, cout, 2, 1, 1), act);
+        }
+    }
+}
+
+/// TensorFlow's `SAME` padding: 0 before and 1 after on even sizes at stride 2, and a
+/// transposed split (1 before, 0 after) to cover the other side.
+#[test]
+fn im2col_sgemm_asymmetric_padding_matches_reference() {
+    let mut rng = Rng::new(15);
+    for (h, w, cin, cout) in [(16, 16, 3, 32), (8, 6, 16, 17), (2, 4, 5, 3)] {
+        for (p, pe) in [(0, 1), (1, 0)] {
+            let g = ConvGeom {
+                pad_h: p,
+                pad_w: p,
+                pad_h_end: pe,
+                pad_w_end: pe,
+                ..dense(h, w, cin, cout, 2, 1, 1)
+            };
+            check_im2col(&mut rng, g, Act::Relu6);
         }
     }
 }

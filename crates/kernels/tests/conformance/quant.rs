@@ -328,6 +328,8 @@ fn geom(
         stride_w: stride,
         pad_h: pad,
         pad_w: pad,
+        pad_h_end: pad,
+        pad_w_end: pad,
         dil_h: 1,
         dil_w: 1,
         groups,
@@ -341,11 +343,15 @@ fn qdwconv_is_bit_exact_on_every_tier() {
         for &h in &[1, 2, 5, 6, 7] {
             for &wd in &[1, 3, 4, 7, 8, 10] {
                 for &stride in &[1, 2] {
-                    for &pad in &[0, 1] {
-                        if h + 2 * pad < 3 || wd + 2 * pad < 3 {
+                    for &(pad, pad_end) in &[(0, 0), (1, 1), (0, 1)] {
+                        if h + pad + pad_end < 3 || wd + pad + pad_end < 3 {
                             continue;
                         }
-                        let g = geom(h, wd, c, c, 3, stride, pad, c);
+                        let g = ConvGeom {
+                            pad_h_end: pad_end,
+                            pad_w_end: pad_end,
+                            ..geom(h, wd, c, c, 3, stride, pad, c)
+                        };
                         let x = bytes(&mut rng, h * wd * c);
                         let w = pack_weight(&weights(&mut rng, c * 9), c, 3, 3);
                         let zp = rng.range(0, 255) as i32;
@@ -383,8 +389,12 @@ fn first_conv_im2col_gemm_matches_direct_conv() {
     let mut rng = Rng::new(14);
     for &co in &[1, 15, 16, 17, 32, 49] {
         for &(h, wd) in &[(1, 1), (5, 7), (6, 6), (9, 4)] {
-            for &stride in &[1, 2] {
-                let g = geom(h, wd, 3, co, 3, stride, 1, 1);
+            for (stride, pad, pad_end) in [(1, 1, 1), (2, 1, 1), (2, 0, 1)] {
+                let g = ConvGeom {
+                    pad_h_end: pad_end,
+                    pad_w_end: pad_end,
+                    ..geom(h, wd, 3, co, 3, stride, pad, 1)
+                };
                 let x = bytes(&mut rng, h * wd * 3);
                 let w = weights(&mut rng, co * 27);
                 let zp = rng.range(0, 255) as i32;

@@ -88,12 +88,13 @@ fn walk(
                     (None, None) => {}
                 }
                 let [kh, kw] = c.kernel();
-                let (ph, pw) = (c.pad[0] as i64, c.pad[1] as i64);
+                let [ph, pw, ph_end, pw_end] =
+                    [c.pad[0], c.pad[1], c.pad_end[0], c.pad_end[1]].map(|p| p as i64);
                 let attrs = vec![
                     ints("dilations", &c.dilation.map(|d| d as i64)),
                     int("group", c.groups as i64),
                     ints("kernel_shape", &[kh as i64, kw as i64]),
-                    ints("pads", &[ph, pw, ph, pw]),
+                    ints("pads", &[ph, pw, ph_end, pw_end]),
                     ints("strides", &c.stride.map(|s| s as i64)),
                 ];
                 let conv_out = if c.act == Act::None {

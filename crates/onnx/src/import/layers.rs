@@ -174,13 +174,6 @@ impl Importer<'_> {
         if pads.len() != 4 || pads.iter().any(|p| !(0..=MAX_GEOM).contains(p)) {
             return Err(bad("pads", &pads));
         }
-        if pads[0] != pads[2] || pads[1] != pads[3] {
-            return Err(self.unsupported(
-                label,
-                op,
-                format!("asymmetric padding {pads:?} (begin ≠ end) is not supported by the engine"),
-            ));
-        }
         let groups = a.int("group").unwrap_or(1);
         if !(1..=1 << 20).contains(&groups) {
             return Err(self.node_err(label, op, format!("bad group {groups}")));
@@ -202,6 +195,7 @@ impl Importer<'_> {
             bias,
             stride,
             pad: [pads[0] as usize, pads[1] as usize],
+            pad_end: [pads[2] as usize, pads[3] as usize],
             dilation,
             groups: groups as usize,
             act: Act::None,
