@@ -1,4 +1,5 @@
-//! Graph rewrites that keep the function: BN folding and activation fusion.
+//! Graph rewrites: BN folding and activation fusion (which keep the function), and
+//! TensorFlow's `SAME` padding (which sets a convention imported graphs need).
 
 use slimdet_kernels::Act;
 
@@ -89,4 +90,39 @@ pub fn fuse_activations(g: &mut Graph) -> usize {
         }
     }
     fused
+}
+
+/// TensorFlow's `SAME` padding for every convolution of `g` on inputs of shape `input`
+/// (`[N, H, W, C]`): along each axis the total `max((⌈n/s⌉ − 1)·s + span − n, 0)` is
+/// split with the odd zero after (`span = dil·(k − 1) + 1`), so a stride-2 3x3 conv pads
+/// 0 before and 1 after on an even size where PyTorch's `padding=1` pads 1 and 1. The
+/// output sizes (`⌈n/s⌉`) are those of the graph's own padding whenever that padding was
+/// `(k − 1)/2`, as in every TF OD API feature extractor, so nothing downstream changes.
+/// Returns the number of convolutions whose padding changed.
+///
+/// # Errors
+/// Shape inference of the graph fails.
+pub fn tf_same_padding(g: &mut Graph, input: &[usize]) -> crate::Result<usize> {
+    let shapes = crate::shape::infer(g, input)?;
+    let mut changed = 0;
+    for n in &mut g.nodes {
+        let Op::Conv(c) = &mut n.op else { continue };
+        let x = &shapes[n.inputs[0]];
+        let [kh, kw] = c.kernel();
+        let mut pad = [0; 2];
+        let mut pad_end = [0; 2];
+        for (axis, k) in [kh, kw].into_iter().enumerate() {
+            let (len, s) = (x[1 + axis], c.stride[axis].max(1));
+            let span = c.dilation[axis] * (k.max(1) - 1) + 1;
+            let total = ((len.div_ceil(s).max(1) - 1) * s + span).saturating_sub(len);
+            pad[axis] = total / 2;
+            pad_end[axis] = total - total / 2;
+        }
+        if (pad, pad_end) != (c.pad, c.pad_end) {
+            c.pad = pad;
+            c.pad_end = pad_end;
+            changed += 1;
+        }
+    }
+    Ok(changed)
 }

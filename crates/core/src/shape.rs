@@ -1,6 +1,5 @@
 //! Static shape inference: the shape of every value for a given input shape.
 
-
 use crate::error::{CoreError, Result};
 use crate::graph::{Graph, Node};
 use crate::ops::Op;

@@ -3,15 +3,12 @@
 //! graph's `expanded_conv_13/expansion_output` (576 channels, 19x19) on TensorFlow's own
 //! input within 1e-3; and the init report must list exactly what cannot map.
 //!
-//! `SAME` padding of a stride-2 3x3 conv on an even size pads 0 before and 1 after. The
-//! graph IR pads symmetrically, so the test rewrites those convs exactly: symmetric
-//! padding 1 with a 4x4 kernel whose first row and column are zero reads input rows
-//! `2o .. 2o+2`, as `SAME` does, and gives the same output size. Odd sizes pad 1 and 1 in
-//! both conventions.
+//! `SAME` padding of a stride-2 3x3 conv on an even size pads 0 before and 1 after, where
+//! pytorch-ssd pads 1 and 1: the test sets it with `passes::tf_same_padding`.
 
 use std::path::PathBuf;
 
-use slimdet_core::{Graph, Op, Plan, PlanOptions, Tensor, shape};
+use slimdet_core::{Graph, Op, Plan, PlanOptions, passes};
 use slimdet_models::{Arch, Detector};
 use slimdet_train::init::{init_ssd, load_compatible};
 
@@ -39,7 +36,7 @@ fn mapped_model() -> (Detector, slimdet_train::init::InitReport) {
     (det, report)
 }
 
-/// The graph cut after `base_net.14`'s expansion ReLU6, with `SAME` stride-2 convs.
+/// The graph cut after `base_net.14`'s expansion ReLU6, with TF's `SAME` padding.
 fn same_padded_backbone(full: &Graph, input: &[usize]) -> Graph {
     let mut g = full.clone();
     let bn = g
@@ -54,29 +51,9 @@ fn same_padded_backbone(full: &Graph, input: &[usize]) -> Graph {
         .expect("the ReLU6 after base_net.14.conv.1");
     g.nodes.truncate(relu + 1);
     g.outputs = vec![("tap".to_string(), g.nodes[relu].output)];
-    let shapes = shape::infer(&g, input).unwrap();
-    let mut rewritten = 0;
-    for n in &mut g.nodes {
-        let in_shape = shapes[n.inputs[0]].clone();
-        let Op::Conv(c) = &mut n.op else { continue };
-        if c.stride != [2, 2] || c.kernel() != [3, 3] || in_shape[1] % 2 == 1 {
-            continue;
-        }
-        let s = c.weight.shape().to_vec();
-        let (o, i) = (s[0], s[1]);
-        let mut w = vec![0.0f32; o * i * 16];
-        for oi in 0..o * i {
-            for y in 0..3 {
-                for x in 0..3 {
-                    w[oi * 16 + (y + 1) * 4 + x + 1] = c.weight.data()[oi * 9 + y * 3 + x];
-                }
-            }
-        }
-        c.weight = Tensor::new(vec![o, i, 4, 4], w).unwrap();
-        rewritten += 1;
-    }
-    // base_net.0.0 (300), base_net.2.conv.3 (150) and base_net.7.conv.3 (38); 75 is odd.
-    assert_eq!(rewritten, 3);
+    // base_net.0.0 (300), base_net.2.conv.3 (150) and base_net.7.conv.3 (38) pad 0 before
+    // and 1 after; 75 is odd and pads 1 and 1 either way.
+    assert_eq!(passes::tf_same_padding(&mut g, input).unwrap(), 3);
     g
 }
 
