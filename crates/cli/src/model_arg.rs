@@ -9,13 +9,14 @@ use slimdet_models::Detector;
 /// Which model to load.
 #[derive(Args, Clone, Debug)]
 pub struct ModelArgs {
-    /// Model file: PyTorch .pth (zip or legacy), .safetensors, or .onnx (default: the
-    /// built-in MobileNetV2-SSD-Lite trained on the synthetic dataset, models/).
+    /// Model file: PyTorch .pth (zip or legacy), .safetensors, .onnx, or a TF Object
+    /// Detection API frozen graph .pb (default: the built-in MobileNetV2-SSD-Lite trained
+    /// on the synthetic dataset, models/).
     #[arg(long, short = 'm', default_value_os_t = builtin_model_path())]
     pub model: PathBuf,
-    /// Architecture: mb2-ssd-lite, ultraface-slim or ultraface-rfb (default: recognised
-    /// from the file).
-    #[arg(long, value_parser = ["mb2-ssd-lite", "ultraface-slim", "ultraface-rfb"])]
+    /// Architecture: mb2-ssd-lite, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2
+    /// (default: recognised from the file).
+    #[arg(long, value_parser = ["mb2-ssd-lite", "ultraface-slim", "ultraface-rfb", "tf-ssdlite-mobilenet-v2"])]
     pub arch: Option<String>,
 }
 

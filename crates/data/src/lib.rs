@@ -19,4 +19,4 @@ pub mod voc;
 
 pub use error::{Error, Result};
 pub use image_io::{RgbImage, load_rgb, normalize_into, save_png};
-pub use resize::{resize_linear_u8, resize_rgb};
+pub use resize::{Resize, preprocess_into, resize_linear_u8, resize_rgb, resize_rgb_tf_legacy};

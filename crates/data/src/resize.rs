@@ -150,3 +150,70 @@ pub fn resize_rgb(img: &RgbImage, w: usize, h: usize) -> RgbImage {
         data: resize_linear_u8(&img.data, img.width, img.height, 3, w, h),
     }
 }
+
+/// How an image is brought to the network input size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resize {
+    /// OpenCV's `INTER_LINEAR` on `u8` (half-pixel centres, rounded to `u8`), as
+    /// pytorch-ssd does: [`resize_rgb`].
+    OpenCv,
+    /// TensorFlow's legacy `ResizeBilinear` (`align_corners=false`, no half-pixel
+    /// centres), in f32 and not rounded, as the TF Object Detection API's preprocessor:
+    /// [`resize_rgb_tf_legacy`].
+    TfLegacy,
+}
+
+/// TensorFlow's legacy bilinear resize of `img` to `w`×`h`, as f32 `[h, w, 3]`: source
+/// coordinate `d · (src / dst)` (f32), the two neighbours `floor` and `min(ceil, src − 1)`,
+/// and the interpolation `top + (bottom − top)·y_lerp` of
+/// `left + (right − left)·x_lerp`, in f32 as `resize_bilinear_op.cc` computes it.
+pub fn resize_rgb_tf_legacy(img: &RgbImage, w: usize, h: usize) -> Vec<f32> {
+    let taps = |src: usize, dst: usize| -> Vec<(usize, usize, f32)> {
+        let scale = src as f32 / dst as f32;
+        (0..dst)
+            .map(|d| {
+                let x = d as f32 * scale;
+                let fl = x.floor();
+                let lo = (fl as usize).min(src.saturating_sub(1));
+                let hi = (x.ceil() as usize).min(src.saturating_sub(1));
+                (lo, hi, x - fl)
+            })
+            .collect()
+    };
+    let (xs, ys) = (taps(img.width, w), taps(img.height, h));
+    let px = |y: usize, x: usize, c: usize| f32::from(img.data[(y * img.width + x) * 3 + c]);
+    let mut out = Vec::with_capacity(w * h * 3);
+    for &(y0, y1, yl) in &ys {
+        for &(x0, x1, xl) in &xs {
+            for c in 0..3 {
+                let (tl, tr) = (px(y0, x0, c), px(y0, x1, c));
+                let (bl, br) = (px(y1, x0, c), px(y1, x1, c));
+                let top = tl + (tr - tl) * xl;
+                let bottom = bl + (br - bl) * xl;
+                out.push(top + (bottom - top) * yl);
+            }
+        }
+    }
+    out
+}
+
+/// Resizes `img` to `w`×`h` as `kind` says and writes `(v − mean) / std` into `out`
+/// (`[h, w, 3]`): the network input of one image.
+pub fn preprocess_into(
+    img: &RgbImage,
+    w: usize,
+    h: usize,
+    kind: Resize,
+    mean: f32,
+    std: f32,
+    out: &mut [f32],
+) {
+    match kind {
+        Resize::OpenCv => crate::normalize_into(&resize_rgb(img, w, h), mean, std, out),
+        Resize::TfLegacy => {
+            for (o, v) in out.iter_mut().zip(resize_rgb_tf_legacy(img, w, h)) {
+                *o = (v - mean) / std;
+            }
+        }
+    }
+}

@@ -127,7 +127,8 @@ impl StateDict {
     }
 }
 
-pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+/// Reads a whole model file; the error names the file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| FormatError::Io {
         path: path.to_path_buf(),
         op: "reading",
@@ -149,7 +150,7 @@ pub fn load_pth_bytes(bytes: &[u8], name_for_errors: &str) -> Result<StateDict> 
 
 /// True if `bytes` start like a safetensors file: a little-endian u64 header
 /// length that fits in the file, followed by `{`.
-pub(crate) fn looks_like_safetensors(bytes: &[u8]) -> bool {
+pub fn looks_like_safetensors(bytes: &[u8]) -> bool {
     let Some(len) = bytes.get(..8).and_then(|b| <[u8; 8]>::try_from(b).ok()) else {
         return false;
     };

@@ -9,7 +9,8 @@ use slimdet_formats::StateDict;
 
 use crate::error::{ModelError, Result};
 use crate::priors::{MB2_SSD_LITE_SPECS, ssd_priors, ultraface_priors};
-use crate::{mobilenet_v2, ultraface, weights};
+use crate::{mobilenet_v2, tf_ssdlite, ultraface, weights};
+use slimdet_data::Resize;
 
 /// The VOC class names, index 0 = BACKGROUND (spec §12).
 pub const VOC_CLASSES: [&str; 21] = [
@@ -36,6 +37,101 @@ pub const VOC_CLASSES: [&str; 21] = [
     "tvmonitor",
 ];
 
+/// COCO's label map by id (1-based; "" for the ids COCO leaves unused), which the TF
+/// Object Detection API's COCO-trained models follow.
+const COCO_LABEL_MAP: [&str; 90] = [
+    "person",
+    "bicycle",
+    "car",
+    "motorcycle",
+    "airplane",
+    "bus",
+    "train",
+    "truck",
+    "boat",
+    "traffic light",
+    "fire hydrant",
+    "",
+    "stop sign",
+    "parking meter",
+    "bench",
+    "bird",
+    "cat",
+    "dog",
+    "horse",
+    "sheep",
+    "cow",
+    "elephant",
+    "bear",
+    "zebra",
+    "giraffe",
+    "",
+    "backpack",
+    "umbrella",
+    "",
+    "",
+    "handbag",
+    "tie",
+    "suitcase",
+    "frisbee",
+    "skis",
+    "snowboard",
+    "sports ball",
+    "kite",
+    "baseball bat",
+    "baseball glove",
+    "skateboard",
+    "surfboard",
+    "tennis racket",
+    "bottle",
+    "",
+    "wine glass",
+    "cup",
+    "fork",
+    "knife",
+    "spoon",
+    "bowl",
+    "banana",
+    "apple",
+    "sandwich",
+    "orange",
+    "broccoli",
+    "carrot",
+    "hot dog",
+    "pizza",
+    "donut",
+    "cake",
+    "chair",
+    "couch",
+    "potted plant",
+    "bed",
+    "",
+    "dining table",
+    "",
+    "",
+    "toilet",
+    "",
+    "tv",
+    "laptop",
+    "mouse",
+    "remote",
+    "keyboard",
+    "cell phone",
+    "microwave",
+    "oven",
+    "toaster",
+    "sink",
+    "refrigerator",
+    "",
+    "book",
+    "clock",
+    "vase",
+    "scissors",
+    "teddy bear",
+    "hair drier",
+    "toothbrush",
+];
+
 /// A supported architecture.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arch {
@@ -50,6 +146,12 @@ pub enum Arch {
     UltrafaceSlim,
     /// UltraFace RFB, 320x240, 2 classes.
     UltrafaceRfb,
+    /// SSDLite-MobileNetV2 of the TensorFlow Object Detection API, 300x300 (see
+    /// [`crate::tf_ssdlite`]).
+    TfSsdLiteMobileNetV2 {
+        /// Classes including background.
+        num_classes: usize,
+    },
 }
 
 impl Arch {
@@ -59,6 +161,7 @@ impl Arch {
             Arch::Mb2SsdLite { .. } => "mb2-ssd-lite",
             Arch::UltrafaceSlim => "ultraface-slim",
             Arch::UltrafaceRfb => "ultraface-rfb",
+            Arch::TfSsdLiteMobileNetV2 { .. } => "tf-ssdlite-mobilenet-v2",
         }
     }
 
@@ -82,6 +185,20 @@ impl Arch {
                 width_mult: stem[0] as f64 / 32.0,
                 num_classes: cls[0] / 6,
             }
+        } else if let Some(cls) = sd.get("BoxPredictor_0/ClassPredictor.weight") {
+            let a = crate::tf_ssdlite::ANCHORS[0];
+            if cls.shape.len() != 4 || !cls.shape[0].is_multiple_of(a) || cls.shape[0] < 2 * a {
+                return Err(ModelError::Arch {
+                    path: path.into(),
+                    reason: format!(
+                        "BoxPredictor_0/ClassPredictor.weight has shape {:?}",
+                        cls.shape
+                    ),
+                });
+            }
+            Arch::TfSsdLiteMobileNetV2 {
+                num_classes: cls.shape[0] / a,
+            }
         } else if has("base_net.7.branch0.0.conv.weight") {
             Arch::UltrafaceRfb
         } else if has("base_net.12.3.weight") && has("extras.0.2.2.weight") {
@@ -89,7 +206,7 @@ impl Arch {
         } else {
             return Err(ModelError::Arch {
                 path: path.into(),
-                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, ultraface-slim or ultraface-rfb)".into(),
+                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2)".into(),
             });
         };
         if let Some(h) = hint
@@ -119,6 +236,11 @@ impl Arch {
                 nms_iou: 0.45,
                 candidate_size: 200,
                 default_threshold: 0.01,
+                scores: ScoreFn::Softmax,
+                resize: Resize::OpenCv,
+                max_per_class: 0,
+                max_detections: 0,
+                clip_boxes: false,
             },
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => SsdConfig {
                 input_w: 320,
@@ -130,6 +252,30 @@ impl Arch {
                 nms_iou: 0.3,
                 candidate_size: 200,
                 default_threshold: 0.7,
+                scores: ScoreFn::Softmax,
+                resize: Resize::OpenCv,
+                max_per_class: 0,
+                max_detections: 0,
+                clip_boxes: false,
+            },
+            // The TF OD API's ssdlite_mobilenet_v2 pipeline: `x·2/255 − 1`, scale factors
+            // 10, 10, 5, 5, sigmoid scores, per-class NMS at IoU 0.6 over scores above
+            // 1e-8 keeping 100 per class and 100 in all, boxes clipped to the image first.
+            Arch::TfSsdLiteMobileNetV2 { .. } => SsdConfig {
+                input_w: crate::tf_ssdlite::INPUT,
+                input_h: crate::tf_ssdlite::INPUT,
+                mean: 127.5,
+                std: 127.5,
+                center_variance: 0.1,
+                size_variance: 0.2,
+                nms_iou: 0.6,
+                candidate_size: usize::MAX,
+                default_threshold: 1e-8,
+                scores: ScoreFn::Sigmoid,
+                resize: Resize::TfLegacy,
+                max_per_class: 100,
+                max_detections: 100,
+                clip_boxes: true,
             },
         }
     }
@@ -143,6 +289,7 @@ impl Arch {
             } => mobilenet_v2::build(*width_mult, *num_classes),
             Arch::UltrafaceSlim => ultraface::build(false),
             Arch::UltrafaceRfb => ultraface::build(true),
+            Arch::TfSsdLiteMobileNetV2 { num_classes } => tf_ssdlite::build(*num_classes),
         }
     }
 
@@ -161,6 +308,7 @@ impl Arch {
                 320.0,
                 240.0,
             ),
+            Arch::TfSsdLiteMobileNetV2 { .. } => tf_ssdlite::anchors(),
         }
     }
 
@@ -174,6 +322,15 @@ impl Arch {
                 .chain((1..*num_classes).map(|i| format!("class{i}")))
                 .collect(),
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => vec!["BACKGROUND".into(), "face".into()],
+            // TF OD API models number their classes as COCO's label map does (1 = person).
+            Arch::TfSsdLiteMobileNetV2 { num_classes } => std::iter::once("BACKGROUND".into())
+                .chain((1..*num_classes).map(|id| {
+                    COCO_LABEL_MAP
+                        .get(id - 1)
+                        .filter(|n| !n.is_empty())
+                        .map_or_else(|| format!("class{id}"), |n| n.to_string())
+                }))
+                .collect(),
         }
     }
 }
@@ -199,6 +356,25 @@ pub struct SsdConfig {
     pub candidate_size: usize,
     /// Probability threshold used when none is given.
     pub default_threshold: f32,
+    /// How class scores come from the logits.
+    pub scores: ScoreFn,
+    /// How an image is resized to the input.
+    pub resize: Resize,
+    /// Detections kept per class after NMS when the caller sets no cap (0 = no cap).
+    pub max_per_class: usize,
+    /// Detections kept in all, the best scores first (0 = no cap).
+    pub max_detections: usize,
+    /// Clip decoded boxes to the image (`[0, 1]`) before NMS, as the TF OD API does.
+    pub clip_boxes: bool,
+}
+
+/// How class scores come from the logits of one prior.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScoreFn {
+    /// Softmax over the classes, background included (pytorch-ssd).
+    Softmax,
+    /// An independent sigmoid per class (the TF Object Detection API's SSDs).
+    Sigmoid,
 }
 
 /// A detector ready to compile: architecture, graph with weights, priors, configuration
@@ -245,11 +421,28 @@ impl Detector {
         det
     }
 
-    /// Loads a `.pth` (zip or legacy) or `.safetensors` file. The architecture comes from
+    /// Loads a `.pth` (zip or legacy), `.safetensors` or TF frozen graph (`.pb`, see
+    /// [`crate::tf_import`]) file, recognised by content. The architecture comes from
     /// `arch_hint`, the file's metadata, or the keys, which must all agree.
     pub fn load(path: &Path, arch_hint: Option<&str>) -> Result<Self> {
-        let (sd, meta) = slimdet_formats::load_state_dict(path)?;
         let p = path.display().to_string();
+        let bytes = slimdet_formats::read_file(path)?;
+        if !slimdet_formats::looks_like_safetensors(&bytes)
+            && slimdet_formats::tf::looks_like_graphdef(&bytes)
+        {
+            let det = crate::tf_import::load(&bytes, &p)?;
+            if let Some(h) = arch_hint.filter(|h| *h != det.arch.name()) {
+                return Err(ModelError::Arch {
+                    path: p,
+                    reason: format!(
+                        "--arch {h} given, but the file is a TensorFlow frozen graph of {}",
+                        det.arch.name()
+                    ),
+                });
+            }
+            return Ok(det);
+        }
+        let (sd, meta) = slimdet_formats::load_state_dict_bytes(&bytes, &p)?;
         let hint = arch_hint.or(meta.get("slimdet.arch").map(String::as_str));
         let arch = Arch::detect(&sd, hint, &p)?;
         let mut det = Detector::new(arch);

@@ -3,6 +3,8 @@
 //!
 //! - [`mobilenet_v2`]: MobileNetV2-SSD-Lite exactly as pytorch-ssd builds it (478 keys).
 //! - [`ultraface`]: the UltraFace slim and RFB face detectors (320x240).
+//! - [`tf_ssdlite`], [`tf_import`]: the TF Object Detection API's SSDLite-MobileNetV2 and
+//!   its import from a frozen graph (`.pb`).
 //! - [`weights`]: filling a graph from a state_dict, with a full mismatch report.
 //! - [`predictor`]: image in, detections out, as pytorch-ssd's `Predictor`.
 
@@ -17,10 +19,12 @@ pub mod nms;
 pub mod predictor;
 pub mod priors;
 pub mod reshape;
+pub mod tf_import;
+pub mod tf_ssdlite;
 pub mod ultraface;
 pub mod weights;
 
-pub use arch::{Arch, Detector, SsdConfig};
+pub use arch::{Arch, Detector, ScoreFn, SsdConfig};
 pub use backend::{Backend, BackendFactory};
 pub use error::{ModelError, Result};
 pub use predictor::{Detection, Predictor};

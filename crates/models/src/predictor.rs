@@ -1,12 +1,14 @@
 //! The predictor: image in, detections out, with pytorch-ssd's `Predictor` semantics
 //! (spec §9): OpenCV-exact resize, `(x − mean) / std`, softmax, box decoding, per-class
 //! hard NMS over probabilities strictly above the threshold, boxes scaled to the
-//! original image (not clipped).
+//! original image (not clipped). The configuration can ask for TensorFlow's variant
+//! instead (TF OD API models): TF's legacy resize, sigmoid scores, boxes clipped to the
+//! image before NMS, a cap per class and a total cap by score.
 
 use slimdet_core::{Plan, PlanOptions};
 use slimdet_data::RgbImage;
 
-use crate::arch::{Detector, SsdConfig};
+use crate::arch::{Detector, ScoreFn, SsdConfig};
 use crate::box_coding::decode;
 use crate::error::Result;
 use crate::nms::hard_nms;
@@ -82,8 +84,16 @@ impl Predictor {
 
     /// Resizes and normalises `img` into the input buffer.
     pub fn preprocess(&mut self, img: &RgbImage) {
-        let resized = slimdet_data::resize_rgb(img, self.config.input_w, self.config.input_h);
-        slimdet_data::normalize_into(&resized, self.config.mean, self.config.std, &mut self.input);
+        let c = &self.config;
+        slimdet_data::preprocess_into(
+            img,
+            c.input_w,
+            c.input_h,
+            c.resize,
+            c.mean,
+            c.std,
+            &mut self.input,
+        );
     }
 
     /// Runs the network on the preprocessed input buffer and decodes scores and boxes.
@@ -94,8 +104,8 @@ impl Predictor {
         r
     }
 
-    /// Runs the network on an NHWC input `[1, H, W, 3]`, then computes softmax scores and
-    /// decoded corner-form boxes (0..1 units).
+    /// Runs the network on an NHWC input `[1, H, W, 3]`, then computes the scores (softmax
+    /// or sigmoid, as configured) and decoded corner-form boxes (0..1 units).
     pub fn forward(&mut self, input: &[f32]) -> Result<()> {
         match (&mut self.backend, &mut self.plan) {
             (Some(b), _) => b.forward(input, &mut self.logits, &mut self.locations)?,
@@ -106,7 +116,16 @@ impl Predictor {
             }
             (None, None) => unreachable!("a predictor has a plan or a backend"),
         }
-        slimdet_core::exec::softmax_rows(&self.logits, self.num_classes, &mut self.scores);
+        match self.config.scores {
+            ScoreFn::Softmax => {
+                slimdet_core::exec::softmax_rows(&self.logits, self.num_classes, &mut self.scores)
+            }
+            ScoreFn::Sigmoid => {
+                for (s, &l) in self.scores.iter_mut().zip(&self.logits) {
+                    *s = 1.0 / (1.0 + (-l).exp());
+                }
+            }
+        }
         let (cv, sv) = (self.config.center_variance, self.config.size_variance);
         for ((b, l), p) in self
             .boxes
@@ -115,6 +134,13 @@ impl Predictor {
             .zip(&self.priors)
         {
             *b = decode(l, p, cv, sv);
+        }
+        if self.config.clip_boxes {
+            for b in &mut self.boxes {
+                for v in b.iter_mut() {
+                    *v = v.clamp(0.0, 1.0);
+                }
+            }
         }
         Ok(())
     }
@@ -129,7 +155,7 @@ impl Predictor {
         &self.locations
     }
 
-    /// Softmax scores `[P, classes]` of the last forward pass.
+    /// Class scores `[P, classes]` of the last forward pass.
     pub fn scores(&self) -> &[f32] {
         &self.scores
     }
@@ -141,7 +167,9 @@ impl Predictor {
 
     /// Per-class hard NMS on the last forward pass, boxes scaled to `width`×`height`.
     /// `threshold` ≤ 0 means the configuration's default (as `prob_threshold or 0.01`);
-    /// `top_k` 0 means no cap per class. Ordered by class, then by NMS pick order.
+    /// `top_k` 0 means the configuration's cap per class (none for pytorch-ssd). Ordered by
+    /// class, then by NMS pick order; with a total cap in the configuration, only the best
+    /// scores are kept (the order is unchanged).
     pub fn postprocess(
         &self,
         width: usize,
@@ -155,6 +183,11 @@ impl Predictor {
             self.config.default_threshold
         };
         let k = self.num_classes;
+        let top_k = if top_k > 0 {
+            top_k
+        } else {
+            self.config.max_per_class
+        };
         let mut out = Vec::new();
         let mut cand_boxes = Vec::new();
         let mut cand_scores = Vec::new();
@@ -186,6 +219,20 @@ impl Predictor {
                     bbox: [b[0] * w, b[1] * h, b[2] * w, b[3] * h],
                 });
             }
+        }
+        let cap = self.config.max_detections;
+        if cap > 0 && out.len() > cap {
+            let mut by_score: Vec<usize> = (0..out.len()).collect();
+            by_score.sort_by(|&a, &b| out[b].score.total_cmp(&out[a].score));
+            let mut keep = vec![false; out.len()];
+            for &i in &by_score[..cap] {
+                keep[i] = true;
+            }
+            let mut i = 0;
+            out.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
         }
         out
     }

@@ -34,7 +34,7 @@ use crate::import::import;
 #[derive(Debug)]
 pub enum OnnxDetector {
     /// A float model.
-    Float(Detector),
+    Float(Box<Detector>),
     /// A quantized (QDQ or QOperator) model, as a static int8 model of our engine (it can
     /// be saved in slimdet's quantized format, or run through [`QuantizedDetector::to_detector`]).
     Quantized(Box<QuantizedDetector>),
@@ -45,7 +45,7 @@ pub enum OnnxDetector {
 /// architecture name.
 pub fn detector_from_onnx(path: &Path, arch_hint: Option<&str>) -> Result<Detector> {
     Ok(match load_onnx_detector(path, arch_hint)? {
-        OnnxDetector::Float(d) => d,
+        OnnxDetector::Float(d) => *d,
         OnnxDetector::Quantized(q) => q.to_detector(),
     })
 }
@@ -88,7 +88,7 @@ pub fn load_onnx_detector(path: &Path, arch_hint: Option<&str>) -> Result<OnnxDe
                 let q = crate::qdetector::quantized_detector(path, det, &src, &imported)?;
                 return Ok(OnnxDetector::Quantized(Box::new(q)));
             }
-            Ok(()) => return Ok(OnnxDetector::Float(det)),
+            Ok(()) => return Ok(OnnxDetector::Float(Box::new(det))),
             Err(why) => reasons.push(format!("{}: {why}", arch.name())),
         }
     }

@@ -72,6 +72,9 @@ fn arch_meta(arch: &Arch, meta: &mut HashMap<String, String>) {
         meta.insert("slimdet.width_mult".into(), width_mult.to_string());
         meta.insert("slimdet.num_classes".into(), num_classes.to_string());
     }
+    if let Arch::TfSsdLiteMobileNetV2 { num_classes } = arch {
+        meta.insert("slimdet.num_classes".into(), num_classes.to_string());
+    }
 }
 
 /// The name under which value `v`'s quantization is stored.
@@ -410,6 +413,13 @@ fn parse_arch(
                 width_mult,
                 num_classes,
             })
+        }
+        Some("tf-ssdlite-mobilenet-v2") => {
+            let num_classes = nc
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|n| (2..=1000).contains(n))
+                .ok_or("missing or invalid slimdet.num_classes")?;
+            Ok(Arch::TfSsdLiteMobileNetV2 { num_classes })
         }
         Some("ultraface-slim") => Ok(Arch::UltrafaceSlim),
         Some("ultraface-rfb") => Ok(Arch::UltrafaceRfb),

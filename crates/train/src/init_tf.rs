@@ -34,7 +34,7 @@
 
 use std::path::Path;
 
-use slimdet_formats::tf::{TfGraph, TfNode};
+use slimdet_formats::tf::{TfGraph, TfNode, filter_to_oihw};
 use slimdet_formats::{NamedTensor, StateDict, TensorData};
 
 use crate::error::{Result, TrainError};
@@ -60,7 +60,7 @@ pub fn tf_ssdlite_state_dict(graph: &TfGraph, path: &Path, target_eps: f32) -> R
             .input(conv, 1)
             .and_then(TfNode::const_value)
             .ok_or_else(|| bad(format!("`{}` has no constant filter", conv.name)))?;
-        let weight = oihw(filter, depthwise).ok_or_else(|| {
+        let weight = filter_to_oihw(filter, depthwise).ok_or_else(|| {
             bad(format!(
                 "`{}`: filter of shape {:?}",
                 conv.name, filter.shape
@@ -128,39 +128,6 @@ fn f32_tensor(name: String, v: Vec<f32>) -> NamedTensor {
         shape: vec![v.len()],
         data: TensorData::F32(v),
     }
-}
-
-/// HWIO (or depthwise `[kh, kw, C, 1]`) to OIHW (`[C, 1, kh, kw]`).
-fn oihw(t: &NamedTensor, depthwise: bool) -> Option<NamedTensor> {
-    let w = t.as_f32()?;
-    let &[kh, kw, ci, co] = t.shape.as_slice() else {
-        return None;
-    };
-    let (o_n, i_n) = if depthwise {
-        if co != 1 {
-            return None;
-        }
-        (ci, 1)
-    } else {
-        (co, ci)
-    };
-    let mut out = vec![0.0f32; w.len()];
-    for y in 0..kh {
-        for x in 0..kw {
-            for i in 0..ci {
-                for o in 0..co {
-                    let src = w[((y * kw + x) * ci + i) * co + o];
-                    let (oo, ii) = if depthwise { (i, 0) } else { (o, i) };
-                    out[((oo * i_n + ii) * kh + y) * kw + x] = src;
-                }
-            }
-        }
-    }
-    Some(NamedTensor {
-        name: t.name.clone(),
-        shape: vec![o_n, i_n, kh, kw],
-        data: TensorData::F32(out),
-    })
 }
 
 /// A pytorch-ssd conv module, its batch norm, and whether the conv has a bias.
@@ -275,35 +242,5 @@ mod tests {
         assert_eq!(m("BoxPredictor_4/ClassPredictor"), None);
         assert_eq!(m("FeatureExtractor/MobilenetV2/expanded_conv/expand"), None);
         assert_eq!(m("Preprocessor/map"), None);
-    }
-
-    #[test]
-    fn filters_transpose_to_oihw() {
-        // HWIO [1, 2, 2, 3]: value = 100·x + 10·i + o.
-        let mut v = Vec::new();
-        for x in 0..2 {
-            for i in 0..2 {
-                for o in 0..3 {
-                    v.push((100 * x + 10 * i + o) as f32);
-                }
-            }
-        }
-        let t = NamedTensor {
-            name: "w".into(),
-            shape: vec![1, 2, 2, 3],
-            data: TensorData::F32(v),
-        };
-        let w = oihw(&t, false).unwrap();
-        assert_eq!(w.shape, [3, 2, 1, 2]);
-        // [o=2, i=1, y=0, x=1] (kh = 1) → 100 + 10 + 2.
-        assert_eq!(w.as_f32().unwrap()[(2 * 2 + 1) * 2 + 1], 112.0);
-        let dw = NamedTensor {
-            name: "d".into(),
-            shape: vec![1, 2, 3, 1],
-            data: TensorData::F32(vec![0., 1., 2., 10., 11., 12.]),
-        };
-        let w = oihw(&dw, true).unwrap();
-        assert_eq!(w.shape, [3, 1, 1, 2]);
-        assert_eq!(w.as_f32().unwrap(), [0., 10., 1., 11., 2., 12.]);
     }
 }

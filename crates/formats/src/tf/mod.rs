@@ -376,6 +376,41 @@ fn decode_packed(dt: i32, b: &[u8]) -> TensorData {
     }
 }
 
+/// A TensorFlow filter in PyTorch's layout: `Conv2D`'s HWIO `[kh, kw, in, out]` to OIHW,
+/// `DepthwiseConv2dNative`'s `[kh, kw, C, 1]` to `[C, 1, kh, kw]`. `None` for another rank,
+/// a depth multiplier other than 1, or a non-float tensor.
+pub fn filter_to_oihw(t: &NamedTensor, depthwise: bool) -> Option<NamedTensor> {
+    let w = t.as_f32()?;
+    let &[kh, kw, ci, co] = t.shape.as_slice() else {
+        return None;
+    };
+    let (o_n, i_n) = if depthwise {
+        if co != 1 {
+            return None;
+        }
+        (ci, 1)
+    } else {
+        (co, ci)
+    };
+    let mut out = vec![0.0f32; w.len()];
+    for y in 0..kh {
+        for x in 0..kw {
+            for i in 0..ci {
+                for o in 0..co {
+                    let src = w[((y * kw + x) * ci + i) * co + o];
+                    let (oo, ii) = if depthwise { (i, 0) } else { (o, i) };
+                    out[((oo * i_n + ii) * kh + y) * kw + x] = src;
+                }
+            }
+        }
+    }
+    Some(NamedTensor {
+        name: t.name.clone(),
+        shape: vec![o_n, i_n, kh, kw],
+        data: TensorData::F32(out),
+    })
+}
+
 /// IEEE half to f32 (exact).
 fn half_to_f32(h: u16) -> f32 {
     half::f16::from_bits(h).to_f32()

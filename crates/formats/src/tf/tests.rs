@@ -238,3 +238,33 @@ fn input_names_strip_ports_and_control_marks() {
     assert_eq!(input_node_name("^a"), "a");
     assert_eq!(input_node_name("a:b"), "a:b");
 }
+
+#[test]
+fn filters_transpose_to_oihw() {
+    // HWIO [1, 2, 2, 3]: value = 100·x + 10·i + o.
+    let mut v = Vec::new();
+    for x in 0..2 {
+        for i in 0..2 {
+            for o in 0..3 {
+                v.push((100 * x + 10 * i + o) as f32);
+            }
+        }
+    }
+    let t = NamedTensor {
+        name: "w".into(),
+        shape: vec![1, 2, 2, 3],
+        data: TensorData::F32(v),
+    };
+    let w = filter_to_oihw(&t, false).unwrap();
+    assert_eq!(w.shape, [3, 2, 1, 2]);
+    // [o=2, i=1, y=0, x=1] (kh = 1) → 100 + 10 + 2.
+    assert_eq!(w.as_f32().unwrap()[(2 * 2 + 1) * 2 + 1], 112.0);
+    let dw = NamedTensor {
+        name: "d".into(),
+        shape: vec![1, 2, 3, 1],
+        data: TensorData::F32(vec![0., 1., 2., 10., 11., 12.]),
+    };
+    let w = filter_to_oihw(&dw, true).unwrap();
+    assert_eq!(w.shape, [3, 1, 1, 2]);
+    assert_eq!(w.as_f32().unwrap(), [0., 10., 1., 11., 2., 12.]);
+}
