@@ -197,3 +197,45 @@ fn box_differences_come_from_the_network_not_the_decoding() {
         "worst: boxes ours vs ORT {worst_ours_ort:.2e}, ORT vs PyTorch golden {worst_ort_golden:.2e}"
     );
 }
+
+/// The TF SSDLite-MobileNetV2 person detector imported from its frozen graph and exported
+/// to ONNX (SAME padding as asymmetric `pads`, sigmoid scores, clipped boxes) runs in ONNX
+/// Runtime and gives TensorFlow's scores and our decoded boxes on TF's own input.
+#[test]
+fn onnx_runtime_runs_the_exported_tf_ssdlite() {
+    if !ort_available() {
+        eprintln!("skipped: onnxruntime missing");
+        return;
+    }
+    let fixtures = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/tf-ssdlite-person"
+    ));
+    let det = Detector::load(&fixtures.join("frozen_inference_graph.pb"), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tf.onnx");
+    export_detector(&det, &path, false).unwrap();
+    let (golden, _) =
+        slimdet_formats::load_safetensors(&fixtures.join("golden/golden.safetensors")).unwrap();
+    let nhwc = golden.get("004545.input").unwrap().as_f32().unwrap();
+    let input = dir.path().join("input.bin");
+    write_f32(&input, &nhwc_to_nchw(nhwc, 300, 300, 3));
+    let o = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ort_check.py"))
+        .args([&path, &input, &dir.path().to_path_buf()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let scores = read_f32(dir.path().join("scores.bin"));
+    let boxes = read_f32(dir.path().join("boxes.bin"));
+    let ds = max_abs_diff(
+        &scores,
+        golden.get("004545.scores").unwrap().as_f32().unwrap(),
+    );
+    let mut pred = slimdet_models::Predictor::new(&det, 1).unwrap();
+    pred.forward(nhwc).unwrap();
+    let ours: Vec<f32> = pred.boxes().iter().flatten().copied().collect();
+    let db = max_abs_diff(&boxes, &ours);
+    eprintln!("tf-ssdlite export in ORT: scores vs TF {ds:.2e}, boxes vs ours {db:.2e}");
+    assert!(ds <= 1e-4 && db <= 1e-4, "scores {ds}, boxes {db}");
+}

@@ -1,9 +1,10 @@
 //! Export of a detector as an fp32 ONNX model (opset 13, IR 7), NCHW like a PyTorch
 //! export, so that other runtimes (ONNX Runtime, TensorRT, ...) can run our models.
 //!
-//! Input `input` `[1, 3, H, W]`. Outputs `scores` `[1, P, K]` (softmax) and `boxes`
-//! `[1, P, 4]` (decoded corner form, priors baked in as constants, as pytorch-ssd's
-//! `is_test` export, spec §13), or with `raw` the head outputs `logits` and `locations`.
+//! Input `input` `[1, 3, H, W]`. Outputs `scores` `[1, P, K]` (softmax, or sigmoid for a
+//! TF OD API model) and `boxes` `[1, P, 4]` (decoded corner form, priors baked in as
+//! constants, as pytorch-ssd's `is_test` export, spec §13; clipped to `[0, 1]` when the
+//! model's configuration clips), or with `raw` the head outputs `logits` and `locations`.
 //! Our NHWC graph is walked node by node; every value is either a feature map (NCHW in
 //! ONNX) or a plain tensor, and the head reshape becomes `Transpose(0, 2, 3, 1)` +
 //! `Reshape`, exactly the pattern PyTorch emits.
@@ -20,7 +21,7 @@ use std::path::Path;
 
 use prost::Message;
 use slimdet_core::{Act, Graph, Op};
-use slimdet_models::Detector;
+use slimdet_models::{Detector, ScoreFn};
 
 use crate::error::{OnnxError, Result};
 use crate::proto::{GraphProto, ModelProto, OperatorSetIdProto, StringStringEntryProto};
@@ -198,17 +199,21 @@ fn walk(
     Ok((name, fm, input))
 }
 
-/// Appends softmax and SSD box decoding (variances `cv`, `sv`; priors `[cx, cy, w, h]`).
+/// Appends the score function and SSD box decoding with `config`'s variances (and
+/// clipping) on priors `[cx, cy, w, h]`.
 fn post_process(
     b: &mut Builder,
     logits: &str,
     locations: &str,
     priors: &[[f32; 4]],
-    cv: f32,
-    sv: f32,
+    config: &slimdet_models::SsdConfig,
 ) -> [String; 2] {
     let p = priors.len();
-    let scores = b.node("Softmax", "scores", &[logits], vec![int("axis", 2)]);
+    let (cv, sv) = (config.center_variance, config.size_variance);
+    let scores = match config.scores {
+        ScoreFn::Softmax => b.node("Softmax", "scores", &[logits], vec![int("axis", 2)]),
+        ScoreFn::Sigmoid => b.node("Sigmoid", "scores", &[logits], vec![]),
+    };
     let center: Vec<f32> = priors.iter().flat_map(|q| [q[0], q[1]]).collect();
     let size: Vec<f32> = priors.iter().flat_map(|q| [q[2], q[3]]).collect();
     let center = b.init("priors.center", &Value::f32(vec![1, p, 2], center));
@@ -243,7 +248,19 @@ fn post_process(
     let half = b.node("Div", "decode.half_size", &[&s, &two], vec![]);
     let lo = b.node("Sub", "decode.top_left", &[&c, &half], vec![]);
     let hi = b.node("Add", "decode.bottom_right", &[&c, &half], vec![]);
-    let boxes = b.node("Concat", "boxes", &[&lo, &hi], vec![int("axis", 2)]);
+    let boxes = if config.clip_boxes {
+        let corners = b.node(
+            "Concat",
+            "decode.corners",
+            &[&lo, &hi],
+            vec![int("axis", 2)],
+        );
+        let zero = b.init("clip.min", &Value::f32(vec![], vec![0.0]));
+        let one = b.init("clip.max", &Value::f32(vec![], vec![1.0]));
+        b.node("Clip", "boxes", &[&corners, &zero, &one], vec![])
+    } else {
+        b.node("Concat", "boxes", &[&lo, &hi], vec![int("axis", 2)])
+    };
     [scores, boxes]
 }
 
@@ -310,14 +327,12 @@ fn model(det: &Detector, raw: bool, file: &str, qdq: Option<&QdqSpec>) -> Result
             value_info(&name[locations], &onnx_shape(locations)),
         ]
     } else {
-        let c = &det.config;
         let [s, bx] = post_process(
             &mut b,
             &name[logits],
             &name[locations],
             &det.priors,
-            c.center_variance,
-            c.size_variance,
+            &det.config,
         );
         let p = det.priors.len();
         vec![
