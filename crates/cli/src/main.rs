@@ -4,6 +4,7 @@
 //! Exit codes follow ripgrep: 0 success, 1 a quality gate failed, 2 an error.
 
 mod commands;
+mod dataset_arg;
 mod draw;
 mod model_arg;
 mod output;

@@ -192,3 +192,37 @@ fn eval_bad_inputs_are_clear_errors() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// A TF person detector (frozen graph) on real VOC photos: only `person` is evaluated,
+/// matched by name, and the output says so; its AP on 40 `val_q75` photos is that of a
+/// working detector.
+#[test]
+fn eval_of_a_person_detector_evaluates_person_by_name() {
+    let model = shared().join("fixtures/tf-ssdlite-person/frozen_inference_graph.pb");
+    let real = shared().join("datasets/voc2007/VOCdevkit");
+    let o = run(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--voc",
+        real.to_str().unwrap(),
+        "--split",
+        "val_q75",
+        "--limit",
+        "40",
+        "--format",
+        "json",
+        "--no-results",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(r#"evaluating the model's classes ["person"]"#),
+        "{err}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let per = v["per_class"].as_object().unwrap();
+    assert_eq!(per.keys().collect::<Vec<_>>(), ["person"]);
+    let ap = per["person"].as_f64().unwrap();
+    assert!(ap > 0.6, "person AP {ap}");
+}

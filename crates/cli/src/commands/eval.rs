@@ -125,10 +125,15 @@ pub fn run(a: Args) -> Result<ExitCode> {
         arch: a.arch.clone(),
     }
     .load()?;
-    let ds = if det.class_names.len() != ds.class_names().len() && a.classes.is_none() {
-        model_classes_of(ds, &det.class_names, &a, model)?
-    } else {
-        ds
+    let ds = match &a.classes {
+        Some(_) => ds,
+        None => {
+            let by_model =
+                crate::dataset_arg::open_for_model(&a.voc, &a.split, &det.class_names, model)?;
+            // Matching the model's classes by name already skips the others.
+            let skip = a.skip_bad || by_model.skip_unknown();
+            by_model.with_skip_unknown(skip)
+        }
     };
     if det.class_names.len() != ds.class_names().len() {
         bail!(
@@ -175,48 +180,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let (csv, json) = write_results(&a.results, &now_stamp(), "eval", &[row])?;
     eprintln!("wrote {} and {}", csv.display(), json.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// The dataset seen through the model's own classes, matched by name (a person detector
-/// on VOC evaluates `person`; objects of the other classes are ignored), when every
-/// class of the model is one of the dataset's.
-fn model_classes_of(
-    ds: VocDataset,
-    model_classes: &[String],
-    a: &Args,
-    model: &std::path::Path,
-) -> Result<VocDataset> {
-    let known = |c: &String| ds.class_names().iter().any(|d| d.eq_ignore_ascii_case(c));
-    let missing: Vec<&String> = model_classes[1..].iter().filter(|c| !known(c)).collect();
-    if !missing.is_empty() {
-        bail!(
-            "{} has {} classes (with background) but dataset {} has {}, and the model's {:?} \
-             are not among the dataset's: pass --classes FILE matching the model",
-            model.display(),
-            model_classes.len(),
-            a.voc.display(),
-            ds.class_names().len(),
-            missing
-        );
-    }
-    eprintln!(
-        "evaluating the model's classes {:?}, matched by name with the dataset's; objects of \
-         its other {} classes are ignored",
-        &model_classes[1..],
-        ds.class_names().len() - model_classes.len()
-    );
-    let names: Vec<String> = std::iter::once("BACKGROUND".to_string())
-        .chain(model_classes[1..].iter().map(|c| {
-            ds.class_names()
-                .iter()
-                .find(|d| d.eq_ignore_ascii_case(c))
-                .cloned()
-                .unwrap_or_else(|| c.clone())
-        }))
-        .collect();
-    Ok(VocDataset::open(&a.voc, &a.split, Some(names))
-        .with_context(|| format!("opening dataset {}", a.voc.display()))?
-        .with_skip_unknown(true))
 }
 
 fn report_skips(skipped: &[String], rows: usize) {

@@ -13,7 +13,6 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use slimdet_data::voc::VocDataset;
 use slimdet_eval::{ApMetric, Detection, NanPolicy};
 use slimdet_models::{Detector, Predictor};
 use slimdet_prune::{
@@ -173,17 +172,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if let Some(t) = &a.target_macs {
         slimdet_prune::parse_budget(t, pruner.macs(&det)?).context("--target-macs")?;
     }
-    let ds = VocDataset::open(&a.voc, &a.split, None)
-        .with_context(|| format!("opening dataset {}", a.voc.display()))?;
-    if det.class_names.len() != ds.class_names().len() {
-        bail!(
-            "{} has {} classes (with background) but dataset {} has {}",
-            a.model.model.display(),
-            det.class_names.len(),
-            a.voc.display(),
-            ds.class_names().len()
-        );
-    }
+    let ds =
+        crate::dataset_arg::open_for_model(&a.voc, &a.split, &det.class_names, &a.model.model)?;
     let set = EvalSet::from_voc(&det, &ds, a.images as usize, a.seed)
         .with_context(|| format!("loading the validation subset of {}", a.voc.display()))?;
     let threads = a.threads.get();

@@ -157,11 +157,13 @@ pub fn drop_unavailable(cfg: &mut StudyConfig) -> Vec<String> {
 
 /// Where fine-tuning reads its data and how many threads it uses; the calibration images.
 pub struct TrainEnv<'a> {
-    /// VOC year folder holding the `trainval` split.
+    /// VOC year folder holding the training split.
     pub root: &'a Path,
+    /// Split fine-tuning trains on (`data.train_split`).
+    pub split: &'a str,
     /// Worker threads.
     pub threads: usize,
-    /// Calibration images of static int8 (a seeded `trainval` subset).
+    /// Calibration images of static int8 (a seeded subset of the training split).
     pub calib: &'a [RgbImage],
 }
 
@@ -173,17 +175,17 @@ pub struct Built {
     pub quant: Option<QuantizedDetector>,
 }
 
-/// Loads `n` calibration images: a seeded subset of the `trainval` split of `root`.
-pub fn calibration_images(root: &Path, n: usize, seed: u64) -> Result<Vec<RgbImage>> {
-    let ds = slimdet_data::voc::VocDataset::open(root, "trainval", None).with_context(|| {
+/// Loads `n` calibration images: a seeded subset of split `split` of `root`.
+pub fn calibration_images(root: &Path, split: &str, n: usize, seed: u64) -> Result<Vec<RgbImage>> {
+    let ds = slimdet_data::voc::VocDataset::open(root, split, None).with_context(|| {
         format!(
-            "opening the trainval split of {} for calibration",
+            "opening the {split} split of {} for calibration",
             root.display()
         )
     })?;
     if ds.is_empty() {
         bail!(
-            "static int8 needs calibration images but {} has an empty trainval split",
+            "static int8 needs calibration images but {} has an empty {split} split",
             root.display()
         );
     }
@@ -260,7 +262,7 @@ pub fn build(
     })
 }
 
-/// Fine-tunes `det` on the `trainval` split for `finetune.epochs` epochs (cosine
+/// Fine-tunes `det` on the training split (`data.train_split`) for `finetune.epochs` epochs (cosine
 /// schedule from `finetune.lr`, no validation), keeping its zero weights at zero.
 fn finetune(
     det: Detector,
@@ -271,6 +273,7 @@ fn finetune(
     let f = &cfg.finetune;
     let tmp = tempfile::tempdir().context("creating a folder for fine-tuning checkpoints")?;
     let mut tc = TrainConfig::new(train.root, tmp.path());
+    tc.split = train.split.to_string();
     tc.epochs = f.epochs;
     tc.batch = f.batch;
     tc.schedule = LrSchedule {

@@ -76,6 +76,8 @@ pub struct DataConfig {
     pub synth_dir: PathBuf,
     /// Split to evaluate.
     pub split: String,
+    /// Split that calibration images and fine-tuning come from.
+    pub train_split: String,
     /// Evaluate at most this many images (0: all).
     pub limit: usize,
 }
@@ -123,7 +125,7 @@ pub struct PruneConfig {
 pub struct QuantConfig {
     /// Modes (see [`QUANT_MODES`]).
     pub modes: Vec<String>,
-    /// Calibration images (from the `trainval` split) for static int8.
+    /// Calibration images (from `data.train_split`) for static int8.
     pub calib_images: usize,
 }
 
@@ -143,13 +145,13 @@ pub struct ComboConfig {
 pub struct FinetuneConfig {
     /// `[method, level]` pairs to fine-tune after pruning (keeping the zeros).
     pub variants: Vec<(String, f64)>,
-    /// Epochs over the `trainval` split.
+    /// Epochs over `data.train_split`.
     pub epochs: usize,
     /// Initial learning rate (cosine decay to 0 over the epochs).
     pub lr: f64,
     /// Batch size.
     pub batch: usize,
-    /// Train on at most this many `trainval` images (0: all).
+    /// Train on at most this many training images (0: all).
     pub train_limit: usize,
 }
 
@@ -179,6 +181,7 @@ impl Default for DataConfig {
             voc: None,
             synth_dir: "data/synth".into(),
             split: "test".into(),
+            train_split: "trainval".into(),
             limit: 0,
         }
     }

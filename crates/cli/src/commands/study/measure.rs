@@ -60,6 +60,7 @@ pub fn variant(
     step("build");
     let train = backends::TrainEnv {
         root: env.ds.root(),
+        split: &env.cfg.data.train_split,
         threads: env.threads,
         calib: env.calib,
     };

@@ -23,7 +23,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use slimdet_data::synth::{SynthConfig, generate_with_threads, is_generated};
-use slimdet_data::voc::VocDataset;
 use slimdet_eval::results::now_stamp;
 use slimdet_models::Detector;
 
@@ -185,17 +184,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
         Some(v) => v.clone(),
         None => ensure_synth(&cfg.data.synth_dir, p.threads)?,
     };
-    let ds = VocDataset::open(&root, &cfg.data.split, None)
-        .with_context(|| format!("opening dataset {}", root.display()))?;
-    if base.class_names.len() != ds.class_names().len() {
-        bail!(
-            "{} has {} classes (with background) but dataset {} has {}",
-            cfg.model.path.display(),
-            base.class_names.len(),
-            root.display(),
-            ds.class_names().len()
-        );
-    }
+    let ds = crate::dataset_arg::open_for_model(
+        &root,
+        &cfg.data.split,
+        &base.class_names,
+        &cfg.model.path,
+    )?;
     let fingerprint = serde_json::to_string_pretty(&serde_json::json!({
         "config": cfg,
         "dataset": root,
@@ -230,7 +224,12 @@ pub fn run(a: Args) -> Result<ExitCode> {
             "loading {} calibration images from the trainval split",
             cfg.quant.calib_images
         );
-        backends::calibration_images(&root, cfg.quant.calib_images, cfg.seed)?
+        backends::calibration_images(
+            &root,
+            &cfg.data.train_split,
+            cfg.quant.calib_images,
+            cfg.seed,
+        )?
     } else {
         Vec::new()
     };
