@@ -89,6 +89,13 @@ pub enum Error {
     /// A class name appears twice in a class list.
     #[error("{path}: class {class:?} listed twice")]
     DuplicateClass { path: PathBuf, class: String },
+    /// A model's classes are not all among the dataset's (see `VocDataset::for_classes`).
+    #[error("{path}: the dataset's {dataset} classes do not include {missing:?}")]
+    ClassesNotInDataset {
+        path: PathBuf,
+        dataset: usize,
+        missing: Vec<String>,
+    },
 }
 
 /// Result alias of this crate.

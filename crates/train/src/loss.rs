@@ -4,6 +4,7 @@
 //! Shapes: `P` priors, `K` classes (0 = background), batch `N`. Logits `[N, P, K]`,
 //! locations `[N, P, 4]`, labels `[N, P]`, encoded target locations `[N, P, 4]`.
 
+use slimdet_models::ScoreFn;
 use slimdet_models::box_coding::{encode, iou};
 
 use crate::error::{Result, TrainError};
@@ -143,6 +144,10 @@ pub struct MultiboxLoss {
     pub num_classes: usize,
     /// Negatives kept per positive (3).
     pub neg_pos_ratio: usize,
+    /// How the model scores classes: softmax cross-entropy (pytorch-ssd), or a sigmoid
+    /// cross-entropy per class against the one-hot target, background column included
+    /// (the TF Object Detection API's `weighted_sigmoid` loss, for sigmoid-scored models).
+    pub scores: ScoreFn,
 }
 
 impl MultiboxLoss {
@@ -151,6 +156,15 @@ impl MultiboxLoss {
         Self {
             num_classes,
             neg_pos_ratio: 3,
+            scores: ScoreFn::Softmax,
+        }
+    }
+
+    /// The loss matching `det`'s score function and class count.
+    pub fn for_detector(det: &slimdet_models::Detector) -> Self {
+        Self {
+            scores: det.config.scores,
+            ..Self::new(det.class_names.len())
         }
     }
 
@@ -162,7 +176,8 @@ impl MultiboxLoss {
     /// 1. Per prior, `bg = −log_softmax(logits)[0]`. Per image, positives are
     ///    `label > 0`; `ratio·num_pos` negatives are the other priors with the highest
     ///    `bg` (ties: lower prior index first; PyTorch's sort is not stable).
-    /// 2. `classification = Σ_{pos ∪ neg} CE(logits, label)` (sum).
+    /// 2. `classification = Σ_{pos ∪ neg} CE(logits, label)` (sum). With sigmoid scores,
+    ///    `bg` and `CE` are both `Σ_j BCE(logits_j, onehot(label)_j)`.
     /// 3. `regression = Σ_pos Σ_4 smooth_l1(loc − target)` with β = 1 (sum).
     /// 4. Both divided by `num_pos`, the positives of the whole batch. With no positive
     ///    at all the reference returns NaN; here the loss is 0 with zero gradients.
@@ -216,17 +231,26 @@ impl MultiboxLoss {
         let per_image = total / batch;
         let mut d_logits = vec![0.0f32; logits.len()];
         let mut d_locations = vec![0.0f32; locations.len()];
+        let sigmoid = self.scores == ScoreFn::Sigmoid;
+        // Per prior, the classification loss as background, and the normaliser (log Σ exp)
+        // of the softmax form.
         let lse: Vec<f32> = logits.chunks(k).map(log_sum_exp).collect();
+        let bg: Vec<f32> = if sigmoid {
+            logits.chunks(k).map(|r| sigmoid_ce(r, 0)).collect()
+        } else {
+            lse.iter()
+                .zip(logits.chunks(k))
+                .map(|(l, r)| l - r[0])
+                .collect()
+        };
         let num_pos = labels.iter().filter(|&&l| l > 0).count();
         let mut mask = vec![false; total];
         let mut num_neg = 0;
         for b in 0..batch {
             let r = b * per_image..(b + 1) * per_image;
             num_neg += mine(
-                &lse[r.clone()],
-                &logits[r.start * k..r.end * k],
+                &bg[r.clone()],
                 &labels[r.clone()],
-                k,
                 self.neg_pos_ratio,
                 &mut mask[r],
             );
@@ -249,11 +273,19 @@ impl MultiboxLoss {
         for i in (0..total).filter(|&i| mask[i]) {
             let row = &logits[i * k..(i + 1) * k];
             let y = labels[i];
-            cls += (lse[i] - row[y]) as f64;
             let d = &mut d_logits[i * k..(i + 1) * k];
-            for j in 0..k {
-                let p = (row[j] - lse[i]).exp() as f64;
-                d[j] = ((p - f64::from(u8::from(j == y))) * inv) as f32;
+            if sigmoid {
+                cls += sigmoid_ce(row, y) as f64;
+                for j in 0..k {
+                    let p = 1.0 / (1.0 + (-(row[j] as f64)).exp());
+                    d[j] = ((p - f64::from(u8::from(j == y))) * inv) as f32;
+                }
+            } else {
+                cls += (lse[i] - row[y]) as f64;
+                for j in 0..k {
+                    let p = (row[j] - lse[i]).exp() as f64;
+                    d[j] = ((p - f64::from(u8::from(j == y))) * inv) as f32;
+                }
             }
             if y == 0 {
                 continue;
@@ -288,20 +320,25 @@ fn log_sum_exp(r: &[f32]) -> f32 {
     m + r.iter().map(|v| (v - m).exp()).sum::<f32>().ln()
 }
 
+/// `Σ_j BCE(x_j, [j == y])` of one prior, in the stable form
+/// `max(x, 0) − x·t + ln(1 + e^{−|x|})`.
+fn sigmoid_ce(row: &[f32], y: usize) -> f32 {
+    row.iter()
+        .enumerate()
+        .map(|(j, &x)| {
+            let t = if j == y { 1.0 } else { 0.0 };
+            x.max(0.0) - x * t + (-x.abs()).exp().ln_1p()
+        })
+        .sum()
+}
+
 /// `hard_negative_mining` of one image: marks positives and the `ratio·num_pos` priors of
-/// highest background loss among the others in `mask`; returns the negatives marked.
-fn mine(
-    lse: &[f32],
-    logits: &[f32],
-    labels: &[usize],
-    k: usize,
-    ratio: usize,
-    mask: &mut [bool],
-) -> usize {
+/// highest background loss `bg` among the others in `mask`; returns the negatives marked.
+fn mine(bg: &[f32], labels: &[usize], ratio: usize, mask: &mut [bool]) -> usize {
     let num_pos = labels.iter().filter(|&&l| l > 0).count();
     let mut neg: Vec<(f32, usize)> = (0..labels.len())
         .filter(|&i| labels[i] == 0)
-        .map(|i| (lse[i] - logits[i * k], i))
+        .map(|i| (bg[i], i))
         .collect();
     let want = (num_pos * ratio).min(neg.len());
     // Descending background loss, ties by index (stable).

@@ -52,6 +52,15 @@ pub fn train_from(
 ) -> Result<(TrainReport, Detector)> {
     config.check()?;
     let ds = VocDataset::open(&config.voc_root, &config.split, None)?;
+    // A given model of fewer classes (a person detector on VOC) trains on its own classes,
+    // matched by name; objects of the others are skipped.
+    let ds = match &start.model {
+        Some(m) if m.class_names.len() != ds.class_names().len() => {
+            ds.for_classes(&m.class_names)?
+        }
+        _ => ds,
+    };
+    let subset = ds.skip_unknown();
     let classes = ds.class_names().to_vec();
     let set = Arc::new(TrainSet::open(ds, config.train_limit)?);
     let mut det = initial_model(config, start.model, &classes, progress)?;
@@ -65,11 +74,9 @@ pub fn train_from(
         masks.apply(&mut det.graph);
     }
     let val_ds = match &config.val_split {
-        Some(s) if config.val_every > 0 => Some(VocDataset::open(
-            &config.voc_root,
-            s,
-            Some(classes.clone()),
-        )?),
+        Some(s) if config.val_every > 0 => Some(
+            VocDataset::open(&config.voc_root, s, Some(classes.clone()))?.with_skip_unknown(subset),
+        ),
         _ => None,
     };
     let ckpt_dir = config.out_dir.join("checkpoint");
@@ -79,7 +86,7 @@ pub fn train_from(
 
     let spec = Arc::new(SampleSpec::for_detector(&det, config.augment, config.seed));
     let exec = TrainGraph::new(config.threads)?;
-    let loss_fn = MultiboxLoss::new(classes.len());
+    let loss_fn = MultiboxLoss::for_detector(&det);
     let bopts = BackwardOptions {
         frozen_prefixes: if config.freeze_backbone {
             vec!["base_net.".to_string()]

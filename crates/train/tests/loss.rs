@@ -227,3 +227,63 @@ fn no_positive_gives_zero_and_bad_inputs_are_errors() {
     assert!(l.compute(0, &logits, &locs, &labels, &tlocs).is_err());
     assert!(l.compute(1, &logits, &locs, &[0, 0, 5, 0], &tlocs).is_err());
 }
+
+/// The sigmoid form (TF OD API models): the value is `Σ_{pos ∪ neg} Σ_j BCE` over the
+/// one-hot target (background column included) / num_pos, negatives are mined by that
+/// loss as background, and the gradients match finite differences.
+#[test]
+fn sigmoid_loss_value_mining_and_gradients() {
+    let (n, p, k) = (2, 10, 3);
+    let pos: [&[(usize, usize)]; 2] = [&[(1, 2)], &[(2, 1), (5, 2)]];
+    let (logits, locs, labels, tlocs) = batch(n, p, k, &pos, 11);
+    let loss = MultiboxLoss {
+        scores: slimdet_models::ScoreFn::Sigmoid,
+        ..MultiboxLoss::new(k)
+    };
+    let out = loss.compute(n, &logits, &locs, &labels, &tlocs).unwrap();
+    let bce = |i: usize, y: usize| -> f64 {
+        (0..k)
+            .map(|j| {
+                let x = logits[i * k + j] as f64;
+                let s = 1.0 / (1.0 + (-x).exp());
+                if j == y { -s.ln() } else { -(1.0 - s).ln() }
+            })
+            .sum()
+    };
+    let mut cls = 0.0;
+    for b in 0..n {
+        let img = b * p..(b + 1) * p;
+        let mut negs: Vec<usize> = img.clone().filter(|&i| labels[i] == 0).collect();
+        negs.sort_by(|&x, &y| bce(y, 0).total_cmp(&bce(x, 0)));
+        let kept: Vec<usize> = img
+            .clone()
+            .filter(|&i| labels[i] > 0)
+            .chain(negs.into_iter().take(3 * pos[b].len()))
+            .collect();
+        cls += kept.iter().map(|&i| bce(i, labels[i])).sum::<f64>();
+    }
+    cls /= 3.0;
+    assert!(
+        (out.value.classification as f64 - cls).abs() < 1e-5 * cls.max(1.0),
+        "{} vs {cls}",
+        out.value.classification
+    );
+    let f = |lg: &[f32]| {
+        loss.compute(n, lg, &locs, &labels, &tlocs)
+            .unwrap()
+            .value
+            .total() as f64
+    };
+    let eps = 1e-3f32;
+    for i in 0..logits.len() {
+        let (mut a, mut b) = (logits.clone(), logits.clone());
+        a[i] += eps;
+        b[i] -= eps;
+        let num = (f(&a) - f(&b)) / (2.0 * eps as f64);
+        assert!(
+            (num - out.d_logits[i] as f64).abs() < 2e-3,
+            "logit {i}: {num} vs {}",
+            out.d_logits[i]
+        );
+    }
+}

@@ -74,9 +74,12 @@ pub struct Args {
     /// held at zero by masks; 0 = no fine-tuning).
     #[arg(long, default_value_t = 0)]
     finetune_epochs: usize,
-    /// VOC-layout dataset for fine-tuning (its `trainval` split).
+    /// VOC-layout dataset for fine-tuning (its `--finetune-split`).
     #[arg(long)]
     voc: Option<PathBuf>,
+    /// Split of `--voc` to fine-tune on.
+    #[arg(long, default_value = "trainval")]
+    finetune_split: String,
     /// Fine-tuning learning rate (cosine-annealed to 0 over the epochs).
     #[arg(long, default_value_t = 1e-3)]
     finetune_lr: f64,
@@ -261,13 +264,14 @@ fn budget_prune(
     Ok((pruned, sens::allocation_json(&table, &alloc, None, budget)))
 }
 
-/// Fine-tunes `det` on `--voc` (trainval) with masks that keep its zeros, writing the
+/// Fine-tunes `det` on `--voc` (`--finetune-split`) with masks that keep its zeros, writing the
 /// training run (checkpoints, logs) beside the output in `<output>.finetune/`.
 fn finetune(a: &Args, det: slimdet_models::Detector) -> Result<slimdet_models::Detector> {
     let voc = a.voc.as_ref().context("--voc is required")?;
     let mut out_dir = a.output.clone().into_os_string();
     out_dir.push(".finetune");
     let mut cfg = slimdet_train::TrainConfig::new(voc, PathBuf::from(out_dir));
+    cfg.split = a.finetune_split.clone();
     cfg.epochs = a.finetune_epochs;
     cfg.batch = a.batch;
     cfg.threads = a.threads.get();

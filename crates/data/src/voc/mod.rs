@@ -91,6 +91,43 @@ impl VocDataset {
         self
     }
 
+    /// The same split seen through another class list `classes` (index 0 = background),
+    /// every one of which must be a class of this dataset (matched case-insensitively and
+    /// renamed to the dataset's spelling): objects of the dataset's other classes are
+    /// skipped. This is how a detector of fewer classes (a person detector on VOC) is
+    /// evaluated or fine-tuned on the classes it has.
+    pub fn for_classes(&self, classes: &[String]) -> Result<Self> {
+        let find = |c: &String| {
+            self.class_names
+                .iter()
+                .find(|d| d.eq_ignore_ascii_case(c))
+                .cloned()
+        };
+        let named = classes.get(1..).unwrap_or_default();
+        let missing: Vec<String> = named
+            .iter()
+            .filter(|c| find(c).is_none())
+            .cloned()
+            .collect();
+        if !missing.is_empty() || named.is_empty() {
+            return Err(Error::ClassesNotInDataset {
+                path: self.root.clone(),
+                dataset: self.class_names.len(),
+                missing,
+            });
+        }
+        let names: Vec<String> = std::iter::once(BACKGROUND.to_string())
+            .chain(named.iter().filter_map(find))
+            .collect();
+        let class_index = classes::index_classes(&names, &self.root)?;
+        Ok(Self {
+            class_names: names,
+            class_index,
+            skip_unknown: true,
+            ..self.clone()
+        })
+    }
+
     /// Whether unknown classes are skipped (see [`VocDataset::with_skip_unknown`]).
     pub fn skip_unknown(&self) -> bool {
         self.skip_unknown
