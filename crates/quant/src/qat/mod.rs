@@ -81,7 +81,7 @@ pub fn qat_train(
     let set = Arc::new(TrainSet::open(ds, config.train_limit).map_err(train_err)?);
     let mut net = QatNet::new(det, calibrated, config.threads)?;
     let spec = Arc::new(SampleSpec::for_detector(det, config.augment, config.seed));
-    let loss_fn = MultiboxLoss::for_detector(&det);
+    let loss_fn = MultiboxLoss::for_detector(det);
     let mut opt = Sgd::new(config.momentum, config.weight_decay);
     let n = set.len();
     let ranges = batch_ranges(n, config.batch);
