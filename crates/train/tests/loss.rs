@@ -251,14 +251,14 @@ fn sigmoid_loss_value_mining_and_gradients() {
             .sum()
     };
     let mut cls = 0.0;
-    for b in 0..n {
+    for (b, pos_b) in pos.iter().enumerate() {
         let img = b * p..(b + 1) * p;
         let mut negs: Vec<usize> = img.clone().filter(|&i| labels[i] == 0).collect();
         negs.sort_by(|&x, &y| bce(y, 0).total_cmp(&bce(x, 0)));
         let kept: Vec<usize> = img
             .clone()
             .filter(|&i| labels[i] > 0)
-            .chain(negs.into_iter().take(3 * pos[b].len()))
+            .chain(negs.into_iter().take(3 * pos_b.len()))
             .collect();
         cls += kept.iter().map(|&i| bce(i, labels[i])).sum::<f64>();
     }
