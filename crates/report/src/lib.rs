@@ -8,6 +8,7 @@
 //! - [`data`]: the rows and the columns the report interprets.
 //! - [`analysis`]: Pareto fronts, budgets, per-class drops, safe pruning levels.
 //! - [`plots`]: the figures.
+//! - [`reference`]: the tables of the 2020 reference study, rebuilt from the rows.
 //! - [`render`]: HTML and Markdown.
 //! - [`write_report`]: everything, written atomically under one folder.
 
@@ -16,6 +17,7 @@ pub mod data;
 mod error;
 mod font;
 pub mod plots;
+pub mod reference;
 pub mod render;
 
 use std::io::Write;

@@ -1,6 +1,7 @@
 //! report.html (self-contained: inline CSS and SVG, no network) and its Markdown twin
 //! report.md (figures as `plots/<name>.png`). Both hold the same sections: setup, results
-//! table, per-class AP table, figures, conclusions.
+//! table, per-class AP table, the comparison with the reference study (when the grid has
+//! its variants), figures, conclusions.
 
 use crate::data::{Row, baseline};
 use crate::plots::Figure;
@@ -188,7 +189,21 @@ pub fn html(
     s += "</div>\n<h2>Per-class AP (%)</h2>\n<div class=\"scroll\">\n";
     let (head, body) = class_table(rows);
     s += &html_table(&head, &body);
-    s += "</div>\n<h2>Figures</h2>\n";
+    s += "</div>\n";
+    if let Some(sec) = crate::reference::section(rows) {
+        s += "<h2>Compared with the reference study</h2>\n";
+        for t in &sec.tables {
+            s += &format!("<h3>{}</h3>\n<div class=\"scroll\">\n", esc(&t.title));
+            s += &html_table(&t.head, &t.body);
+            s += "</div>\n";
+        }
+        s += "<ul>\n";
+        for n in &sec.notes {
+            s += &format!("<li>{}</li>\n", md_inline_to_html(n));
+        }
+        s += "</ul>\n";
+    }
+    s += "<h2>Figures</h2>\n";
     for f in figures {
         s += &format!(
             "<figure id=\"{}\">\n<figcaption>{}</figcaption>\n<div class=\"scroll\">{}</div>\n</figure>\n",
@@ -224,6 +239,17 @@ pub fn markdown(
     s += "\n## Per-class AP (%)\n\n";
     let (head, body) = class_table(rows);
     s += &md_table(&head, &body);
+    if let Some(sec) = crate::reference::section(rows) {
+        s += "\n## Compared with the reference study\n";
+        for t in &sec.tables {
+            s += &format!("\n### {}\n\n", t.title);
+            s += &md_table(&t.head, &t.body);
+        }
+        s += "\n";
+        for n in &sec.notes {
+            s += &format!("- {n}\n");
+        }
+    }
     s += "\n## Figures\n\n";
     for f in figures {
         s += &format!(
