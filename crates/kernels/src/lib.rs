@@ -8,6 +8,7 @@
 //! packed by the caller into the layout each kernel documents.
 
 pub mod act;
+pub mod bf16;
 pub mod bn_train;
 pub mod dispatch;
 pub mod dw_backward;
