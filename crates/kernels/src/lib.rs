@@ -9,6 +9,7 @@
 
 pub mod act;
 pub mod bf16;
+pub mod bf16_gemm;
 pub mod bn_train;
 pub mod dispatch;
 pub mod dw_backward;

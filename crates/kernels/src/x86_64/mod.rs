@@ -30,6 +30,8 @@ struct Features {
     avx512f: bool,
     /// AVX2 and FMA.
     avx2_fma: bool,
+    /// AVX512-BF16 (with AVX-512F): `vdpbf16ps`.
+    avx512bf16: bool,
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -39,6 +41,8 @@ fn features() -> Features {
         avx512f: std::arch::is_x86_feature_detected!("avx512f"),
         avx2_fma: std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("fma"),
+        avx512bf16: std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16"),
     })
 }
 
@@ -354,6 +358,61 @@ pub(crate) fn pointwise_f32(
         avx512::pointwise_f32(m, k, n, x, panels, epi, out);
     }
     true
+}
+
+/// Whether the AVX512-BF16 GEMM may run for `tier`.
+fn bf16_gemm_ready(tier: Tier) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        tier >= Tier::Avx512 && features().avx512bf16
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = tier;
+        false
+    }
+}
+
+/// `C (+)= A · B` in bf16 on AVX512-BF16 (see [`crate::bf16_gemm`]); returns `false`
+/// (doing nothing) when `tier` or the CPU does not allow it. Lengths are re-checked here,
+/// so this wrapper is sound on its own.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_bf16f32(
+    tier: Tier,
+    m: usize,
+    a: &[u16],
+    n: usize,
+    kp: usize,
+    b: &[u16],
+    c: &mut [f32],
+    accumulate: bool,
+) -> bool {
+    if !bf16_gemm_ready(tier) {
+        return false;
+    }
+    use crate::bf16_gemm::PANEL;
+    assert_eq!(a.len(), m * kp * 2, "gemm_bf16f32: A length");
+    assert_eq!(
+        b.len(),
+        n.div_ceil(PANEL) * kp * PANEL * 2,
+        "gemm_bf16f32: B length"
+    );
+    assert_eq!(c.len(), m * n, "gemm_bf16f32: C length");
+    if m == 0 || n == 0 {
+        return true;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `bf16_gemm_ready` confirmed AVX-512F and AVX512-BF16 on this CPU; `n > 0`
+    // and the three lengths were checked above.
+    unsafe {
+        avx512::gemm_bf16f32(m, a, n, kp, b, c, accumulate);
+    }
+    true
+}
+
+/// Id of the kernel `gemm_bf16f32` would run for `tier`, or `None` when it would decline.
+pub(crate) fn gemm_bf16f32_id(tier: Tier) -> Option<&'static str> {
+    bf16_gemm_ready(tier).then_some("x86_64/avx512/gemm_bf16f32_avx512bf16_4x32")
 }
 
 /// Id of the kernel `pointwise_f32` would run for `tier`, or `None` when it would decline.

@@ -3,6 +3,7 @@
 //!
 //! One integration-test binary (one link) with a module per op family.
 
+mod bf16_gemm;
 mod common;
 mod dispatch;
 mod dwconv;

@@ -1,6 +1,7 @@
 //! AVX-512F kernels: 16 f32 lanes per zmm, masked loads and stores for channel tails.
 
 mod dwconv3x3_f32;
+mod gemm_bf16f32;
 mod pointwise_f32;
 mod qadd_u8;
 mod qdwconv3x3_vnni;
@@ -11,6 +12,7 @@ mod requant_u8;
 mod spmm_f32;
 
 pub(super) use dwconv3x3_f32::dwconv3x3_f32_c16;
+pub(super) use gemm_bf16f32::gemm_bf16f32;
 pub(super) use pointwise_f32::pointwise_f32;
 pub(super) use qadd_u8::qadd_u8;
 pub(super) use qdwconv_u8i8::qdwconv_u8i8_c16;
