@@ -59,7 +59,10 @@ unsafe fn block<const R: usize>(
             } else {
                 v0
             };
-            (core::mem::transmute(v0), core::mem::transmute(v1))
+            (
+                core::mem::transmute::<__m512i, __m512bh>(v0),
+                core::mem::transmute::<__m512i, __m512bh>(v1),
+            )
         };
         for (r, row) in acc.iter_mut().enumerate() {
             // SAFETY: the pair (2p, 2p + 1) of row i0 + r < m is inside `a` (contract).
@@ -67,7 +70,7 @@ unsafe fn block<const R: usize>(
                 (a.as_ptr().add((i0 + r) * kp * 2 + 2 * p) as *const i32).read_unaligned()
             };
             // SAFETY: a bit-for-bit reinterpretation of 16 lanes of 32 bits.
-            let x: __m512bh = unsafe { core::mem::transmute(_mm512_set1_epi32(pair)) };
+            let x = unsafe { core::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(pair)) };
             row[0] = _mm512_dpbf16_ps(row[0], x, v0);
             if two {
                 row[1] = _mm512_dpbf16_ps(row[1], x, v1);
