@@ -66,6 +66,15 @@ pub struct NamedTensor {
 }
 
 impl NamedTensor {
+    /// A one-dimensional f32 tensor `[v.len()]` called `name`.
+    pub fn vector(name: impl Into<String>, v: Vec<f32>) -> Self {
+        Self {
+            name: name.into(),
+            shape: vec![v.len()],
+            data: TensorData::F32(v),
+        }
+    }
+
     /// The element type of `data`.
     pub fn dtype(&self) -> DType {
         match self.data {

@@ -6,7 +6,7 @@ use slimdet_core::{Act, Graph, Op, ValueId};
 use crate::blocks::{ConvSpec, bn, conv, conv_bn_act, to_priors};
 
 /// `(expand ratio t, channels c, repeats n, first stride s)` of the backbone.
-const SETTINGS: [(f64, usize, usize, usize); 7] = [
+pub(crate) const SETTINGS: [(f64, usize, usize, usize); 7] = [
     (1.0, 16, 1, 1),
     (6.0, 24, 2, 2),
     (6.0, 32, 3, 2),

@@ -100,7 +100,7 @@ fn state_dict(tf: &TfGraph, g: &mut Graph) -> std::result::Result<StateDict, Str
         }
         sd.push(w);
         if let Some(b) = bias {
-            sd.push(f32_tensor(format!("{scope}.bias"), b));
+            sd.push(NamedTensor::vector(format!("{scope}.bias"), b));
         }
         let bn_name = format!("{scope}/BatchNorm");
         if g.nodes.iter().any(|n| n.name == bn_name) {
@@ -110,7 +110,7 @@ fn state_dict(tf: &TfGraph, g: &mut Graph) -> std::result::Result<StateDict, Str
                 .into_iter()
                 .enumerate()
             {
-                sd.push(f32_tensor(
+                sd.push(NamedTensor::vector(
                     format!("{bn_name}.{suffix}"),
                     const_f32(tf, bn, k + 1)?,
                 ));
@@ -138,14 +138,6 @@ fn const_f32(tf: &TfGraph, node: &TfNode, k: usize) -> std::result::Result<Vec<f
         .and_then(NamedTensor::as_f32)
         .map(<[f32]>::to_vec)
         .ok_or_else(|| format!("`{}`: input {k} is not a float constant", node.name))
-}
-
-fn f32_tensor(name: String, v: Vec<f32>) -> NamedTensor {
-    NamedTensor {
-        name,
-        shape: vec![v.len()],
-        data: TensorData::F32(v),
-    }
 }
 
 /// Swaps output channels `4a, 4a+1` and `4a+2, 4a+3` of a box predictor (OIHW weight and

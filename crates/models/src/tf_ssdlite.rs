@@ -15,6 +15,7 @@
 use slimdet_core::{Act, Graph, Op, ValueId, passes};
 
 use crate::blocks::{ConvSpec, bn, conv, to_priors};
+use crate::mobilenet_v2::SETTINGS;
 
 /// The name scope of the feature extractor.
 pub const FE: &str = "FeatureExtractor/MobilenetV2";
@@ -22,16 +23,6 @@ pub const FE: &str = "FeatureExtractor/MobilenetV2";
 pub const BN_EPS: f32 = 1e-3;
 /// Network input side.
 pub const INPUT: usize = 300;
-/// `(expand ratio, channels, repeats, first stride)`, as in [`crate::mobilenet_v2`].
-const SETTINGS: [(usize, usize, usize, usize); 7] = [
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-];
 /// SSDLite extras: `(1x1 depth, output depth)` of `layer_19_{1,2}_Conv2d_{2..5}`.
 const EXTRAS: [(usize, usize); 4] = [(256, 512), (128, 256), (128, 256), (64, 128)];
 /// Anchors per cell of each feature map.
@@ -90,6 +81,7 @@ pub fn build(num_classes: usize) -> Graph {
     let mut cin = 32;
     let mut block = 0;
     for (t, c, n, s) in SETTINGS {
+        let t = t as usize;
         for r in 0..n {
             let stride = if r == 0 { s } else { 1 };
             let scope = match block {

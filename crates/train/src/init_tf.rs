@@ -35,7 +35,7 @@
 use std::path::Path;
 
 use slimdet_formats::tf::{TfGraph, TfNode, filter_to_oihw};
-use slimdet_formats::{NamedTensor, StateDict, TensorData};
+use slimdet_formats::{NamedTensor, StateDict};
 
 use crate::error::{Result, TrainError};
 
@@ -72,7 +72,7 @@ pub fn tf_ssdlite_state_dict(graph: &TfGraph, path: &Path, target_eps: f32) -> R
             ..weight
         });
         if target.zero_bias {
-            sd.push(f32_tensor(
+            sd.push(NamedTensor::vector(
                 format!("{}.bias", target.conv),
                 vec![0.0; out_c],
             ));
@@ -111,7 +111,7 @@ pub fn tf_ssdlite_state_dict(graph: &TfGraph, path: &Path, target_eps: f32) -> R
             ("running_mean", param(3)?),
             ("running_var", var),
         ] {
-            sd.push(f32_tensor(format!("{}.{suffix}", target.bn), v));
+            sd.push(NamedTensor::vector(format!("{}.{suffix}", target.bn), v));
         }
     }
     if sd.is_empty() {
@@ -120,14 +120,6 @@ pub fn tf_ssdlite_state_dict(graph: &TfGraph, path: &Path, target_eps: f32) -> R
         ));
     }
     Ok(sd)
-}
-
-fn f32_tensor(name: String, v: Vec<f32>) -> NamedTensor {
-    NamedTensor {
-        name,
-        shape: vec![v.len()],
-        data: TensorData::F32(v),
-    }
 }
 
 /// A pytorch-ssd conv module, its batch norm, and whether the conv has a bias.

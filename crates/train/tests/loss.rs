@@ -189,29 +189,8 @@ fn gradients_match_finite_differences() {
             .value
             .total() as f64
     };
-    let eps = 1e-3f32;
-    for i in 0..logits.len() {
-        let (mut a, mut b) = (logits.clone(), logits.clone());
-        a[i] += eps;
-        b[i] -= eps;
-        let num = (f(&a, &locs) - f(&b, &locs)) / (2.0 * eps as f64);
-        assert!(
-            (num - out.d_logits[i] as f64).abs() < 2e-3,
-            "logit {i}: {num} vs {}",
-            out.d_logits[i]
-        );
-    }
-    for i in 0..locs.len() {
-        let (mut a, mut b) = (locs.clone(), locs.clone());
-        a[i] += eps;
-        b[i] -= eps;
-        let num = (f(&logits, &a) - f(&logits, &b)) / (2.0 * eps as f64);
-        assert!(
-            (num - out.d_locations[i] as f64).abs() < 2e-3,
-            "loc {i}: {num} vs {}",
-            out.d_locations[i]
-        );
-    }
+    assert_central_differences("logit", &logits, &out.d_logits, |lg| f(lg, &locs));
+    assert_central_differences("loc", &locs, &out.d_locations, |lc| f(&logits, lc));
 }
 
 #[test]
@@ -274,16 +253,21 @@ fn sigmoid_loss_value_mining_and_gradients() {
             .value
             .total() as f64
     };
+    assert_central_differences("logit", &logits, &out.d_logits, f);
+}
+
+/// Every `grad[i]` within 2e-3 of the central difference of `f` at `x` (step 1e-3).
+fn assert_central_differences(what: &str, x: &[f32], grad: &[f32], f: impl Fn(&[f32]) -> f64) {
     let eps = 1e-3f32;
-    for i in 0..logits.len() {
-        let (mut a, mut b) = (logits.clone(), logits.clone());
+    for i in 0..x.len() {
+        let (mut a, mut b) = (x.to_vec(), x.to_vec());
         a[i] += eps;
         b[i] -= eps;
         let num = (f(&a) - f(&b)) / (2.0 * eps as f64);
         assert!(
-            (num - out.d_logits[i] as f64).abs() < 2e-3,
-            "logit {i}: {num} vs {}",
-            out.d_logits[i]
+            (num - grad[i] as f64).abs() < 2e-3,
+            "{what} {i}: {num} vs {}",
+            grad[i]
         );
     }
 }
