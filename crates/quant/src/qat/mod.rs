@@ -71,6 +71,12 @@ pub fn qat_train(
 ) -> Result<(QuantizedDetector, QatReport)> {
     config.check().map_err(train_err)?;
     let ds = VocDataset::open(&config.voc_root, &config.split, None)?;
+    // A model of fewer classes (a person detector on VOC) trains on its classes by name.
+    let ds = if ds.class_names().len() == det.class_names.len() {
+        ds
+    } else {
+        ds.for_classes(&det.class_names)?
+    };
     if ds.class_names() != det.class_names.as_slice() {
         return Err(QuantError::InvalidOption {
             option: "dataset classes",
