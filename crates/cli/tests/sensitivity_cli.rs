@@ -1,4 +1,4 @@
-//! `slimdet sensitivity` end to end on the built-in model and a small generated synthetic
+//! `slimdet sensitivity` end to end on the synthetic-shapes model and a small generated synthetic
 //! dataset: the CSV/JSON/plot, `--target-macs` reaching its budget (also through `slimdet
 //! prune --sensitivity`), and clear refusals.
 
@@ -31,8 +31,14 @@ fn analysis_outputs_budget_and_refusals() {
     ]));
     let out = dir.path().join("sens");
     let model = dir.path().join("m.safetensors");
+    let synth_model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../models/mb2-ssd-lite-synth.safetensors"
+    );
     let stdout = ok(&run(&[
         "sensitivity",
+        "--model",
+        synth_model,
         "--voc",
         voc_s,
         "--images",
@@ -86,6 +92,8 @@ fn analysis_outputs_budget_and_refusals() {
     let table = out.join("sensitivity.json");
     let pj: serde_json::Value = serde_json::from_str(&ok(&run(&[
         "prune",
+        "--model",
+        synth_model,
         "--method",
         "filter-l1",
         "--target-macs",
@@ -102,6 +110,8 @@ fn analysis_outputs_budget_and_refusals() {
     // An impossible budget: every group at 50 % cannot reach 5 % of the MACs.
     let e = run(&[
         "prune",
+        "--model",
+        synth_model,
         "--method",
         "filter-l1",
         "--target-macs",
@@ -119,6 +129,8 @@ fn analysis_outputs_budget_and_refusals() {
     // A table of another method is refused.
     let e = run(&[
         "prune",
+        "--model",
+        synth_model,
         "--method",
         "filter-l2",
         "--target-macs",

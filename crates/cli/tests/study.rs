@@ -458,3 +458,38 @@ fn fine_tuned_variant_keeps_its_zeros() {
         "fine-tuning changed the weights"
     );
 }
+
+/// The README's first command on its quick preset: no `--voc`, no `--model`: the built-in
+/// VOC model on the repository's real evaluation set (`datasets/voc2007`, split `val200`,
+/// 60 photos), with the reference-study comparison in the report.
+#[test]
+fn default_quick_study_runs_the_builtin_model_on_real_photos() {
+    let out = tempfile::tempdir().unwrap();
+    let o = slimdet()
+        .args(["study", "--quick", "--threads", "2", "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    ok(&o);
+    let rows = accuracy(&file_with_suffix(out.path(), "_study.csv"));
+    assert_eq!(rows[0].0, "baseline");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(file_with_suffix(out.path(), "_study.json")).unwrap(),
+    )
+    .unwrap();
+    let base = &json[0];
+    assert_eq!(base["split"], "val200");
+    assert_eq!(base["images"], 60);
+    assert!(base["ap_person"].is_number(), "the 20 VOC classes: {base}");
+    assert!(
+        base["map"].as_f64().unwrap() > 0.15,
+        "a real detector: {base}"
+    );
+    let report = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.to_string_lossy().ends_with("_report"))
+        .unwrap();
+    let md = std::fs::read_to_string(report.join("report.md")).unwrap();
+    assert!(md.contains("## Compared with the reference study"), "{md}");
+}

@@ -2,7 +2,7 @@
 //! grid), the `--quick` preset and validation. Every check runs before any work starts.
 //! The keys are documented in the README ("Study configuration").
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use serde::{Deserialize, Serialize};
@@ -65,18 +65,48 @@ pub struct StudyConfig {
     pub output: OutputConfig,
 }
 
+/// The repository's real VOC2007 evaluation set (`datasets/voc2007`, see its SOURCES.md).
+pub fn builtin_eval_set() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/voc2007")
+}
+
+/// Evaluation split of the built-in set: 200 held-out `val_q75` photos.
+pub const BUILTIN_SPLIT: &str = "val200";
+/// Calibration split of the built-in set: 100 `train_q75` photos.
+pub const BUILTIN_TRAIN_SPLIT: &str = "train100";
+
+impl DataConfig {
+    /// Another VOC folder than the built-in set gets the standard `test` / `trainval`
+    /// splits unless the configuration names others.
+    pub fn settle_splits(&mut self) {
+        let builtin = self.voc.as_deref() == Some(builtin_eval_set().as_path());
+        if !builtin || self.synthetic {
+            if self.split == BUILTIN_SPLIT {
+                self.split = "test".into();
+            }
+            if self.train_split == BUILTIN_TRAIN_SPLIT {
+                self.train_split = "trainval".into();
+            }
+        }
+    }
+}
+
 /// Which dataset.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// VOC year folder; unset: the built-in synthetic dataset, generated into `synth_dir`
-    /// if missing.
+    /// VOC year folder (default: the repository's real VOC2007 evaluation set,
+    /// `datasets/voc2007`).
     pub voc: Option<PathBuf>,
-    /// Cache folder of the built-in synthetic dataset.
+    /// Use the synthetic shapes dataset (generated into `synth_dir` if missing) instead of
+    /// `voc`.
+    pub synthetic: bool,
+    /// Cache folder of the synthetic dataset.
     pub synth_dir: PathBuf,
-    /// Split to evaluate.
+    /// Split to evaluate (`val200` on the built-in set; `test` elsewhere when unset).
     pub split: String,
-    /// Split that calibration images and fine-tuning come from.
+    /// Split that calibration images and fine-tuning come from (`train100` on the
+    /// built-in set; `trainval` elsewhere when unset).
     pub train_split: String,
     /// Evaluate at most this many images (0: all).
     pub limit: usize,
@@ -178,10 +208,11 @@ pub struct OutputConfig {
 impl Default for DataConfig {
     fn default() -> Self {
         Self {
-            voc: None,
+            voc: Some(builtin_eval_set()),
+            synthetic: false,
             synth_dir: "data/synth".into(),
-            split: "test".into(),
-            train_split: "trainval".into(),
+            split: BUILTIN_SPLIT.into(),
+            train_split: BUILTIN_TRAIN_SPLIT.into(),
             limit: 0,
         }
     }
@@ -190,7 +221,7 @@ impl Default for DataConfig {
 impl Default for ModelConfig {
     fn default() -> Self {
         Self {
-            path: "models/mb2-ssd-lite-synth.safetensors".into(),
+            path: crate::model_arg::builtin_model_path(),
         }
     }
 }

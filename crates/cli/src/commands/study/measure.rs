@@ -136,7 +136,7 @@ pub fn setup(env: &Env, base: &Detector, root: &Path) -> Vec<(String, String)> {
         .skip(1)
         .map(String::as_str)
         .collect();
-    let synth = if cfg.data.voc.is_none() {
+    let synth = if cfg.data.synthetic || cfg.data.voc.is_none() {
         " (built-in synthetic dataset, seed 0, 300x300)"
     } else {
         ""

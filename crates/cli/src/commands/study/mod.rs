@@ -45,7 +45,8 @@ pub struct Args {
     /// variants are kept, not recomputed.
     #[arg(long)]
     resume: bool,
-    /// VOC year folder (overrides data.voc; default: the built-in synthetic dataset).
+    /// VOC year folder (overrides data.voc; default: the repository's real VOC2007
+    /// evaluation set, datasets/voc2007).
     #[arg(long)]
     voc: Option<PathBuf>,
     /// Model file (overrides model.path).
@@ -94,7 +95,9 @@ fn plan(a: &Args) -> Result<Plan> {
     };
     if let Some(v) = &a.voc {
         cfg.data.voc = Some(v.clone());
+        cfg.data.synthetic = false;
     }
+    cfg.data.settle_splits();
     if let Some(m) = &a.model {
         cfg.model.path = m.clone();
     }
@@ -162,14 +165,8 @@ fn ensure_synth(dir: &Path, threads: usize) -> Result<PathBuf> {
 
 fn load_model(cfg: &StudyConfig) -> Result<Detector> {
     let path = &cfg.model.path;
+    crate::model_arg::check_builtin(path)?;
     if !path.exists() {
-        if *path == config::ModelConfig::default().path {
-            bail!(
-                "the built-in model {} does not exist yet: train it with `slimdet train` on \
-                 the synthetic dataset (see the README), or pass --model M",
-                path.display()
-            );
-        }
         bail!("model {} does not exist", path.display());
     }
     Detector::load(path, None).with_context(|| format!("loading model {}", path.display()))
@@ -181,7 +178,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let cfg = &p.cfg;
     let base = load_model(cfg)?;
     let root = match &cfg.data.voc {
-        Some(v) => v.clone(),
+        _ if cfg.data.synthetic => ensure_synth(&cfg.data.synth_dir, p.threads)?,
+        Some(v) if v.is_dir() => v.clone(),
+        Some(v) => bail!(
+            "dataset {} is not there: the built-in evaluation set ships with the source \
+             repository (datasets/voc2007); pass --voc DIR, or set data.synthetic = true",
+            v.display()
+        ),
         None => ensure_synth(&cfg.data.synth_dir, p.threads)?,
     };
     let ds = crate::dataset_arg::open_for_model(
@@ -221,8 +224,8 @@ pub fn run(a: Args) -> Result<ExitCode> {
         .with_context(|| format!("creating {}", models_dir.display()))?;
     let calib = if todo.iter().any(|v| backends::needs_calibration(&v.quant)) {
         eprintln!(
-            "loading {} calibration images from the trainval split",
-            cfg.quant.calib_images
+            "loading {} calibration images from the {} split",
+            cfg.quant.calib_images, cfg.data.train_split
         );
         backends::calibration_images(
             &root,
