@@ -120,3 +120,12 @@ pub fn conv_bn_act(
 pub fn to_priors(g: &mut Graph, name: &str, x: ValueId, k: usize) -> ValueId {
     g.push(name, slimdet_core::Op::Reshape(vec![0, -1, k as i64]), &[x])
 }
+
+/// The SSD outputs: the per-level head tensors concatenated along the priors into `logits`
+/// `[N, P, classes]` and `locations` `[N, P, 4]`, declared as the graph's outputs.
+pub fn ssd_outputs(g: &mut Graph, confs: &[ValueId], locs: &[ValueId]) {
+    let logits = g.push("logits", slimdet_core::Op::Concat { axis: 1 }, confs);
+    let locations = g.push("locations", slimdet_core::Op::Concat { axis: 1 }, locs);
+    g.output("logits", logits);
+    g.output("locations", locations);
+}

@@ -3,7 +3,7 @@
 
 use slimdet_core::{Act, Graph, Op, ValueId};
 
-use crate::blocks::{ConvSpec, bn, conv, conv_bn_act, to_priors};
+use crate::blocks::{ConvSpec, bn, conv, conv_bn_act, ssd_outputs, to_priors};
 
 /// `(expand ratio t, channels c, repeats n, first stride s)` of the backbone.
 pub(crate) const SETTINGS: [(f64, usize, usize, usize); 7] = [
@@ -183,9 +183,6 @@ pub fn build(width_mult: f64, num_classes: usize) -> Graph {
         confs.push(cf);
         locs.push(lc);
     }
-    let logits = g.push("logits", Op::Concat { axis: 1 }, &confs);
-    let locations = g.push("locations", Op::Concat { axis: 1 }, &locs);
-    g.output("logits", logits);
-    g.output("locations", locations);
+    ssd_outputs(&mut g, &confs, &locs);
     g
 }

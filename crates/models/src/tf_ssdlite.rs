@@ -14,7 +14,7 @@
 
 use slimdet_core::{Act, Graph, Op, ValueId, passes};
 
-use crate::blocks::{ConvSpec, bn, conv, to_priors};
+use crate::blocks::{ConvSpec, bn, conv, ssd_outputs, to_priors};
 use crate::mobilenet_v2::SETTINGS;
 
 /// The name scope of the feature extractor.
@@ -169,10 +169,7 @@ pub fn build(num_classes: usize) -> Graph {
         confs.push(cf);
         locs.push(lc);
     }
-    let logits = g.push("logits", Op::Concat { axis: 1 }, &confs);
-    let locations = g.push("locations", Op::Concat { axis: 1 }, &locs);
-    g.output("logits", logits);
-    g.output("locations", locations);
+    ssd_outputs(&mut g, &confs, &locs);
     for n in &mut g.nodes {
         if let Op::BatchNorm(b) = &mut n.op {
             b.eps = BN_EPS;

@@ -4,7 +4,7 @@
 
 use slimdet_core::{Act, Graph, Op, ValueId};
 
-use crate::blocks::{ConvSpec, bn, conv, conv_bn_act, to_priors};
+use crate::blocks::{ConvSpec, bn, conv, conv_bn_act, ssd_outputs, to_priors};
 
 /// `conv_dw(in, out, stride)`: dw 3x3 + BN + ReLU, pw 1x1 + BN + ReLU.
 fn conv_dw(
@@ -181,9 +181,6 @@ pub fn build(rfb: bool) -> Graph {
     );
     let y = g.act("extras.0.3", y, Act::Relu);
     push_heads(&mut g, 3, y);
-    let logits = g.push("logits", Op::Concat { axis: 1 }, &confs);
-    let locations = g.push("locations", Op::Concat { axis: 1 }, &locs);
-    g.output("logits", logits);
-    g.output("locations", locations);
+    ssd_outputs(&mut g, &confs, &locs);
     g
 }
