@@ -493,3 +493,25 @@ fn default_quick_study_runs_the_builtin_model_on_real_photos() {
     let md = std::fs::read_to_string(report.join("report.md")).unwrap();
     assert!(md.contains("## Compared with the reference study"), "{md}");
 }
+
+/// A dataset folder that is not there is refused with its path and what to do, and the
+/// output folder gets no rows.
+#[test]
+fn missing_dataset_is_a_clear_error() {
+    let out = tempfile::tempdir().unwrap();
+    let o = slimdet()
+        .args(["study", "--quick", "--voc", "/nonexistent/voc", "-o"])
+        .arg(out.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("/nonexistent/voc") && err.contains("is not there"),
+        "{err}"
+    );
+    let rows = std::fs::read_dir(out.path())
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(rows, 0, "nothing written");
+}
