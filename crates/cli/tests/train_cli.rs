@@ -103,6 +103,11 @@ fn bad_options_are_clear_errors() {
         (&["--lr", "NaN"][..], "learning rate NaN"),
         (&["--width", "0.3"][..], "width multiplier 0.3"),
         (&["--resume"][..], "no checkpoint at"),
+        (&["--precision", "fp16"][..], "unknown precision `fp16`"),
+        (
+            &["--qat", "--init", "m.safetensors", "--precision", "bf16"][..],
+            "--qat trains in fp32",
+        ),
     ] {
         let o = train(&voc, &out, extra);
         assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", text(&o));
@@ -111,4 +116,23 @@ fn bad_options_are_clear_errors() {
     let o = train(&tmp.path().join("missing"), &out, &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("missing"), "{}", text(&o));
+}
+
+#[test]
+fn bf16_without_bf16_kernels_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let voc = tmp.path().join("voc");
+    synth(&voc);
+    let out = tmp.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_slimdet"))
+        .args(["train", "--voc", voc.to_str().unwrap(), "--out"])
+        .arg(&out)
+        .args(["--width", "0.25", "--batch", "2", "--epochs", "1"])
+        .args(["--precision", "bf16"])
+        .env("SLIMDET_KERNELS", "scalar")
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("needs AVX512-BF16"), "{}", text(&o));
+    assert!(!out.exists(), "nothing written");
 }

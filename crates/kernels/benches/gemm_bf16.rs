@@ -46,8 +46,8 @@ fn f32_gemm(b: Bencher, (m, k, n): (usize, usize, usize)) {
 
 #[divan::bench(args = SHAPES)]
 fn bf16_gemm(b: Bencher, (m, k, n): (usize, usize, usize)) {
-    let a = pack_a(&data(m * k), m, k);
-    let w = PackedBf16B::from_f32(&data(k * n), k, n);
+    let a = pack_a(slimdet_kernels::tier(), &data(m * k), m, k);
+    let w = PackedBf16B::from_f32(slimdet_kernels::tier(), &data(k * n), k, n);
     let mut c = vec![0.0f32; m * n];
     b.counter(ItemsCount::new(2 * m * k * n))
         .bench_local(|| gemm_bf16f32(slimdet_kernels::tier(), m, black_box(&a), &w, &mut c, false));

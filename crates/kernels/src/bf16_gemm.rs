@@ -6,7 +6,8 @@
 //! `kp·2` ([`pack_a`]); `B` is packed once by [`PackedBf16B`] into panels of 16 columns,
 //! each depth pair of a column stored together (`[⌈n/16⌉][kp][16][2]`, zero-padded): the
 //! layout in which AVX512-BF16's `vdpbf16ps` multiplies a broadcast pair of `A` by 16
-//! columns at once.
+//! columns at once. For weight gradients (`Aᵀ · B`, both stored depth-major) [`pack_a_t`]
+//! packs `A` pair-major (`[kp][m][2]`) and [`gemm_bf16f32_at`] reads it through that stride.
 //!
 //! The specification is [`gemm_bf16f32_reference`]: every output starts at `C` (or 0) and
 //! adds, pair by pair along the depth, `a[2p]·b[2p]` then `a[2p+1]·b[2p+1]`; each product
@@ -15,6 +16,9 @@
 //! handling, so tiers agree within [`TOLERANCE`] of `Σ|a·b|`, not bit for bit.
 
 use crate::bf16::{bf16_to_f32_exact, f32_to_bf16_rne};
+use crate::bn_train::multiversion;
+#[cfg(target_arch = "x86_64")]
+use crate::bn_train::{Isa, isa};
 use crate::dispatch::Tier;
 
 /// Columns per packed panel (one zmm of f32 sums).
@@ -26,21 +30,89 @@ pub const PANEL: usize = 16;
 pub const TOLERANCE: f32 = 1e-5;
 
 /// `a` `[m, k]` f32 rounded to bf16 bits (round to nearest even), each row padded with a
-/// zero to an even depth: `[m, ⌈k/2⌉·2]`.
-pub fn pack_a(a: &[f32], m: usize, k: usize) -> Vec<u16> {
+/// zero to an even depth: `[m, ⌈k/2⌉·2]`. Bit-identical on every tier.
+pub fn pack_a(tier: Tier, a: &[f32], m: usize, k: usize) -> Vec<u16> {
     assert_eq!(a.len(), m * k, "pack_a: length");
     let kp2 = k.div_ceil(2) * 2;
     let mut out = vec![0u16; m * kp2];
-    for (row, src) in out
-        .chunks_exact_mut(kp2.max(1))
-        .zip(a.chunks_exact(k.max(1)))
-    {
+    if k > 0 {
+        pack_rows(tier, a, k, &mut out, kp2);
+    }
+    out
+}
+
+#[inline(always)]
+fn pack_rows_body(a: &[f32], k: usize, out: &mut [u16], kp2: usize) {
+    for (row, src) in out.chunks_exact_mut(kp2).zip(a.chunks_exact(k)) {
         for (o, &x) in row.iter_mut().zip(src) {
             *o = f32_to_bf16_rne(x);
         }
     }
+}
+
+multiversion!(
+    /// Rows of `k` values of `a` rounded into rows of `kp2` of `out`.
+    pack_rows => pack_rows_body(a: &[f32], k: usize, out: &mut [u16], kp2: usize)
+);
+
+/// `Aᵀ` for [`gemm_bf16f32_at`] from `a` `[k, m]` (row-major): pair-major bf16 bits
+/// `[⌈k/2⌉][m][2]`, i.e. rows `2p` and `2p + 1` of `a` interleaved (the last odd row with
+/// zeros). This is how the weight gradient `dW = dYᵀ · X` feeds `dY` `[pixels, O]` to the
+/// GEMM: two sequential reads and one sequential write per pair of pixels, no transpose.
+/// Bit-identical on every tier.
+pub fn pack_a_t(tier: Tier, a: &[f32], k: usize, m: usize) -> Vec<u16> {
+    assert_eq!(a.len(), k * m, "pack_a_t: length");
+    let kp = k.div_ceil(2);
+    let mut out = vec![0u16; kp * m * 2];
+    for (p, dst) in out.chunks_exact_mut((m * 2).max(1)).enumerate().take(kp) {
+        let r0 = &a[2 * p * m..(2 * p + 1) * m];
+        let r1 = a.get((2 * p + 1) * m..(2 * p + 2) * m).unwrap_or(&[]);
+        interleave(tier, r0, r1, dst);
+    }
     out
 }
+
+/// `dst[2j] = bf16(r0[j])`, `dst[2j + 1] = bf16(r1[j])` (0 where `r1` is empty).
+#[inline(always)]
+fn interleave_body(r0: &[f32], r1: &[f32], dst: &mut [u16]) {
+    if r1.is_empty() {
+        for (o, &x0) in dst.chunks_exact_mut(2).zip(r0) {
+            o[0] = f32_to_bf16_rne(x0);
+            o[1] = 0;
+        }
+    } else {
+        for ((o, &x0), &x1) in dst.chunks_exact_mut(2).zip(r0).zip(r1) {
+            o[0] = f32_to_bf16_rne(x0);
+            o[1] = f32_to_bf16_rne(x1);
+        }
+    }
+}
+
+multiversion!(
+    /// Two rows rounded to bf16 and interleaved pair by pair.
+    interleave => interleave_body(r0: &[f32], r1: &[f32], dst: &mut [u16])
+);
+
+/// [`PackedBf16B`]'s layout: for each depth pair, each panel's columns interleaved.
+#[inline(always)]
+fn pack_b_body(b: &[f32], k: usize, n: usize, data: &mut [u16]) {
+    let kp = k.div_ceil(2);
+    for p in 0..kp {
+        let r0 = &b[2 * p * n..(2 * p + 1) * n];
+        let r1 = b.get((2 * p + 1) * n..(2 * p + 2) * n).unwrap_or(&[]);
+        for (panel, c0) in (0..n).step_by(PANEL).enumerate() {
+            let c1 = (c0 + PANEL).min(n);
+            let at = (panel * kp + p) * PANEL * 2;
+            let r1 = if r1.is_empty() { r1 } else { &r1[c0..c1] };
+            interleave_body(&r0[c0..c1], r1, &mut data[at..at + (c1 - c0) * 2]);
+        }
+    }
+}
+
+multiversion!(
+    /// Packs `b` `[k, n]` into `data` (zeroed, [`PackedBf16B`]'s length).
+    pack_b => pack_b_body(b: &[f32], k: usize, n: usize, data: &mut [u16])
+);
 
 /// `B` `[k, n]` rounded to bf16 and packed for [`gemm_bf16f32`].
 #[derive(Clone, Debug, PartialEq)]
@@ -51,18 +123,12 @@ pub struct PackedBf16B {
 }
 
 impl PackedBf16B {
-    /// Packs row-major f32 `b` `[k, n]`.
-    pub fn from_f32(b: &[f32], k: usize, n: usize) -> Self {
+    /// Packs row-major f32 `b` `[k, n]`. Bit-identical on every tier.
+    pub fn from_f32(tier: Tier, b: &[f32], k: usize, n: usize) -> Self {
         assert_eq!(b.len(), k * n, "PackedBf16B: length");
-        let kp = k.div_ceil(2);
-        let panels = n.div_ceil(PANEL);
-        let mut data = vec![0u16; panels * kp * PANEL * 2];
-        for d in 0..k {
-            for j in 0..n {
-                let (panel, col) = (j / PANEL, j % PANEL);
-                data[((panel * kp + d / 2) * PANEL + col) * 2 + d % 2] =
-                    f32_to_bf16_rne(b[d * n + j]);
-            }
+        let mut data = vec![0u16; n.div_ceil(PANEL) * k.div_ceil(2) * PANEL * 2];
+        if n > 0 {
+            pack_b(tier, b, k, n, &mut data);
         }
         Self { k, n, data }
     }
@@ -99,8 +165,8 @@ fn check(m: usize, a: &[u16], b: &PackedBf16B, c: &[f32]) {
     assert_eq!(c.len(), m * b.n, "gemm_bf16f32: C length");
 }
 
-/// The specification (see the module docs). `accumulate`: add to `c` instead of
-/// overwriting it.
+/// The specification (see the module docs) for `A` as [`pack_a`] packs it.
+/// `accumulate`: add to `c` instead of overwriting it.
 pub fn gemm_bf16f32_reference(
     m: usize,
     a: &[u16],
@@ -108,16 +174,38 @@ pub fn gemm_bf16f32_reference(
     c: &mut [f32],
     accumulate: bool,
 ) {
+    reference(m, a, false, b, c, accumulate);
+}
+
+/// The specification for `Aᵀ` as [`pack_a_t`] packs it.
+pub fn gemm_bf16f32_at_reference(
+    m: usize,
+    at: &[u16],
+    b: &PackedBf16B,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    reference(m, at, true, b, c, accumulate);
+}
+
+fn reference(
+    m: usize,
+    a: &[u16],
+    pair_major: bool,
+    b: &PackedBf16B,
+    c: &mut [f32],
+    accumulate: bool,
+) {
     check(m, a, b, c);
     let (n, kp) = (b.n, b.pairs());
     for i in 0..m {
-        let row = &a[i * kp * 2..(i + 1) * kp * 2];
         for j in 0..n {
             let mut acc = if accumulate { c[i * n + j] } else { 0.0 };
             for p in 0..kp {
+                let at = if pair_major { p * m + i } else { i * kp + p } * 2;
                 for h in 0..2 {
                     let d = 2 * p + h;
-                    acc += bf16_to_f32_exact(row[d]) * bf16_to_f32_exact(b.get(d, j));
+                    acc += bf16_to_f32_exact(a[at + h]) * bf16_to_f32_exact(b.get(d, j));
                 }
             }
             c[i * n + j] = acc;
@@ -126,7 +214,8 @@ pub fn gemm_bf16f32_reference(
 }
 
 /// `C (+)= A · B` on the best kernel `tier` and the CPU allow: AVX512-BF16 (`vdpbf16ps`,
-/// 4 rows × 32 columns per step) where present, else the reference.
+/// 4 rows × 32 columns per step) where present, else the reference. `a` as [`pack_a`]
+/// packs it.
 pub fn gemm_bf16f32(
     tier: Tier,
     m: usize,
@@ -136,10 +225,51 @@ pub fn gemm_bf16f32(
     accumulate: bool,
 ) {
     check(m, a, b, c);
-    if crate::x86_64::gemm_bf16f32(tier, m, a, b.n, b.pairs(), b.as_slice(), c, accumulate) {
-        return;
+    if !crate::x86_64::gemm_bf16f32(
+        tier,
+        m,
+        a,
+        false,
+        b.n,
+        b.pairs(),
+        b.as_slice(),
+        c,
+        accumulate,
+    ) {
+        gemm_bf16f32_reference(m, a, b, c, accumulate);
     }
-    gemm_bf16f32_reference(m, a, b, c, accumulate);
+}
+
+/// `C (+)= Aᵀ · B`, `at` as [`pack_a_t`] packs `A` `[k, m]`: the same kernels as
+/// [`gemm_bf16f32`] reading `A` through its other stride.
+pub fn gemm_bf16f32_at(
+    tier: Tier,
+    m: usize,
+    at: &[u16],
+    b: &PackedBf16B,
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    check(m, at, b, c);
+    if !crate::x86_64::gemm_bf16f32(
+        tier,
+        m,
+        at,
+        true,
+        b.n,
+        b.pairs(),
+        b.as_slice(),
+        c,
+        accumulate,
+    ) {
+        gemm_bf16f32_at_reference(m, at, b, c, accumulate);
+    }
+}
+
+/// Whether `tier` runs [`gemm_bf16f32`] on bf16 hardware (AVX512-BF16) rather than the
+/// scalar reference, which is exact to the specification but far slower than f32 `gemm`.
+pub fn hardware(tier: Tier) -> bool {
+    crate::x86_64::gemm_bf16f32_id(tier).is_some()
 }
 
 /// Id of the kernel [`gemm_bf16f32`] runs for `tier`.

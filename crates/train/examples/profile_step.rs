@@ -2,12 +2,12 @@
 //! goes: forward, loss, backward and SGD per step, and per op kind.
 //!
 //! ```sh
-//! cargo run --release -p slimdet-train --example profile_step -- BATCH THREADS STEPS [WIDTH]
+//! cargo run --release -p slimdet-train --example profile_step -- BATCH THREADS STEPS [WIDTH [PRECISION]]
 //! ```
 //!
 //! The input is uniform noise in [−1, 1] `[B, 300, 300, 3]`; each image has 12 positive
 //! priors with random classes and box targets, so the loss mines 36 negatives per image.
-//! The first step is a warm-up and is not counted.
+//! The first step is a warm-up and is not counted. PRECISION is `fp32` (default) or `bf16`.
 
 use std::time::Instant;
 
@@ -30,6 +30,10 @@ fn main() {
     let threads = arg(2, 1.0) as usize;
     let steps = arg(3, 3.0) as usize;
     let width = arg(4, 1.0);
+    let precision: slimdet_train::Precision = std::env::args()
+        .nth(5)
+        .map(|s| s.parse().expect("precision: fp32 or bf16"))
+        .unwrap_or_default();
     let classes = 11;
     let arch = Arch::Mb2SsdLite {
         width_mult: width,
@@ -58,6 +62,7 @@ fn main() {
     }
     let mut exec = TrainGraph::new(threads).expect("thread pool");
     exec.set_profiling(true);
+    exec.set_precision(precision);
     let loss_fn = MultiboxLoss::new(classes);
     let mut opt = Sgd::new(0.9, 5e-4);
     let opts = BackwardOptions::default();
@@ -100,7 +105,7 @@ fn main() {
     let steps_f = steps.max(1) as f64;
     let total: f64 = phases.iter().sum();
     println!(
-        "batch {batch}, {threads} thread(s), width {width}, {steps} timed steps: {:.3} s/step, {:.2} images/s (model only, no data loading), tape {:.1} MiB ({:.1} MiB/image)",
+        "batch {batch}, {threads} thread(s), width {width}, {precision}, {steps} timed steps: {:.3} s/step, {:.2} images/s (model only, no data loading), tape {:.1} MiB ({:.1} MiB/image)",
         total / steps_f,
         batch as f64 * steps_f / total,
         tape_bytes as f64 / (1 << 20) as f64,

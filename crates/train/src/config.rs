@@ -9,6 +9,46 @@ use crate::error::{Result, TrainError};
 use crate::loss::LossValue;
 use crate::schedule::{LrPolicy, LrSchedule};
 
+/// Arithmetic of a training run's convolution products (see the crate docs, "Mixed
+/// precision", for the list of what runs in bf16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    Fp32,
+    /// Dense-convolution products with bf16 operands and f32 accumulation; weights,
+    /// optimiser state, batch norm, the loss and every other op stay f32.
+    Bf16,
+}
+
+impl Precision {
+    /// The option's spelling (`fp32`, `bf16`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fp32 => "fp32",
+            Self::Bf16 => "bf16",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fp32" => Ok(Self::Fp32),
+            "bf16" => Ok(Self::Bf16),
+            _ => Err(format!("unknown precision `{s}` (fp32 or bf16)")),
+        }
+    }
+}
+
 /// A training run of MobileNetV2-SSD-Lite on a VOC split.
 #[derive(Clone, Debug)]
 pub struct TrainConfig {
@@ -63,6 +103,8 @@ pub struct TrainConfig {
     /// checkpoint's: the run continues on the new schedule from where it stopped (no
     /// longer the same curve as one uninterrupted run).
     pub reschedule: bool,
+    /// Arithmetic of the convolution products.
+    pub precision: Precision,
 }
 
 impl TrainConfig {
@@ -102,6 +144,7 @@ impl TrainConfig {
             max_steps: None,
             stop: None,
             reschedule: false,
+            precision: Precision::Fp32,
         }
     }
 

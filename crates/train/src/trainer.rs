@@ -18,11 +18,12 @@ use std::time::Instant;
 
 use slimdet_data::voc::VocDataset;
 use slimdet_formats::StateDict;
+use slimdet_kernels::bf16_gemm;
 use slimdet_models::{Arch, Detector};
 
 use crate::autograd::{BackwardOptions, Mode, TrainGraph};
 use crate::checkpoint::{self, EpochRecord, TrainState};
-use crate::config::{Progress, StepInfo, TrainConfig, TrainReport};
+use crate::config::{Precision, Progress, StepInfo, TrainConfig, TrainReport};
 use crate::data::{Prefetcher, SampleSpec, TrainSet, batch_ranges, epoch_order};
 use crate::error::{Result, TrainError};
 use crate::loss::MultiboxLoss;
@@ -51,6 +52,14 @@ pub fn train_from(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(TrainReport, Detector)> {
     config.check()?;
+    let tier = slimdet_kernels::tier();
+    if config.precision == Precision::Bf16 && !bf16_gemm::hardware(tier) {
+        return Err(TrainError::Config(format!(
+            "precision bf16 needs AVX512-BF16 (`vdpbf16ps`), which kernel tier `{}` on this CPU \
+             lacks; train with precision fp32",
+            tier.name()
+        )));
+    }
     let ds = VocDataset::open(&config.voc_root, &config.split, None)?;
     // A given model of fewer classes (a person detector on VOC) trains on its own classes,
     // matched by name; objects of the others are skipped.
@@ -85,7 +94,8 @@ pub fn train_from(
     checkpoint::write_atomic(&labels_path, classes.join("\n").as_bytes())?;
 
     let spec = Arc::new(SampleSpec::for_detector(&det, config.augment, config.seed));
-    let exec = TrainGraph::new(config.threads)?;
+    let mut exec = TrainGraph::new(config.threads)?;
+    exec.set_precision(config.precision);
     let loss_fn = MultiboxLoss::for_detector(&det);
     let bopts = BackwardOptions {
         frozen_prefixes: if config.freeze_backbone {

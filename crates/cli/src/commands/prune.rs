@@ -83,6 +83,10 @@ pub struct Args {
     /// Fine-tuning learning rate (cosine-annealed to 0 over the epochs).
     #[arg(long, default_value_t = 1e-3)]
     finetune_lr: f64,
+    /// Fine-tuning arithmetic: fp32, or bf16 products on AVX512-BF16 (`slimdet train
+    /// --precision`).
+    #[arg(long, default_value = "fp32")]
+    precision: slimdet_train::Precision,
     /// Fine-tuning batch size.
     #[arg(long, default_value_t = 16)]
     batch: usize,
@@ -279,6 +283,7 @@ fn finetune(a: &Args, det: slimdet_models::Detector) -> Result<slimdet_models::D
     cfg.val_split = None;
     cfg.val_every = 0;
     cfg.augment = !a.no_augment;
+    cfg.precision = a.precision;
     cfg.schedule = slimdet_train::schedule::LrSchedule {
         base_lr: a.finetune_lr,
         policy: slimdet_train::schedule::LrPolicy::Cosine {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use slimdet_train::schedule::{LrPolicy, LrSchedule};
-use slimdet_train::{Progress, TrainConfig};
+use slimdet_train::{Precision, Progress, TrainConfig};
 
 use crate::model_arg::ThreadArgs;
 
@@ -100,6 +100,10 @@ pub struct Args {
     /// checkpoint's differ.
     #[arg(long)]
     pub reschedule: bool,
+    /// Arithmetic of the convolution products: fp32, or bf16 (bf16 operands, f32 sums,
+    /// f32 weights, optimiser, batch norm and loss; needs AVX512-BF16; not with --qat).
+    #[arg(long, default_value = "fp32")]
+    pub precision: Precision,
     /// Seed of the initialisation, shuffles and augmentation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -135,6 +139,12 @@ fn config(a: &Args) -> Result<TrainConfig> {
     if a.epochs == 0 {
         bail!("--epochs 0: nothing to train");
     }
+    if a.qat && a.precision != Precision::Fp32 {
+        bail!(
+            "--qat trains in fp32 (fake quantization); drop --precision {}",
+            a.precision
+        );
+    }
     let policy = match a.scheduler.as_str() {
         "cosine" => LrPolicy::Cosine {
             t_max: a.t_max.unwrap_or(a.epochs),
@@ -169,6 +179,7 @@ fn config(a: &Args) -> Result<TrainConfig> {
     c.max_steps = a.max_steps;
     c.augment = !a.no_augment;
     c.reschedule = a.reschedule;
+    c.precision = a.precision;
     c.resume = match (&a.resume_from, a.resume) {
         (Some(p), _) => Some(p.clone()),
         (None, true) => Some(a.out.clone()),
@@ -319,6 +330,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             "global_step": report.global_step,
             "stopped": report.stopped,
             "images_per_sec": report.images_per_sec,
+            "precision": a.precision.name(),
             "best": report.best.map(|(e, m)| serde_json::json!({"epoch": e, "map": m})),
             "epochs": report.epochs.iter().map(|r| serde_json::json!({
                 "epoch": r.epoch, "loss": r.loss, "regression": r.regression,

@@ -381,6 +381,7 @@ pub(crate) fn gemm_bf16f32(
     tier: Tier,
     m: usize,
     a: &[u16],
+    a_pair_major: bool,
     n: usize,
     kp: usize,
     b: &[u16],
@@ -402,10 +403,18 @@ pub(crate) fn gemm_bf16f32(
         return true;
     }
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: `bf16_gemm_ready` confirmed AVX-512F and AVX512-BF16 on this CPU; `n > 0`
-    // and the three lengths were checked above.
-    unsafe {
-        avx512::gemm_bf16f32(m, a, n, kp, b, c, accumulate);
+    {
+        let sa = if a_pair_major {
+            avx512::AStrides { row: 1, pair: m }
+        } else {
+            avx512::AStrides { row: kp, pair: 1 }
+        };
+        // SAFETY: `bf16_gemm_ready` confirmed AVX-512F and AVX512-BF16 on this CPU; `n > 0`,
+        // the three lengths were checked above and `sa` is one of the two layouts of an
+        // `a` of m·kp pairs.
+        unsafe {
+            avx512::gemm_bf16f32(m, a, sa, n, kp, b, c, accumulate);
+        }
     }
     true
 }

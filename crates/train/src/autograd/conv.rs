@@ -7,7 +7,8 @@
 //!   `cols[N·OH·OW, kh·kw·I]` (patch order `[ky, kx, ci]`), `Y = cols · Wp`, and backward
 //!   `dW = dYᵀ · cols`, `dcols = dY · W_ohwi`, then col2im scatters `dcols` into dX.
 //!
-//! Every product goes through `gemm` (`slimdet_kernels::sgemm` and `sgemm_t`); im2col and
+//! Every product goes through `gemm` (`slimdet_kernels::sgemm` and `sgemm_t`), or in bf16
+//! mode through `slimdet_kernels::bf16_gemm` (see `Ctx::conv_matmul`); im2col and
 //! col2im run in parallel over the images of the batch; large buffers come from the pass's
 //! pool.
 
@@ -37,10 +38,10 @@ pub(crate) fn forward(ctx: Ctx<'_>, c: &Conv2d, g: &ConvGeom, n: usize, x: &[f32
     let wp = im2col::pack_weight(c.weight.data(), o, g.in_c, g.kh, g.kw);
     let mut y = ctx.pool.zeroed(m * o);
     if c.is_pointwise() {
-        ctx.matmul(m, o, g.in_c, x, &wp, &mut y);
+        ctx.conv_matmul(m, o, g.in_c, x, &wp, &mut y);
     } else {
         let cols = batch_cols(ctx, g, n, x);
-        ctx.matmul(m, o, g.kh * g.kw * g.in_c, &cols, &wp, &mut y);
+        ctx.conv_matmul(m, o, g.kh * g.kw * g.in_c, &cols, &wp, &mut y);
         ctx.pool.give(cols);
     }
     if let Some(b) = &c.bias {
@@ -92,7 +93,7 @@ pub(crate) fn backward(
         // dW [O, K] = dYᵀ · cols, K in (ky, kx, ci) order.
         let cols: &[f32] = cols_owned.as_deref().unwrap_or(x);
         let mut w_ok = vec![0.0f32; o * k];
-        ctx.matmul_tn(o, k, m, dy, cols, &mut w_ok);
+        ctx.conv_matmul_tn(o, k, m, dy, cols, &mut w_ok);
         let oihw = if pointwise {
             w_ok
         } else {
@@ -107,11 +108,11 @@ pub(crate) fn backward(
         let w_ok = oihw_to_ohwi(c.weight.data(), o, i, g.kh, g.kw);
         if pointwise {
             let mut dx = ctx.pool.zeroed(m * i);
-            ctx.matmul(m, i, o, dy, &w_ok, &mut dx);
+            ctx.conv_matmul(m, i, o, dy, &w_ok, &mut dx);
             dx
         } else {
             let mut dcols = ctx.pool.zeroed(m * k);
-            ctx.matmul(m, k, o, dy, &w_ok, &mut dcols);
+            ctx.conv_matmul(m, k, o, dy, &w_ok, &mut dcols);
             let dx = col2im(ctx, g, n, &dcols);
             ctx.pool.give(dcols);
             dx

@@ -1,18 +1,34 @@
 //! Dense helpers for the backward passes: matrix products through the kernels crate's
-//! `sgemm` (and its transposed-A form), and per-channel reductions whose result does not depend on
-//! the number of threads (fixed chunking, partial sums added in chunk order).
+//! `sgemm` (and its transposed-A form) or, in bf16 mode, its bf16-operand GEMM; and
+//! per-channel reductions whose result does not depend on the number of threads (fixed
+//! chunking, partial sums added in chunk order).
 
 use rayon::prelude::*;
 use slimdet_kernels::Tier;
+use slimdet_kernels::bf16_gemm::{PackedBf16B, gemm_bf16f32, gemm_bf16f32_at, pack_a, pack_a_t};
 use slimdet_kernels::sgemm::{GemmShape, sgemm};
 use slimdet_kernels::sgemm_t::sgemm_tn;
 
 use super::pool::Pool;
 
-/// Kernel tier, thread count and buffer pool shared by every op of a pass.
+/// Depth below which a product stays f32 in bf16 mode: at depth 16 and 27 (the 16-channel
+/// expand and the stem's 3x3x3 patches) packing to bf16 costs more than the products save
+/// (`benches/gemm_bf16.rs` in the kernels crate).
+pub(crate) const BF16_MIN_DEPTH: usize = 32;
+
+/// Rows of `A` per parallel task of a bf16 product (each packs its own rows).
+const BF16_ROWS: usize = 1024;
+
+/// Depth per partial sum of a bf16 transposed-A product (the weight gradient, whose depth
+/// is every pixel of the batch): fixed, so the result does not depend on the thread count.
+const BF16_DEPTH_CHUNK: usize = 8192;
+
+/// Kernel tier, precision, thread count and buffer pool shared by every op of a pass.
 #[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub tier: Tier,
+    /// Dense-convolution products in bf16 (operands rounded to nearest even, f32 sums).
+    pub bf16: bool,
     pub threads: usize,
     pub pool: &'a Pool,
 }
@@ -37,6 +53,78 @@ impl Ctx<'_> {
     pub fn matmul_tn(&self, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
         sgemm_tn(self.tier, m, n, k, a, b, c, self.threads);
     }
+}
+
+impl Ctx<'_> {
+    /// A convolution product `C[m, n] = A[m, k] · B[k, n]`: [`Ctx::matmul`] in f32, or with
+    /// bf16 operands and f32 sums in bf16 mode when `k ≥ BF16_MIN_DEPTH`.
+    pub fn conv_matmul(&self, m: usize, n: usize, k: usize, a: &[f32], b: &[f32], c: &mut [f32]) {
+        if !self.bf16 || k < BF16_MIN_DEPTH || m == 0 || n == 0 {
+            return self.matmul(m, n, k, a, b, c);
+        }
+        let pb = PackedBf16B::from_f32(self.tier, b, k, n);
+        c.par_chunks_mut(BF16_ROWS * n)
+            .zip(a.par_chunks(BF16_ROWS * k))
+            .for_each(|(cc, aa)| {
+                let rows = aa.len() / k;
+                gemm_bf16f32(
+                    self.tier,
+                    rows,
+                    &pack_a(self.tier, aa, rows, k),
+                    &pb,
+                    cc,
+                    false,
+                );
+            });
+    }
+
+    /// A weight-gradient product `C[m, n] = Aᵀ · B` (`A` `[k, m]`, `B` `[k, n]`):
+    /// [`Ctx::matmul_tn`] in f32, or in bf16 mode bf16 operands with f32 sums. The depth
+    /// (every pixel of the batch) is split into fixed chunks of `BF16_DEPTH_CHUNK` run in
+    /// parallel and added in order; each chunk packs and multiplies slices of
+    /// [`bf16_slice_depth`] rows at a time so that the packed operands stay in cache.
+    pub fn conv_matmul_tn(
+        &self,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        b: &[f32],
+        c: &mut [f32],
+    ) {
+        if !self.bf16 || m == 0 || n == 0 || k == 0 {
+            return self.matmul_tn(m, n, k, a, b, c);
+        }
+        let slice = bf16_slice_depth(n);
+        let parts: Vec<Vec<f32>> = (0..k.div_ceil(BF16_DEPTH_CHUNK))
+            .into_par_iter()
+            .map(|t| {
+                let mut part = vec![0.0f32; m * n];
+                let end = ((t + 1) * BF16_DEPTH_CHUNK).min(k);
+                let mut d0 = t * BF16_DEPTH_CHUNK;
+                while d0 < end {
+                    let d1 = (d0 + slice).min(end);
+                    let at = pack_a_t(self.tier, &a[d0 * m..d1 * m], d1 - d0, m);
+                    let pb = PackedBf16B::from_f32(self.tier, &b[d0 * n..d1 * n], d1 - d0, n);
+                    gemm_bf16f32_at(self.tier, m, &at, &pb, &mut part, true);
+                    d0 = d1;
+                }
+                part
+            })
+            .collect();
+        c.fill(0.0);
+        for p in parts {
+            for (cv, pv) in c.iter_mut().zip(p) {
+                *cv += pv;
+            }
+        }
+    }
+}
+
+/// Depth of one packed slice of a bf16 weight-gradient product with `n` columns: about
+/// 128 KiB of packed `B` (it is streamed once per 4 rows of `A`), even, 64 to 2048.
+fn bf16_slice_depth(n: usize) -> usize {
+    ((128 * 1024 / 2 / n.max(1)).clamp(64, 2048)) & !1
 }
 
 /// Rows per chunk of the deterministic reductions.

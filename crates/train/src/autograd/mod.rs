@@ -32,6 +32,7 @@ use linalg::Ctx;
 pub use profile::OpTime;
 use profile::Profiler;
 
+use crate::config::Precision;
 use crate::error::{Result, TrainError};
 
 /// Whether batch norms use batch statistics (training) or running statistics (eval).
@@ -149,6 +150,7 @@ impl Gradients {
 /// Runs graphs in training or eval mode on a private thread pool.
 pub struct TrainGraph {
     tier: Tier,
+    precision: Precision,
     threads: usize,
     pool: Arc<rayon::ThreadPool>,
     buffers: pool::Pool,
@@ -173,11 +175,24 @@ impl TrainGraph {
             })?;
         Ok(Self {
             tier,
+            precision: Precision::Fp32,
             threads,
             pool: Arc::new(pool),
             buffers: pool::Pool::default(),
             profiler: None,
         })
+    }
+
+    /// Sets the arithmetic of the convolution products (f32 by default). bf16 runs on the
+    /// scalar reference where the tier has no bf16 hardware: correct, but slower than f32
+    /// ([`slimdet_kernels::bf16_gemm::hardware`] tells).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
+    /// The arithmetic of the convolution products.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// Turns per-op timing on or off (off by default: no clock reads).
@@ -215,6 +230,7 @@ impl TrainGraph {
     fn ctx(&self) -> Ctx<'_> {
         Ctx {
             tier: self.tier,
+            bf16: self.precision == Precision::Bf16,
             threads: self.threads,
             pool: &self.buffers,
         }
@@ -228,6 +244,11 @@ impl TrainGraph {
         if let (Some(p), Some(t0)) = (&self.profiler, t0) {
             p.add(profile::kind(op), backward, t0);
         }
+    }
+
+    /// Kernel tier.
+    pub fn tier(&self) -> Tier {
+        self.tier
     }
 
     /// Worker threads.

@@ -286,6 +286,7 @@ fn finetune(
     tc.threads = train.threads;
     tc.seed = cfg.seed;
     tc.train_limit = (f.train_limit > 0).then_some(f.train_limit);
+    tc.precision = f.precision.parse().map_err(anyhow::Error::msg)?;
     let masks = WeightMasks::from_zeros(&det.graph);
     let start = TrainStart {
         model: Some(det),

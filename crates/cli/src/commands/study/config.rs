@@ -183,6 +183,9 @@ pub struct FinetuneConfig {
     pub batch: usize,
     /// Train on at most this many training images (0: all).
     pub train_limit: usize,
+    /// Arithmetic of the convolution products: `fp32` or `bf16` (`slimdet train
+    /// --precision`).
+    pub precision: String,
 }
 
 /// Budgets of the report's conclusions.
@@ -281,6 +284,7 @@ impl Default for FinetuneConfig {
             lr: 1e-3,
             batch: 16,
             train_limit: 0,
+            precision: "fp32".into(),
         }
     }
 }
@@ -399,6 +403,9 @@ impl StudyConfig {
                 f.batch,
                 f.lr
             );
+        }
+        if let Err(e) = f.precision.parse::<slimdet_train::Precision>() {
+            bail!("finetune.precision: {e}");
         }
         let r = &self.report;
         for (k, v) in [

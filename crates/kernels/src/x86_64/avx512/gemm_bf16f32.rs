@@ -4,16 +4,27 @@
 //! `vdpbf16ps` multiplies it by the pair of each of 16 packed `B` columns and adds both
 //! products into 16 f32 sums. Four rows × two panels (32 columns) keep 8 accumulators in
 //! registers; leftover rows run one at a time, and the last panel's columns past `n` are
-//! computed on `B`'s zero padding and not stored (masked stores).
+//! computed on `B`'s zero padding and not stored (masked stores). `A` is read through two
+//! strides (in pairs), so the same kernel serves row-major `A` (`[m][kp]` pairs) and the
+//! pair-major `Aᵀ` packing of weight gradients (`[kp][m]` pairs).
 
 use core::arch::x86_64::*;
 
 use crate::bf16_gemm::PANEL;
 
+/// Strides of a packed `A`, in pairs of bf16 values: pair `p` of row `i` starts at
+/// `(i·row + p·pair)·2`.
+#[derive(Clone, Copy)]
+pub(in crate::x86_64) struct AStrides {
+    pub row: usize,
+    pub pair: usize,
+}
+
 /// One block of `R` rows (1..=4) × panels `p0` and `p0 + 1` (when `two`).
 ///
 /// # Safety
-/// AVX-512F and AVX512-BF16 are available; `a` holds rows `i0..i0 + R` of `kp·2` values,
+/// AVX-512F and AVX512-BF16 are available; `a` holds pairs `0..kp` of rows `i0..i0 + R`
+/// at the offsets `sa` gives,
 /// `b` panels `p0..p0 + 1 + two` of `kp·32` values, `c` rows `i0..i0 + R` of `n` values,
 /// and columns `p0·16 ..` exist up to `n` (masked).
 #[target_feature(enable = "avx512f,avx512bf16")]
@@ -24,6 +35,7 @@ unsafe fn block<const R: usize>(
     two: bool,
     kp: usize,
     n: usize,
+    sa: AStrides,
     a: &[u16],
     b: &[u16],
     c: &mut [f32],
@@ -65,9 +77,10 @@ unsafe fn block<const R: usize>(
             )
         };
         for (r, row) in acc.iter_mut().enumerate() {
-            // SAFETY: the pair (2p, 2p + 1) of row i0 + r < m is inside `a` (contract).
+            // SAFETY: pair p < kp of row i0 + r < m is inside `a` (contract).
             let pair = unsafe {
-                (a.as_ptr().add((i0 + r) * kp * 2 + 2 * p) as *const i32).read_unaligned()
+                (a.as_ptr().add(((i0 + r) * sa.row + p * sa.pair) * 2) as *const i32)
+                    .read_unaligned()
             };
             // SAFETY: a bit-for-bit reinterpretation of 16 lanes of 32 bits.
             let x = unsafe { core::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(pair)) };
@@ -93,13 +106,15 @@ unsafe fn block<const R: usize>(
 /// `C (+)= A · B` (see [`crate::bf16_gemm`]).
 ///
 /// # Safety
-/// AVX-512F and AVX512-BF16 are available; `a.len() == m·kp·2`,
-/// `b.len() == ⌈n/16⌉·kp·32`, `c.len() == m·n`, `n > 0`.
+/// AVX-512F and AVX512-BF16 are available; `a.len() == m·kp·2` with `sa` either
+/// `{row: kp, pair: 1}` or `{row: 1, pair: m}`, `b.len() == ⌈n/16⌉·kp·32`,
+/// `c.len() == m·n`, `n > 0`.
 #[target_feature(enable = "avx512f,avx512bf16")]
 #[allow(clippy::too_many_arguments)]
 pub(in crate::x86_64) unsafe fn gemm_bf16f32(
     m: usize,
     a: &[u16],
+    sa: AStrides,
     n: usize,
     kp: usize,
     b: &[u16],
@@ -113,12 +128,12 @@ pub(in crate::x86_64) unsafe fn gemm_bf16f32(
         while i + 4 <= m {
             // SAFETY: the features are there (contract); rows i..i + 4 ≤ m and panels
             // p0 (+ 1) < ⌈n/16⌉ lie inside the slices whose lengths the caller checked.
-            unsafe { block::<4>(i, p0, two, kp, n, a, b, c, accumulate) };
+            unsafe { block::<4>(i, p0, two, kp, n, sa, a, b, c, accumulate) };
             i += 4;
         }
         while i < m {
             // SAFETY: as above, for the one row i < m.
-            unsafe { block::<1>(i, p0, two, kp, n, a, b, c, accumulate) };
+            unsafe { block::<1>(i, p0, two, kp, n, sa, a, b, c, accumulate) };
             i += 1;
         }
     }

@@ -12,7 +12,7 @@ mod requant_u8;
 mod spmm_f32;
 
 pub(super) use dwconv3x3_f32::dwconv3x3_f32_c16;
-pub(super) use gemm_bf16f32::gemm_bf16f32;
+pub(super) use gemm_bf16f32::{AStrides, gemm_bf16f32};
 pub(super) use pointwise_f32::pointwise_f32;
 pub(super) use qadd_u8::qadd_u8;
 pub(super) use qdwconv_u8i8::qdwconv_u8i8_c16;
