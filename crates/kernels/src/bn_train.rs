@@ -15,6 +15,7 @@ use crate::dispatch::Tier;
 
 /// The widest ISA that both `tier` and the CPU allow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) enum Isa {
     /// AVX-512F.
     Avx512,
@@ -25,6 +26,7 @@ pub(crate) enum Isa {
 }
 
 /// Picks the ISA for `tier` (CPU features detected once per process).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) fn isa(tier: Tier) -> Isa {
     #[cfg(target_arch = "x86_64")]
     {

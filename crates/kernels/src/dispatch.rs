@@ -1,8 +1,10 @@
 //! Run-time CPU dispatch: the kernel tier is chosen once per process.
 //!
 //! The tier is the best the CPU supports, unless `SLIMDET_KERNELS=scalar|avx2|avx512`
-//! forces one (for tests and triage). Forcing a tier the CPU lacks falls back to the best
-//! available lower tier, so a forced run can never execute an unsupported instruction.
+//! (x86-64) or `SLIMDET_KERNELS=scalar|neon|neon-dotprod` (aarch64) forces one (for tests
+//! and triage). Forcing a tier the CPU lacks falls back to the best available lower tier
+//! of the same architecture, and a tier of the other architecture to `scalar`, so a forced
+//! run can never execute an unsupported instruction.
 
 use std::sync::OnceLock;
 
@@ -15,6 +17,11 @@ pub enum Tier {
     Avx2,
     /// AVX-512 F/BW/DQ/VL (x86-64-v4); VNNI is detected separately for int8.
     Avx512,
+    /// aarch64 Advanced SIMD (every ARMv8-A core: Raspberry Pi 4's Cortex-A72).
+    Neon,
+    /// NEON with the ARMv8.2 dot-product instructions `sdot`/`udot` (Raspberry Pi 5's
+    /// Cortex-A76).
+    NeonDot,
 }
 
 impl Tier {
@@ -24,17 +31,26 @@ impl Tier {
             Tier::Scalar => "scalar",
             Tier::Avx2 => "avx2",
             Tier::Avx512 => "avx512",
+            Tier::Neon => "neon",
+            Tier::NeonDot => "neon-dotprod",
         }
     }
 
-    /// Parses `scalar`, `avx2` or `avx512`.
+    /// Parses `scalar`, `avx2`, `avx512`, `neon` or `neon-dotprod`.
     pub fn parse(s: &str) -> Option<Tier> {
         match s.trim().to_ascii_lowercase().as_str() {
             "scalar" => Some(Tier::Scalar),
             "avx2" => Some(Tier::Avx2),
             "avx512" => Some(Tier::Avx512),
+            "neon" => Some(Tier::Neon),
+            "neon-dotprod" => Some(Tier::NeonDot),
             _ => None,
         }
+    }
+
+    /// Whether this is an aarch64 tier (the x86 tiers compare among themselves only).
+    pub fn is_aarch64(self) -> bool {
+        matches!(self, Tier::Neon | Tier::NeonDot)
     }
 }
 
@@ -55,7 +71,26 @@ pub fn detected() -> Tier {
             return Tier::Avx2;
         }
     }
+    #[cfg(target_arch = "aarch64")]
+    {
+        if std::arch::is_aarch64_feature_detected!("dotprod") {
+            return Tier::NeonDot;
+        }
+        if std::arch::is_aarch64_feature_detected!("neon") {
+            return Tier::Neon;
+        }
+    }
     Tier::Scalar
+}
+
+/// The tier a forced `SLIMDET_KERNELS` value resolves to on a CPU whose best tier is
+/// `best`: itself when available, else the best lower tier of its architecture, else
+/// `scalar`.
+pub fn resolve(forced: Tier, best: Tier) -> Tier {
+    if forced == Tier::Scalar || best == Tier::Scalar || forced.is_aarch64() != best.is_aarch64() {
+        return Tier::Scalar;
+    }
+    forced.min(best)
 }
 
 /// Whether the CPU has AVX-512 VNNI (int8 dot products).
@@ -80,7 +115,7 @@ pub fn tier() -> Tier {
             .as_deref()
             .and_then(Tier::parse)
         {
-            Some(forced) => forced.min(best),
+            Some(forced) => resolve(forced, best),
             None => best,
         }
     })
@@ -89,8 +124,14 @@ pub fn tier() -> Tier {
 /// All tiers this CPU can run, lowest first; tests loop over them.
 pub fn available() -> Vec<Tier> {
     let best = detected();
-    [Tier::Scalar, Tier::Avx2, Tier::Avx512]
-        .into_iter()
-        .filter(|t| *t <= best)
-        .collect()
+    [
+        Tier::Scalar,
+        Tier::Avx2,
+        Tier::Avx512,
+        Tier::Neon,
+        Tier::NeonDot,
+    ]
+    .into_iter()
+    .filter(|t| *t == Tier::Scalar || (t.is_aarch64() == best.is_aarch64() && *t <= best))
+    .collect()
 }

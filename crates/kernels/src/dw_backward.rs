@@ -9,7 +9,9 @@
 //! [`crate::bn_train`]'s `multiversion!`), where the compiler vectorises it; the order of the
 //! additions is the same on every tier, so results are bit-identical.
 
-use crate::bn_train::{Isa, isa, multiversion};
+use crate::bn_train::multiversion;
+#[cfg(target_arch = "x86_64")]
+use crate::bn_train::{Isa, isa};
 use crate::dispatch::Tier;
 use crate::reference::ConvGeom;
 

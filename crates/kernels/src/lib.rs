@@ -1,12 +1,13 @@
 //! Compute kernels for slimdet: slices in, slices out.
 //!
 //! This is the only crate allowed to use `unsafe`. Every SIMD kernel lives under
-//! `x86_64/<isa>/`, is reached only through a safe wrapper, and is tested against the
+//! `x86_64/<isa>/` or `aarch64/neon/`, is reached only through a safe wrapper, and is tested against the
 //! plain-loop reference in [`reference`](mod@reference), which is the specification.
 //!
 //! Layouts: activations are NHWC (`[H, W, C]` per image, channels contiguous), weights are
 //! packed by the caller into the layout each kernel documents.
 
+mod aarch64;
 pub mod act;
 pub mod bf16;
 pub mod bf16_gemm;

@@ -14,6 +14,7 @@
 
 use super::qadd::QAddParams;
 use super::requant::Requant;
+use crate::aarch64::quant::Stage;
 use crate::dispatch::Tier;
 
 /// Columns per packed block (one zmm of `i32` accumulators).
@@ -263,6 +264,10 @@ pub fn qgemm_u8i8_i32_requant(
     if crate::x86_64::quant::qgemm_requant(tier, s, a, b, rq, None, c) {
         return;
     }
+    let stage = Stage::U8 { rq, res: None, c };
+    if crate::aarch64::quant::qgemm(tier, s, a, b, stage) {
+        return;
+    }
     qgemm_reference(s, a, b, rq, c);
 }
 
@@ -295,6 +300,14 @@ pub fn qgemm_u8i8_requant_add(
     if crate::x86_64::quant::qgemm_requant(tier, s, a, b, rq, Some((r, add)), c) {
         return;
     }
+    let stage = Stage::U8 {
+        rq,
+        res: Some((r, add)),
+        c,
+    };
+    if crate::aarch64::quant::qgemm(tier, s, a, b, stage) {
+        return;
+    }
     qgemm_add_reference(s, a, b, rq, r, add, c);
 }
 
@@ -321,12 +334,17 @@ pub fn qgemm_u8i8_f32_dequant(
     if crate::x86_64::quant::qgemm_dequant(tier, s, a, b, dq, c) {
         return;
     }
+    if crate::aarch64::quant::qgemm(tier, s, a, b, Stage::F32 { dq, c }) {
+        return;
+    }
     qgemm_dequant_reference(s, a, b, dq, c);
 }
 
 /// The kernel a call on `tier` runs, for logs, benches and CSV rows.
 pub fn qgemm_kernel_id(tier: Tier) -> &'static str {
-    crate::x86_64::quant::qgemm_id(tier).unwrap_or("qgemm_u8i8_i32_requant_scalar")
+    crate::x86_64::quant::qgemm_id(tier)
+        .or_else(|| crate::aarch64::quant::qgemm_id(tier))
+        .unwrap_or("qgemm_u8i8_i32_requant_scalar")
 }
 
 #[cfg(test)]

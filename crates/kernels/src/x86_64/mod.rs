@@ -416,6 +416,8 @@ pub(crate) fn gemm_bf16f32(
             avx512::gemm_bf16f32(m, a, sa, n, kp, b, c, accumulate);
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (a_pair_major, accumulate);
     true
 }
 

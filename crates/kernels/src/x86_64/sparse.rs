@@ -115,21 +115,23 @@ pub(crate) fn spmm_rows(
     };
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let _ = (args, out, xt, ot);
-        return false;
+        let _ = (args, out, xt, ot, isa, wide);
+        false
     }
     #[cfg(target_arch = "x86_64")]
-    match isa {
-        // SAFETY: `isa_for` returned Avx512 only after detecting AVX-512F on this CPU. All
-        // slice lengths were checked above against (pixels, I, O); `xt` holds I·64 and `ot`
-        // O·64 floats (the tile chosen above); the CSR invariants (row_ptr non-decreasing and ≤ nnz = cols.len() =
-        // vals.len(), every column < I) hold by construction of `SparseWeights`.
-        Isa::Avx512 if wide => unsafe { super::avx512::spmm_f32_64x1(&args, out, xt, ot) },
-        // SAFETY: as above, `xt` holding I·32 and `ot` O·32 floats.
-        Isa::Avx512 => unsafe { super::avx512::spmm_f32_32x1(&args, out, xt, ot) },
-        // SAFETY: as above with AVX2+FMA detected by `isa_for`, `xt` holding I·8 and `ot`
-        // O·8 floats.
-        Isa::Avx2 => unsafe { super::avx2::spmm_f32_8x1(&args, out, xt, ot) },
+    {
+        match isa {
+            // SAFETY: `isa_for` returned Avx512 only after detecting AVX-512F on this CPU. All
+            // slice lengths were checked above against (pixels, I, O); `xt` holds I·64 and `ot`
+            // O·64 floats (the tile chosen above); the CSR invariants (row_ptr non-decreasing and ≤ nnz = cols.len() =
+            // vals.len(), every column < I) hold by construction of `SparseWeights`.
+            Isa::Avx512 if wide => unsafe { super::avx512::spmm_f32_64x1(&args, out, xt, ot) },
+            // SAFETY: as above, `xt` holding I·32 and `ot` O·32 floats.
+            Isa::Avx512 => unsafe { super::avx512::spmm_f32_32x1(&args, out, xt, ot) },
+            // SAFETY: as above with AVX2+FMA detected by `isa_for`, `xt` holding I·8 and `ot`
+            // O·8 floats.
+            Isa::Avx2 => unsafe { super::avx2::spmm_f32_8x1(&args, out, xt, ot) },
+        }
+        true
     }
-    true
 }

@@ -11,10 +11,26 @@ fn tier_parse_accepts_names_in_any_case() {
     assert_eq!(Tier::parse("avx512"), Some(Tier::Avx512));
     assert_eq!(Tier::parse(" AVX512\n"), Some(Tier::Avx512));
     assert_eq!(Tier::parse("Scalar"), Some(Tier::Scalar));
-    for bad in ["", "sse", "avx", "avx-512", "neon", "scalar,avx2"] {
+    assert_eq!(Tier::parse("neon"), Some(Tier::Neon));
+    assert_eq!(Tier::parse("NEON-DOTPROD"), Some(Tier::NeonDot));
+    for bad in [
+        "",
+        "sse",
+        "avx",
+        "avx-512",
+        "dotprod",
+        "neon-dot",
+        "scalar,avx2",
+    ] {
         assert_eq!(Tier::parse(bad), None, "{bad:?}");
     }
-    for t in [Tier::Scalar, Tier::Avx2, Tier::Avx512] {
+    for t in [
+        Tier::Scalar,
+        Tier::Avx2,
+        Tier::Avx512,
+        Tier::Neon,
+        Tier::NeonDot,
+    ] {
         assert_eq!(Tier::parse(t.name()), Some(t));
     }
 }
@@ -24,13 +40,33 @@ fn available_tiers_are_ordered_and_bounded_by_the_cpu() {
     let tiers = dispatch::available();
     assert_eq!(tiers.first(), Some(&Tier::Scalar));
     assert!(tiers.windows(2).all(|w| w[0] < w[1]));
+    let aarch64 = cfg!(target_arch = "aarch64");
+    assert!(
+        tiers[1..].iter().all(|t| t.is_aarch64() == aarch64),
+        "{tiers:?}"
+    );
     assert_eq!(tiers.last(), Some(&dispatch::detected()));
     assert!(tiers.contains(&slimdet_kernels::tier()));
 }
 
 /// Expected process tier when `SLIMDET_KERNELS` is `forced`.
 fn expected(forced: &str) -> Tier {
-    Tier::parse(forced).map_or(dispatch::detected(), |t| t.min(dispatch::detected()))
+    Tier::parse(forced).map_or(dispatch::detected(), |t| {
+        dispatch::resolve(t, dispatch::detected())
+    })
+}
+
+#[test]
+fn forcing_resolves_within_the_architecture() {
+    use dispatch::resolve;
+    assert_eq!(resolve(Tier::Avx512, Tier::Avx2), Tier::Avx2);
+    assert_eq!(resolve(Tier::Avx2, Tier::Avx512), Tier::Avx2);
+    assert_eq!(resolve(Tier::NeonDot, Tier::Neon), Tier::Neon);
+    assert_eq!(resolve(Tier::Neon, Tier::NeonDot), Tier::Neon);
+    assert_eq!(resolve(Tier::Neon, Tier::Avx512), Tier::Scalar);
+    assert_eq!(resolve(Tier::Avx2, Tier::NeonDot), Tier::Scalar);
+    assert_eq!(resolve(Tier::Avx2, Tier::Scalar), Tier::Scalar);
+    assert_eq!(resolve(Tier::Scalar, Tier::NeonDot), Tier::Scalar);
 }
 
 /// Runs [`tier_probe`] in a child process with `SLIMDET_KERNELS` set: `tier()` is chosen once
@@ -38,7 +74,7 @@ fn expected(forced: &str) -> Tier {
 #[test]
 fn slimdet_kernels_env_forces_the_tier() {
     let exe = std::env::current_exe().expect("test binary path");
-    for forced in ["scalar", "AVX2", "avx512", "bogus"] {
+    for forced in ["scalar", "AVX2", "avx512", "neon", "neon-dotprod", "bogus"] {
         let want = expected(forced);
         let child = Command::new(&exe)
             .args([

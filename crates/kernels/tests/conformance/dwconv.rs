@@ -371,6 +371,7 @@ fn dwconv3x3_kernel_ids_name_the_isa_and_activation() {
             Tier::Scalar => assert_eq!(id, "portable/dwconv_f32"),
             Tier::Avx2 => assert_eq!(id, "x86_64/avx2/dwconv3x3_f32_relu6_c8"),
             Tier::Avx512 => assert_eq!(id, "x86_64/avx512/dwconv3x3_f32_relu6_c16"),
+            Tier::Neon | Tier::NeonDot => assert_eq!(id, "portable/dwconv_f32"),
         }
     }
 }

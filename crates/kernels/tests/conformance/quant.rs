@@ -475,3 +475,20 @@ fn qadd_reference_tracks_real_values() {
         }
     }
 }
+
+/// Each tier names the int8 GEMM it runs: the tests above compared exactly these kernels.
+#[test]
+fn qgemm_kernel_ids_name_each_tier() {
+    use slimdet_kernels::Tier;
+    for tier in dispatch::available() {
+        let id = qgemm::qgemm_kernel_id(tier);
+        match tier {
+            Tier::Scalar => assert_eq!(id, "qgemm_u8i8_i32_requant_scalar"),
+            Tier::Neon => assert_eq!(id, "qgemm_u8i8_i32_requant_neon_2x16"),
+            Tier::NeonDot => assert_eq!(id, "qgemm_u8i8_i32_requant_neondot_4x16"),
+            Tier::Avx2 | Tier::Avx512 => {
+                assert!(id.contains("_avx") || id.contains("_amx"), "{id}")
+            }
+        }
+    }
+}
