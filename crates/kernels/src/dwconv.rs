@@ -140,6 +140,17 @@ pub fn dwconv_window_rows(
         act,
         rows.clone(),
         out,
+    ) || crate::aarch64::dwconv3x3_rows(
+        tier,
+        g,
+        input,
+        row0,
+        weight,
+        scale,
+        bias,
+        act,
+        rows.clone(),
+        out,
     ) {
         return;
     }
@@ -149,7 +160,9 @@ pub fn dwconv_window_rows(
 /// Id of the kernel [`dwconv_rows`] runs for `tier`, `g` and `act` (the SIMD kernel, or
 /// `portable/dwconv_f32`), as used in logs, benches and CSV rows.
 pub fn kernel_id(tier: Tier, g: &ConvGeom, act: Act) -> &'static str {
-    crate::x86_64::dwconv3x3_id(tier, g, act).unwrap_or("portable/dwconv_f32")
+    crate::x86_64::dwconv3x3_id(tier, g, act)
+        .or_else(|| crate::aarch64::dwconv3x3_id(tier, g, act))
+        .unwrap_or("portable/dwconv_f32")
 }
 
 /// Portable path: any kernel size, stride, padding and dilation.

@@ -14,6 +14,7 @@ pub mod bf16_gemm;
 pub mod bn_train;
 pub mod dispatch;
 pub mod dw_backward;
+mod dw_plan;
 pub mod dwconv;
 pub mod im2col;
 pub mod pointwise;

@@ -18,7 +18,12 @@
 mod neon;
 pub(crate) mod quant;
 
+use std::ops::Range;
+
+use crate::act::Act;
 use crate::dispatch::Tier;
+use crate::dw_plan::Plan;
+use crate::reference::ConvGeom;
 
 /// The aarch64 instruction set a call may use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,4 +55,49 @@ pub(crate) fn isa(tier: Tier) -> Option<Isa> {
     }
     let _ = tier;
     None
+}
+
+/// Runs the NEON 3x3 depthwise kernel when `tier` and the geometry allow it; `false` (and
+/// nothing written) when the caller must take the portable path. Arguments as
+/// `crate::x86_64::dwconv3x3_rows`; every length is re-checked here.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dwconv3x3_rows(
+    tier: Tier,
+    g: &ConvGeom,
+    input: &[f32],
+    row0: usize,
+    weight: &[f32],
+    scale: Option<&[f32]>,
+    bias: &[f32],
+    act: Act,
+    rows: Range<usize>,
+    out: &mut [f32],
+) -> bool {
+    if isa(tier).is_none() {
+        return false;
+    }
+    let Some(plan) = Plan::for_call(g, act, input, row0, weight, scale, bias, &rows, out.len())
+    else {
+        return false;
+    };
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: `isa` confirmed NEON on this CPU and `Plan::for_call` checked every slice
+    // against the plan and `rows`.
+    unsafe {
+        neon::dwconv3x3_f32_c4(&plan, input, weight, scale, bias, rows, out);
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    let _ = (plan, rows, out);
+    true
+}
+
+/// Id of the kernel [`dwconv3x3_rows`] would run, or `None` when it would decline.
+pub(crate) fn dwconv3x3_id(tier: Tier, g: &ConvGeom, act: Act) -> Option<&'static str> {
+    isa(tier)?;
+    Plan::new(g, act)?;
+    Some(match act {
+        Act::None => "aarch64/neon/dwconv3x3_f32_c4",
+        Act::Relu => "aarch64/neon/dwconv3x3_f32_relu_c4",
+        Act::Relu6 => "aarch64/neon/dwconv3x3_f32_relu6_c4",
+    })
 }

@@ -8,9 +8,10 @@ use slimdet_kernels::{Act, Tier, dispatch, dwconv};
 
 use crate::common::{DWCONV, Rng, Unaligned, assert_close};
 
-/// XNNPACK's channel grid for a 16-lane tile (1, tile ± 1, tile, 3·tile + 1), plus the 8-lane
-/// AVX2 tile's neighbours and a MobileNetV2 width.
-const CHANNELS: [usize; 9] = [1, 7, 8, 9, 15, 16, 17, 49, 96];
+/// XNNPACK's channel grid for a 16-lane tile (1, tile ± 1, tile, 3·tile + 1), plus the
+/// neighbours of the 8-lane AVX2 and 4-lane NEON tiles (3·4 + 1 = 13) and a MobileNetV2
+/// width.
+const CHANNELS: [usize; 13] = [1, 3, 4, 5, 7, 8, 9, 13, 15, 16, 17, 49, 96];
 /// Odd and even sizes, including ones smaller than the kernel.
 const SIZES: [usize; 5] = [1, 2, 3, 5, 8];
 const ACTS: [Act; 3] = [Act::None, Act::Relu, Act::Relu6];
@@ -371,7 +372,7 @@ fn dwconv3x3_kernel_ids_name_the_isa_and_activation() {
             Tier::Scalar => assert_eq!(id, "portable/dwconv_f32"),
             Tier::Avx2 => assert_eq!(id, "x86_64/avx2/dwconv3x3_f32_relu6_c8"),
             Tier::Avx512 => assert_eq!(id, "x86_64/avx512/dwconv3x3_f32_relu6_c16"),
-            Tier::Neon | Tier::NeonDot => assert_eq!(id, "portable/dwconv_f32"),
+            Tier::Neon | Tier::NeonDot => assert_eq!(id, "aarch64/neon/dwconv3x3_f32_relu6_c4"),
         }
     }
 }
