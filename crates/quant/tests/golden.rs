@@ -70,6 +70,36 @@ fn fixture() -> &'static Fixture {
     })
 }
 
+/// Every kernel tier of this CPU gives the scalar tier's outputs bit for bit on the golden
+/// inputs: the integer arithmetic is shared (on aarch64 under QEMU this compares the NEON
+/// and dot-product paths; on x86 AVX2, AVX-512 VNNI and AMX), so a quantized file gives the
+/// same outputs on a Raspberry Pi as on a PC.
+#[test]
+fn int8_engine_outputs_are_bit_identical_on_every_tier() {
+    let f = fixture();
+    let mut engine = slimdet_quant::Int8Engine::new(&f.q, 1).unwrap();
+    let mut run = |tier| -> Vec<Vec<u32>> {
+        engine.set_tier(tier);
+        f.inputs
+            .iter()
+            .flat_map(|x| {
+                let outs = engine.run(x).unwrap();
+                outs.iter()
+                    .map(|o| o.iter().map(|v| v.to_bits()).collect())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let want = run(slimdet_kernels::Tier::Scalar);
+    for tier in slimdet_kernels::dispatch::available() {
+        assert!(
+            run(tier) == want,
+            "tier {} differs from scalar",
+            tier.name()
+        );
+    }
+}
+
 #[test]
 fn int8_tracks_fp32_on_the_golden_inputs() {
     let f = fixture();

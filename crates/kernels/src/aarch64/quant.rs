@@ -5,9 +5,12 @@
 //! [`Dequant::apply`]), so every result is bit-identical to the scalar reference and to the
 //! x86 engines, which implement the same single-rounding arithmetic.
 
+use std::ops::Range;
+
 use crate::dispatch::Tier;
 use crate::quant::qgemm::{Dequant, PackedB, QGemmShape};
 use crate::quant::{QAddParams, Requant};
+use crate::reference::ConvGeom;
 
 /// What one product writes.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
@@ -20,6 +23,53 @@ pub(crate) enum Stage<'a> {
     },
     /// Dequantized values.
     F32 { dq: &'a Dequant, c: &'a mut [f32] },
+}
+
+/// Kernel id of the int8 depthwise convolution on `tier`, if a NEON kernel runs it.
+pub(crate) fn qdwconv_id(tier: Tier) -> Option<&'static str> {
+    super::isa(tier).map(|_| "qdwconv_u8i8_requant_neon_c8")
+}
+
+/// Depthwise convolution on NEON; `false` when `tier` or the CPU has no NEON path. The
+/// public caller checked every length and the stage (`qdwconv::check`).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn qdwconv(
+    tier: Tier,
+    g: &ConvGeom,
+    x: &[u8],
+    x_zp: i32,
+    w: &[i8],
+    rq: &Requant,
+    rows: Range<usize>,
+    out: &mut [u8],
+) -> bool {
+    #[cfg(target_arch = "aarch64")]
+    if super::isa(tier).is_some() {
+        // SAFETY: NEON confirmed; `qdwconv::check` validated the slices for `g`, `rows`.
+        unsafe { super::neon::qdwconv_u8i8_c8(g, x, x_zp, w, rq, rows, out) };
+        return true;
+    }
+    let _ = (tier, g, x, x_zp, w, rq, rows, out);
+    false
+}
+
+/// Requantized add on NEON; `false` when `tier` or the CPU has no NEON path. The public
+/// caller checked equal lengths and `p`.
+pub(crate) fn qadd(tier: Tier, a: &[u8], b: &[u8], p: &QAddParams, out: &mut [u8]) -> bool {
+    #[cfg(target_arch = "aarch64")]
+    if super::isa(tier).is_some() {
+        let vec = out.len() / 8 * 8;
+        for i in (0..vec).step_by(8) {
+            // SAFETY: NEON confirmed; 8 elements from i exist in all three slices.
+            unsafe { super::neon::qadd_u8x8(&a[i..], &b[i..], p, &mut out[i..]) };
+        }
+        for i in vec..out.len() {
+            out[i] = p.apply(a[i], b[i]);
+        }
+        return true;
+    }
+    let _ = (tier, a, b, p, out);
+    false
 }
 
 /// Kernel id of the int8 GEMM on `tier`, if a NEON kernel runs it.
@@ -72,27 +122,72 @@ fn run(isa: super::Isa, s: QGemmShape, a: &[u8], b: &PackedB, mut stage: Stage) 
             let bb = &b.as_slice()[jb * block..(jb + 1) * block];
             let mut acc = [[0i32; NR]; 4];
             tile(isa, r, &ap, kb, bb, &mut acc);
-            for (dr, row) in acc.iter().enumerate().take(r) {
-                let i = i0 + dr;
-                for (jj, &v) in row.iter().enumerate().take(NR.min(n - jb * NR)) {
-                    let j = jb * NR + jj;
-                    let sum = v.wrapping_add(fix[j]);
-                    let at = i * s.ldc + j;
-                    match &mut stage {
-                        Stage::U8 { rq, res: None, c } => c[at] = rq.apply(sum, j),
-                        Stage::U8 {
-                            rq,
-                            res: Some((rr, add)),
-                            c,
-                        } => {
-                            c[at] = add.apply(rq.apply(sum, j), rr[at]);
-                        }
-                        Stage::F32 { dq, c } => c[at] = dq.apply(sum, j),
+            let cols = NR.min(n - jb * NR);
+            for (dr, row) in acc.iter_mut().enumerate().take(r) {
+                let j0 = jb * NR;
+                for (v, f) in row.iter_mut().zip(&fix[j0..j0 + cols]) {
+                    *v = v.wrapping_add(*f);
+                }
+                store(&mut stage, (i0 + dr) * s.ldc + j0, j0, &row[..cols]);
+            }
+        }
+        i0 += r;
+    }
+}
+
+/// Writes the output stage of `sums` (columns `j0..`) at `c[at..]`: 8 columns at a time on
+/// NEON, the rest through the reference's scalar functions.
+#[cfg(target_arch = "aarch64")]
+fn store(stage: &mut Stage, at: usize, j0: usize, sums: &[i32]) {
+    use core::arch::aarch64::vld1q_s32;
+
+    use super::neon::{RequantLanes, qadd_u8x8, requant_u8x8};
+    let vec = if matches!(stage, Stage::U8 { .. }) {
+        sums.len() / 8 * 8
+    } else {
+        0
+    };
+    if let Stage::U8 { rq, res, c } = stage {
+        for q in (0..vec).step_by(8) {
+            let j = j0 + q;
+            let lanes = RequantLanes {
+                bias: &rq.bias[j..],
+                mul: &rq.multiplier[j..],
+                shift: &rq.shift[j..],
+                zp: rq.zero_point,
+                qmin: rq.qmin as i32,
+                qmax: rq.qmax as i32,
+            };
+            let dst = &mut c[at + q..at + q + 8];
+            // SAFETY: NEON is present (the caller's `isa`); 8 sums from q exist; the
+            // kernels check their slice lengths.
+            unsafe {
+                let acc = [
+                    vld1q_s32(sums.as_ptr().add(q)),
+                    vld1q_s32(sums.as_ptr().add(q + 4)),
+                ];
+                match res {
+                    None => requant_u8x8(acc, &lanes, dst),
+                    Some((rr, add)) => {
+                        let mut codes = [0u8; 8];
+                        requant_u8x8(acc, &lanes, &mut codes);
+                        qadd_u8x8(&codes, &rr[at + q..at + q + 8], add, dst);
                     }
                 }
             }
         }
-        i0 += r;
+    }
+    for (q, &sum) in sums.iter().enumerate().skip(vec) {
+        let (j, at) = (j0 + q, at + q);
+        match stage {
+            Stage::U8 { rq, res: None, c } => c[at] = rq.apply(sum, j),
+            Stage::U8 {
+                rq,
+                res: Some((rr, add)),
+                c,
+            } => c[at] = add.apply(rq.apply(sum, j), rr[at]),
+            Stage::F32 { dq, c } => c[at] = dq.apply(sum, j),
+        }
     }
 }
 

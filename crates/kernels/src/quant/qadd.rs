@@ -95,7 +95,9 @@ pub fn qadd_u8_requant(tier: Tier, a: &[u8], b: &[u8], p: &QAddParams, out: &mut
         "qadd: lengths"
     );
     assert!(p.is_valid(), "qadd: invalid parameters {p:?}");
-    if crate::x86_64::quant::qadd(tier, a, b, p, out) {
+    if crate::x86_64::quant::qadd(tier, a, b, p, out)
+        || crate::aarch64::quant::qadd(tier, a, b, p, out)
+    {
         return;
     }
     qadd_reference(a, b, p, out);

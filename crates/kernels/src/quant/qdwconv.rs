@@ -124,7 +124,9 @@ pub fn qdwconv_u8i8_requant_rows(
 ) {
     check(g, x, w, rq, &rows, out);
     assert!((0..=255).contains(&x_zp), "qdwconv: zero point {x_zp}");
-    if crate::x86_64::quant::qdwconv(tier, g, x, x_zp, w, rq, rows.clone(), out) {
+    if crate::x86_64::quant::qdwconv(tier, g, x, x_zp, w, rq, rows.clone(), out)
+        || crate::aarch64::quant::qdwconv(tier, g, x, x_zp, w, rq, rows.clone(), out)
+    {
         return;
     }
     qdwconv_reference(g, x, x_zp, w, rq, rows, out);
@@ -132,5 +134,7 @@ pub fn qdwconv_u8i8_requant_rows(
 
 /// The kernel a call on `tier` runs.
 pub fn qdwconv_kernel_id(tier: Tier) -> &'static str {
-    crate::x86_64::quant::qdwconv_id(tier).unwrap_or("qdwconv_u8i8_requant_scalar")
+    crate::x86_64::quant::qdwconv_id(tier)
+        .or_else(|| crate::aarch64::quant::qdwconv_id(tier))
+        .unwrap_or("qdwconv_u8i8_requant_scalar")
 }

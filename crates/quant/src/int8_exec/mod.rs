@@ -251,6 +251,12 @@ impl Int8Engine {
         Self::build(m, threads, true)
     }
 
+    /// Runs on kernel tier `tier` from now on (the process tier by default; a tier the CPU
+    /// lacks runs the best lower path, as every kernel wrapper re-checks).
+    pub fn set_tier(&mut self, tier: Tier) {
+        self.tier = tier;
+    }
+
     /// Runs one image (NHWC `[1, H, W, 3]`); returns the graph outputs in order.
     pub fn run(&mut self, input: &[f32]) -> Result<Vec<&[f32]>> {
         if input.len() != self.f32s[self.input].len() {
