@@ -97,6 +97,7 @@ fn quantize_then_detect_bench_info_eval() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["images"], 4);
+    refuses_pruning(&out, "static");
 }
 
 #[test]
@@ -125,6 +126,33 @@ fn fp16_and_dynamic_modes() {
             "{mode}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
+        refuses_pruning(&out, mode);
+    }
+}
+
+/// `prune` on a quantized file stops with a clear message before writing anything (it
+/// used to write a float file without batch-norm tensors that nothing could load).
+fn refuses_pruning(quantized: &std::path::Path, mode: &str) {
+    let pruned = quantized.with_extension("pruned.safetensors");
+    for method in ["l1", "filter-l1"] {
+        let o = run(&[
+            "prune",
+            "--model",
+            &s(quantized),
+            "--method",
+            method,
+            "--amount",
+            "0.5",
+            "-o",
+            &s(&pruned),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{mode} {method}: {err}");
+        assert!(
+            err.contains("is a quantized model"),
+            "{mode} {method}: {err}"
+        );
+        assert!(!pruned.exists(), "{mode} {method}: nothing may be written");
     }
 }
 

@@ -382,6 +382,10 @@ fn bad_configurations_fail_before_any_work() {
         ),
         ("[prune]\nlevelz = [0.5]\n", "unknown field"),
         ("[quant]\nmodes = [\"int3\"]\n", "unknown quantization mode"),
+        (
+            "[finetune]\nprecision = \"fp8\"\n",
+            "finetune.precision: unknown precision `fp8`",
+        ),
     ];
     for (i, (toml, msg)) in cases.iter().enumerate() {
         let cfg = dir.path().join(format!("c{i}.toml"));
@@ -415,6 +419,35 @@ fn bad_configurations_fail_before_any_work() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
+
+    // A quantized model is refused: the study quantizes the float model itself.
+    let q = dir.path().join("fp16.safetensors");
+    let golden = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0/model.pth"
+    );
+    ok(&run(&[
+        "quantize",
+        "--model",
+        golden,
+        "--mode",
+        "fp16",
+        "-o",
+        q.to_str().unwrap(),
+    ]));
+    let out = dir.path().join("q");
+    let o = run(&[
+        "study",
+        "--quick",
+        "--model",
+        q.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("is quantized"), "{err}");
+    assert!(!out.exists());
 }
 
 #[test]

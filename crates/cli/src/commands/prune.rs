@@ -116,6 +116,13 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.channel_multiple == 0 {
         bail!("--channel-multiple must be at least 1");
     }
+    if slimdet_quant::is_quantized_file(&a.model.model) {
+        bail!(
+            "{} is a quantized model (int8 or fp16 weights, batch norm folded): pruning works on \
+             the float model; prune that, then quantize the pruned file",
+            a.model.model.display()
+        );
+    }
     let det = a.model.load()?;
     let input = det.input_shape();
     let before = model_stats(&det.graph, &input)?;

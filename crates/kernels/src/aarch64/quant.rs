@@ -99,14 +99,7 @@ fn run(isa: super::Isa, s: QGemmShape, a: &[u8], b: &PackedB, mut stage: Stage) 
     let kb = k.div_ceil(KR);
     let block = kb * NR * KR;
     // 128 · Σ_p B[p, j]: what shifting A by −128 took away.
-    let fix: Vec<i32> = (0..n)
-        .map(|j| {
-            (0..k)
-                .map(|p| b.get(p, j) as i32)
-                .sum::<i32>()
-                .wrapping_mul(128)
-        })
-        .collect();
+    let fix: Vec<i32> = b.col_sums().iter().map(|s| s.wrapping_mul(128)).collect();
     let rows = if isa == super::Isa::NeonDot { 4 } else { 2 };
     let mut ap = vec![0i8; rows * kb * KR];
     let mut i0 = 0;

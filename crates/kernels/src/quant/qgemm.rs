@@ -30,6 +30,8 @@ pub struct PackedB {
     k: usize,
     n: usize,
     data: Vec<i8>,
+    /// `Σ_p B[p, j]` per column `[N]` (the zero-point and sign-shift corrections).
+    col_sums: Vec<i32>,
 }
 
 impl PackedB {
@@ -48,7 +50,15 @@ impl PackedB {
                 data[((jb * kb + p / KR) * NR + jj) * KR + p % KR] = w[p * n + j];
             }
         }
-        PackedB { k, n, data }
+        let col_sums = (0..n)
+            .map(|j| (0..k).map(|p| w[p * n + j] as i32).sum())
+            .collect();
+        PackedB {
+            k,
+            n,
+            data,
+            col_sums,
+        }
     }
 
     /// Packs a PyTorch weight `[out_c, in_c, kh, kw]` as the GEMM right-hand side
@@ -104,11 +114,13 @@ impl PackedB {
     /// `Σ (A − a_zp) · B + bias`. `bias` is `[N]`.
     pub fn zero_point_bias(&self, bias: &[i32], a_zp: i32) -> Vec<i32> {
         (0..self.n)
-            .map(|j| {
-                let s: i32 = (0..self.k).map(|p| self.get(p, j) as i32).sum();
-                bias[j].wrapping_sub(a_zp.wrapping_mul(s))
-            })
+            .map(|j| bias[j].wrapping_sub(a_zp.wrapping_mul(self.col_sums[j])))
             .collect()
+    }
+
+    /// `Σ_p B[p, j]` for each column `j` (`[N]`), computed once when packing.
+    pub fn col_sums(&self) -> &[i32] {
+        &self.col_sums
     }
 }
 
@@ -365,5 +377,9 @@ mod tests {
         let zb = b.zero_point_bias(&vec![5; n], 3);
         let s0: i32 = (0..k).map(|p| w[p * n] as i32).sum();
         assert_eq!(zb[0], 5 - 3 * s0);
+        for j in 0..n {
+            let s: i32 = (0..k).map(|p| w[p * n + j] as i32).sum();
+            assert_eq!(b.col_sums()[j], s);
+        }
     }
 }

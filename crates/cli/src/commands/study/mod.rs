@@ -163,13 +163,27 @@ fn ensure_synth(dir: &Path, threads: usize) -> Result<PathBuf> {
     Ok(dir.to_path_buf())
 }
 
+/// The study's base model, loaded as every other command loads `--model` (`.pth`,
+/// safetensors, ONNX, TF `.pb`); a quantized file is refused: the study prunes and quantizes a
+/// float model itself.
 fn load_model(cfg: &StudyConfig) -> Result<Detector> {
     let path = &cfg.model.path;
     crate::model_arg::check_builtin(path)?;
     if !path.exists() {
         bail!("model {} does not exist", path.display());
     }
-    Detector::load(path, None).with_context(|| format!("loading model {}", path.display()))
+    if slimdet_quant::is_quantized_file(path) {
+        bail!(
+            "model {} is quantized: the study starts from the float model (it quantizes the \
+             variants itself)",
+            path.display()
+        );
+    }
+    crate::model_arg::ModelArgs {
+        model: path.clone(),
+        arch: None,
+    }
+    .load()
 }
 
 /// Runs the command.
