@@ -129,18 +129,13 @@ pub fn dwconv_window_rows(
         rows.len() * g.out_w() * c,
         "dwconv_rows: output length"
     );
-    if crate::x86_64::dwconv3x3_rows(
-        tier,
-        g,
-        input,
-        row0,
-        weight,
-        scale,
-        bias,
-        act,
-        rows.clone(),
-        out,
-    ) || crate::aarch64::dwconv3x3_rows(
+    // This architecture's 3x3 SIMD wrapper (the other architecture's always declines).
+    let simd = if cfg!(target_arch = "aarch64") {
+        crate::aarch64::dwconv3x3_rows
+    } else {
+        crate::x86_64::dwconv3x3_rows
+    };
+    if simd(
         tier,
         g,
         input,
