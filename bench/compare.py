@@ -23,7 +23,7 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-DEFAULT_MODEL = os.path.join(ROOT, "..", "shared", "golden", "mb2-ssd-lite-voc21-seed0", "model.pth")
+DEFAULT_MODEL = os.path.join(ROOT, "testdata", "golden", "mb2-ssd-lite-voc21-seed0", "model.pth")
 
 
 def last_json(out):

@@ -3,7 +3,7 @@
 structured ratio, with the slimdet binary only.
 
     python3 bench/pruning.py --slimdet target/release/slimdet \
-        --model ../shared/golden/mb2-ssd-lite-voc21-seed0/model.pth [--rounds 3 --runs 20]
+        --model testdata/golden/mb2-ssd-lite-voc21-seed0/model.pth [--rounds 3 --runs 20]
 
 Prints markdown tables. Unstructured: l1, per layer, stem excluded; latency with
 SLIMDET_SPARSE=off (dense kernels) and auto (sparse 1x1 kernel above break-even),

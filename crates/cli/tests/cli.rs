@@ -10,12 +10,10 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_slimdet"))
 }
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
+use slimdet_testkit::path as testdata;
 
 fn golden_model() -> PathBuf {
-    shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth")
+    testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth")
 }
 
 fn run(args: &[&str]) -> Output {
@@ -75,8 +73,8 @@ fn info_table_prints_totals() {
 #[test]
 fn detect_writes_png_and_json_in_original_pixels() {
     let dir = tempfile::tempdir().unwrap();
-    let img = shared().join("fixtures/ultraface/images/2.jpg");
-    let model = shared().join("fixtures/ultraface/models/version-RFB-320.pth");
+    let img = testdata("fixtures/ultraface/images/2.jpg");
+    let model = testdata("fixtures/ultraface/models/version-RFB-320.pth");
     let o = run(&[
         "detect",
         "--model",
@@ -118,8 +116,8 @@ fn detect_writes_png_and_json_in_original_pixels() {
 
 #[test]
 fn detect_csv_has_documented_header() {
-    let img = shared().join("fixtures/ultraface/images/13.jpg");
-    let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let img = testdata("fixtures/ultraface/images/13.jpg");
+    let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
     let o = run(&[
         "detect",
         "--model",
@@ -140,7 +138,7 @@ fn detect_csv_has_documented_header() {
 
 #[test]
 fn bench_json_last_line_has_required_fields() {
-    let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
     let o = run(&[
         "bench",
         "--model",
@@ -175,7 +173,7 @@ fn bench_json_last_line_has_required_fields() {
 fn truncated_pth_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let bytes =
-        std::fs::read(shared().join("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
+        std::fs::read(testdata("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
     for (name, cut) in [("legacy_cut.pth", bytes.len() / 2), ("tiny.pth", 10)] {
         let p = dir.path().join(name);
         std::fs::write(&p, &bytes[..cut]).unwrap();
@@ -198,7 +196,7 @@ fn truncated_pth_is_a_clear_error() {
 fn wrong_magic_number_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes =
-        std::fs::read(shared().join("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
+        std::fs::read(testdata("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")).unwrap();
     // The legacy magic is the first pickle: PROTO 2, LONG1 of 10 bytes; flip a byte of it.
     bytes[6] ^= 0xFF;
     let p = dir.path().join("bad_magic.pth");
@@ -263,7 +261,7 @@ fn unreadable_image_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("broken.jpg");
     std::fs::write(&p, b"\xFF\xD8\xFF\xE0 not really a jpeg").unwrap();
-    let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
     let o = run(&[
         "detect",
         "--model",
@@ -283,8 +281,8 @@ fn unreadable_image_is_a_clear_error() {
 
 #[test]
 fn out_of_range_options_are_refused() {
-    let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
-    let img = shared().join("fixtures/ultraface/images/13.jpg");
+    let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
+    let img = testdata("fixtures/ultraface/images/13.jpg");
     let o = run(&[
         "detect",
         "--model",

@@ -4,12 +4,10 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
+use slimdet_testkit::path as testdata;
 
 fn voc() -> PathBuf {
-    shared().join("fixtures/voc2007/VOCdevkit/VOC2007")
+    testdata("fixtures/voc2007/VOCdevkit/VOC2007")
 }
 
 fn run(args: &[&str]) -> Output {
@@ -48,7 +46,7 @@ fn documented_columns() -> Vec<String> {
 #[test]
 fn eval_writes_documented_results_and_json() {
     let dir = tempfile::tempdir().unwrap();
-    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
     let o = run(&[
         "eval",
         "--model",
@@ -115,7 +113,7 @@ fn eval_writes_documented_results_and_json() {
 
 #[test]
 fn eval_of_golden_detections_is_reproducible() {
-    let dets = shared().join("golden/mb2-ssd-lite-voc21-seed0/detections.csv");
+    let dets = testdata("golden/mb2-ssd-lite-voc21-seed0/detections.csv");
     let v = voc();
     let args = [
         "eval",
@@ -176,7 +174,7 @@ fn eval_bad_inputs_are_clear_errors() {
         dir.path().to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    let model = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
     let o = run(&[
         "eval",
         "--model",
@@ -194,12 +192,12 @@ fn eval_bad_inputs_are_clear_errors() {
 }
 
 /// A TF person detector (frozen graph) on real VOC photos: only `person` is evaluated,
-/// matched by name, and the output says so; its AP on 40 `val_q75` photos is that of a
-/// working detector.
+/// matched by name, and the output says so; its AP on 40 `val200` photos (the repository's
+/// real evaluation set) is that of a working detector.
 #[test]
 fn eval_of_a_person_detector_evaluates_person_by_name() {
-    let model = shared().join("fixtures/tf-ssdlite-person/frozen_inference_graph.pb");
-    let real = shared().join("datasets/voc2007/VOCdevkit");
+    let model = testdata("fixtures/tf-ssdlite-person/frozen_inference_graph.pb");
+    let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/voc2007");
     let o = run(&[
         "eval",
         "--model",
@@ -207,7 +205,7 @@ fn eval_of_a_person_detector_evaluates_person_by_name() {
         "--voc",
         real.to_str().unwrap(),
         "--split",
-        "val_q75",
+        "val200",
         "--limit",
         "40",
         "--format",

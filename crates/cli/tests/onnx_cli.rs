@@ -1,12 +1,9 @@
 //! `.onnx` models on the command line: `slimdet export`, and every `--model` accepting an
 //! ONNX file with the same results as the weights it came from.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
+use slimdet_testkit::path as testdata;
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_slimdet"))
@@ -21,7 +18,7 @@ fn stderr(o: &Output) -> String {
 
 /// `(label, score, box)` of `detect --format json`.
 fn detections(model: &str) -> Vec<(String, f64, Vec<f64>)> {
-    let img = shared().join("fixtures/ultraface/images/2.jpg");
+    let img = testdata("fixtures/ultraface/images/2.jpg");
     let o = run(&[
         "detect",
         "--model",
@@ -53,7 +50,7 @@ fn detections(model: &str) -> Vec<(String, f64, Vec<f64>)> {
 #[test]
 fn exported_and_third_party_onnx_detect_like_the_pth() {
     let dir = tempfile::tempdir().unwrap();
-    let pth = shared().join("fixtures/ultraface/models/version-RFB-320.pth");
+    let pth = testdata("fixtures/ultraface/models/version-RFB-320.pth");
     let onnx = dir.path().join("rfb.onnx");
     let o = run(&[
         "export",
@@ -67,7 +64,7 @@ fn exported_and_third_party_onnx_detect_like_the_pth() {
     assert!(o.status.success(), "{}", stderr(&o));
     let reference = detections(pth.to_str().unwrap());
     assert_eq!(reference.len(), 4, "four faces in 2.jpg");
-    let third_party = shared().join("fixtures/ultraface/models/version-RFB-320.onnx");
+    let third_party = testdata("fixtures/ultraface/models/version-RFB-320.onnx");
     for model in [onnx, third_party] {
         let got = detections(model.to_str().unwrap());
         assert_eq!(got.len(), reference.len(), "{}", model.display());
@@ -95,7 +92,7 @@ fn exported_and_third_party_onnx_detect_like_the_pth() {
 #[test]
 fn truncated_onnx_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let src = shared().join("fixtures/ultraface/models/version-slim-320.onnx");
+    let src = testdata("fixtures/ultraface/models/version-slim-320.onnx");
     let bytes = std::fs::read(&src).unwrap();
     let bad = dir.path().join("cut.onnx");
     std::fs::write(&bad, &bytes[..bytes.len() / 3]).unwrap();
@@ -109,7 +106,7 @@ fn truncated_onnx_is_a_clear_error() {
 #[test]
 fn export_refuses_a_directory_as_output() {
     let dir = tempfile::tempdir().unwrap();
-    let pth = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let pth = testdata("fixtures/ultraface/models/version-slim-320.pth");
     let o = run(&[
         "export",
         "--model",
@@ -164,8 +161,8 @@ fn qdq_export_runs_in_onnx_runtime_like_our_int8_engine() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let pth = shared().join("fixtures/ultraface/models/version-RFB-320.pth");
-    let voc = shared().join("fixtures/voc2007/VOCdevkit/VOC2007");
+    let pth = testdata("fixtures/ultraface/models/version-RFB-320.pth");
+    let voc = testdata("fixtures/voc2007/VOCdevkit/VOC2007");
     let q = dir.path().join("q.safetensors");
     let onnx = dir.path().join("q.onnx");
     let o = run(&[
@@ -207,7 +204,7 @@ fn qdq_export_runs_in_onnx_runtime_like_our_int8_engine() {
         .unwrap()
         .to_detector();
     let (w, h) = (det.config.input_w, det.config.input_h);
-    let img = slimdet_data::load_rgb(&shared().join("fixtures/ultraface/images/2.jpg")).unwrap();
+    let img = slimdet_data::load_rgb(&testdata("fixtures/ultraface/images/2.jpg")).unwrap();
     let resized = slimdet_data::resize_rgb(&img, w, h);
     let mut input = vec![0f32; w * h * 3];
     slimdet_data::normalize_into(&resized, det.config.mean, det.config.std, &mut input);
@@ -265,7 +262,7 @@ fn qdq_export_runs_in_onnx_runtime_like_our_int8_engine() {
 #[test]
 fn export_quantized_refuses_a_float_model() {
     let dir = tempfile::tempdir().unwrap();
-    let pth = shared().join("fixtures/ultraface/models/version-slim-320.pth");
+    let pth = testdata("fixtures/ultraface/models/version-slim-320.pth");
     let o = run(&[
         "export",
         "--model",

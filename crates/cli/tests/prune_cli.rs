@@ -4,10 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn golden_model() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0/model.pth"
-    ))
+    slimdet_testkit::mb2_model()
 }
 
 fn run(args: &[&str]) -> Output {

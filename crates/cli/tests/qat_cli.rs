@@ -1,7 +1,6 @@
 //! `slimdet train --qat` end to end: calibrates, fine-tunes with fake quantization, writes
 //! an int8 model that `detect` loads, and refuses bad input.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> Output {
@@ -11,9 +10,7 @@ fn run(args: &[&str]) -> Output {
         .expect("run slimdet")
 }
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
+use slimdet_testkit::path as testdata;
 
 fn s(p: &std::path::Path) -> String {
     p.display().to_string()
@@ -22,8 +19,8 @@ fn s(p: &std::path::Path) -> String {
 #[test]
 fn qat_writes_an_int8_model_and_refuses_bad_input() {
     let dir = tempfile::tempdir().unwrap();
-    let model = s(&shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth"));
-    let voc = s(&shared().join("fixtures/voc2007/VOCdevkit"));
+    let model = s(&testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth"));
+    let voc = s(&testdata("fixtures/voc2007/VOCdevkit"));
     let out = dir.path().join("qat");
     let out_s = s(&out);
     let base = [
@@ -58,7 +55,7 @@ fn qat_writes_an_int8_model_and_refuses_bad_input() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["global_step"], 1);
     let q = out.join("qat-int8.safetensors");
-    let img = shared().join("golden/mb2-ssd-lite-voc21-seed0/000002.png");
+    let img = testdata("golden/mb2-ssd-lite-voc21-seed0/000002.png");
     let o = run(&["detect", "--model", &s(&q), &s(&img), "--format", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = run(&["info", "--model", &s(&q)]);
@@ -80,14 +77,14 @@ fn qat_writes_an_int8_model_and_refuses_bad_input() {
 #[test]
 fn an_empty_split_is_refused_by_quantize_and_qat() {
     let dir = tempfile::tempdir().unwrap();
-    let src = shared().join("fixtures/voc2007/VOCdevkit/VOC2007");
+    let src = testdata("fixtures/voc2007/VOCdevkit/VOC2007");
     let year = dir.path().join("VOC2007");
     std::fs::create_dir_all(year.join("ImageSets/Main")).unwrap();
     for sub in ["Annotations", "JPEGImages"] {
         std::os::unix::fs::symlink(src.join(sub), year.join(sub)).unwrap();
     }
     std::fs::write(year.join("ImageSets/Main/test.txt"), "").unwrap();
-    let model = s(&shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth"));
+    let model = s(&testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth"));
     let voc = s(dir.path());
     let out = s(&dir.path().join("q.safetensors"));
     for args in [

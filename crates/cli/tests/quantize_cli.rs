@@ -1,7 +1,6 @@
 //! `slimdet quantize` end to end: writes a quantized file that `detect`, `bench`, `info`
 //! and `eval` accept, prints the SQNR report, and refuses bad input with exit code 2.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn run(args: &[&str]) -> Output {
@@ -11,9 +10,7 @@ fn run(args: &[&str]) -> Output {
         .expect("run slimdet")
 }
 
-fn shared() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
-}
+use slimdet_testkit::path as testdata;
 
 fn s(p: &std::path::Path) -> String {
     p.display().to_string()
@@ -22,8 +19,8 @@ fn s(p: &std::path::Path) -> String {
 #[test]
 fn quantize_then_detect_bench_info_eval() {
     let dir = tempfile::tempdir().unwrap();
-    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
-    let voc = shared().join("fixtures/voc2007/VOCdevkit");
+    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let voc = testdata("fixtures/voc2007/VOCdevkit");
     let out = dir.path().join("int8.safetensors");
     let o = run(&[
         "quantize",
@@ -50,7 +47,7 @@ fn quantize_then_detect_bench_info_eval() {
     );
     assert!(std::fs::metadata(&out).unwrap().len() * 3 < std::fs::metadata(&model).unwrap().len());
 
-    let img = shared().join("golden/mb2-ssd-lite-voc21-seed0/000002.png");
+    let img = testdata("golden/mb2-ssd-lite-voc21-seed0/000002.png");
     let o = run(&[
         "detect",
         "--model",
@@ -103,7 +100,7 @@ fn quantize_then_detect_bench_info_eval() {
 #[test]
 fn fp16_and_dynamic_modes() {
     let dir = tempfile::tempdir().unwrap();
-    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
     for mode in ["fp16", "dynamic"] {
         let out = dir.path().join(format!("{mode}.safetensors"));
         let o = run(&[
@@ -159,8 +156,8 @@ fn refuses_pruning(quantized: &std::path::Path, mode: &str) {
 #[test]
 fn bad_input_exits_2_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
-    let voc = shared().join("fixtures/voc2007/VOCdevkit");
+    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let voc = testdata("fixtures/voc2007/VOCdevkit");
     let out = dir.path().join("q.safetensors");
     let (model_s, out_s, voc_s) = (s(&model), s(&out), s(&voc));
     let base = ["quantize", "--model", &model_s, "-o", &out_s];
@@ -237,8 +234,8 @@ fn bad_input_exits_2_with_a_clear_message() {
 #[test]
 fn auto_keep_float_ranks_layers_and_writes_the_ranking() {
     let dir = tempfile::tempdir().unwrap();
-    let model = shared().join("golden/mb2-ssd-lite-voc21-seed0/model.pth");
-    let voc = shared().join("fixtures/voc2007/VOCdevkit");
+    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let voc = testdata("fixtures/voc2007/VOCdevkit");
     let out = dir.path().join("mixed.safetensors");
     let base = [
         "quantize",
@@ -280,7 +277,7 @@ fn auto_keep_float_ranks_layers_and_writes_the_ranking() {
     assert_eq!(json["kept_in_f32"].as_array().unwrap().len(), 2);
     assert_eq!(json["kept_in_f32"][0], json["layers"][0]["layer"]);
     // The mixed model loads and runs.
-    let img = shared().join("golden/mb2-ssd-lite-voc21-seed0/000002.png");
+    let img = testdata("golden/mb2-ssd-lite-voc21-seed0/000002.png");
     let o = run(&["detect", "--model", &s(&out), &s(&img), "--format", "json"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 

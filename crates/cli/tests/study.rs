@@ -422,10 +422,8 @@ fn bad_configurations_fail_before_any_work() {
 
     // A quantized model is refused: the study quantizes the float model itself.
     let q = dir.path().join("fp16.safetensors");
-    let golden = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0/model.pth"
-    );
+    let golden = slimdet_testkit::mb2_model();
+    let golden = golden.to_str().unwrap();
     ok(&run(&[
         "quantize",
         "--model",

@@ -1,5 +1,5 @@
-//! Golden tests against OpenCV output recorded in `shared/golden` and
-//! `shared/fixtures`: the exact resize, PNG decoding and the agreement of
+//! Golden tests against OpenCV output recorded in `testdata/golden` and
+//! `testdata/fixtures`: the exact resize, PNG decoding and the agreement of
 //! our JPEG decoder with libjpeg-turbo. A missing fixture fails the test.
 
 use std::path::{Path, PathBuf};
@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 use safetensors::{Dtype, SafeTensors};
 use slimdet_data::{RgbImage, load_rgb, resize_linear_u8, resize_rgb};
 
-const GOLDEN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/golden/mb2-ssd-lite-voc21-seed0"
-);
-const VOC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/voc2007/VOCdevkit/VOC2007"
-);
-const ULTRAFACE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/ultraface"
-);
+fn golden_dir() -> PathBuf {
+    slimdet_testkit::mb2_golden_dir()
+}
+
+fn voc_dir() -> PathBuf {
+    slimdet_testkit::voc2007()
+}
+
+fn ultraface_dir() -> PathBuf {
+    slimdet_testkit::dir("fixtures/ultraface")
+}
+
 const IDS: [&str; 4] = ["000002", "000003", "000004", "000005"];
 
 fn read(path: &Path) -> Vec<u8> {
@@ -65,7 +65,7 @@ fn agreement(a: &[u8], b: &[u8]) -> (f64, f64, u8) {
 }
 
 fn golden_file() -> Vec<u8> {
-    read(&PathBuf::from(GOLDEN).join("golden.safetensors"))
+    read(&golden_dir().join("golden.safetensors"))
 }
 
 #[test]
@@ -93,7 +93,7 @@ fn png_copies_decode_exactly() {
     let st = SafeTensors::deserialize(&bytes).expect("golden.safetensors");
     for id in IDS {
         let want = golden_image(&st, &format!("{id}.rgb"));
-        let got = load_rgb(&PathBuf::from(GOLDEN).join(format!("{id}.png"))).expect("png");
+        let got = load_rgb(&golden_dir().join(format!("{id}.png"))).expect("png");
         assert_eq!((got.width, got.height), (want.width, want.height), "{id}");
         assert!(got.data == want.data, "{id}: PNG pixels differ");
     }
@@ -106,7 +106,7 @@ fn jpeg_decoder_agrees_with_libjpeg_turbo() {
     let (mut all_a, mut all_b) = (Vec::new(), Vec::new());
     for id in IDS {
         let want = golden_image(&st, &format!("{id}.rgb"));
-        let got = load_rgb(&PathBuf::from(VOC).join(format!("JPEGImages/{id}.jpg"))).expect("jpg");
+        let got = load_rgb(&voc_dir().join(format!("JPEGImages/{id}.jpg"))).expect("jpg");
         assert_eq!((got.width, got.height), (want.width, want.height), "{id}");
         let (eq, near, max) = agreement(&got.data, &want.data);
         println!(
@@ -128,8 +128,8 @@ fn jpeg_decoder_agrees_with_libjpeg_turbo() {
 
 #[test]
 fn ultraface_decode_then_resize_close_to_opencv() {
-    let img = load_rgb(&PathBuf::from(ULTRAFACE).join("images/13.jpg")).expect("13.jpg");
-    let want = read(&PathBuf::from(ULTRAFACE).join("golden/13_resized_320x240_rgb_u8.bin"));
+    let img = load_rgb(&ultraface_dir().join("images/13.jpg")).expect("13.jpg");
+    let want = read(&ultraface_dir().join("golden/13_resized_320x240_rgb_u8.bin"));
     assert_eq!(want.len(), 240 * 320 * 3);
     let got = resize_linear_u8(&img.data, img.width, img.height, 3, 320, 240);
     let (eq, near, max) = agreement(&got, &want);

@@ -1,18 +1,17 @@
 //! The VOC loader on the four fixture images and on broken datasets built
 //! in temporary folders.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use slimdet_data::Error;
 use slimdet_data::voc::{VOC_CLASSES, VocDataset};
 
-const DEVKIT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/voc2007/VOCdevkit"
-);
+fn devkit() -> PathBuf {
+    slimdet_testkit::vocdevkit()
+}
 
 fn year() -> PathBuf {
-    PathBuf::from(DEVKIT).join("VOC2007")
+    devkit().join("VOC2007")
 }
 
 #[test]
@@ -57,7 +56,7 @@ fn fixture_images_load() {
 
 #[test]
 fn devkit_folder_is_accepted() {
-    let ds = VocDataset::open(Path::new(DEVKIT), "test", None).unwrap();
+    let ds = VocDataset::open(&devkit(), "test", None).unwrap();
     assert!(ds.root().ends_with("VOC2007"));
     assert_eq!(ds.len(), 4);
 }

@@ -11,14 +11,13 @@ use slimdet_eval::{
     ApMetric, Detection, Error, NanPolicy, RowProblem, evaluate, ground_truth_from_voc,
 };
 
-const GOLDEN_CSV: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/golden/mb2-ssd-lite-voc21-seed0/detections.csv"
-);
-const VOC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/voc2007/VOCdevkit/VOC2007"
-);
+fn golden_csv() -> PathBuf {
+    slimdet_testkit::path("golden/mb2-ssd-lite-voc21-seed0/detections.csv")
+}
+
+fn voc_dir() -> PathBuf {
+    slimdet_testkit::voc2007()
+}
 
 fn classes() -> Vec<String> {
     default_classes()
@@ -26,7 +25,7 @@ fn classes() -> Vec<String> {
 
 #[test]
 fn golden_csv_parses() {
-    let r = read_csv(Path::new(GOLDEN_CSV), &classes(), false).unwrap();
+    let r = read_csv(&golden_csv(), &classes(), false).unwrap();
     assert_eq!(r.detections.len(), 6907);
     assert!(r.skipped.is_empty());
     let d = &r.detections[0];
@@ -41,7 +40,7 @@ fn golden_csv_parses() {
         ["000002", "000003", "000004", "000005"]
     );
     // Same through the extension dispatch.
-    let r2 = read_detections(Path::new(GOLDEN_CSV), &classes(), false).unwrap();
+    let r2 = read_detections(&golden_csv(), &classes(), false).unwrap();
     assert_eq!(r2.detections, r.detections);
 }
 
@@ -266,11 +265,11 @@ const MICRO_SPLIT: [(&str, usize, f64, f64); 4] = [
 
 #[test]
 fn micro_voc_split_end_to_end() {
-    let ds = VocDataset::open(Path::new(VOC), "test", None).unwrap();
+    let ds = VocDataset::open(&voc_dir(), "test", None).unwrap();
     let (items, _) = ds.load_all(false).unwrap();
     let gts = ground_truth_from_voc(&items);
     assert_eq!(gts.len(), 15);
-    let dets = read_csv(Path::new(GOLDEN_CSV), ds.class_names(), false)
+    let dets = read_csv(&golden_csv(), ds.class_names(), false)
         .unwrap()
         .detections;
     for metric in [ApMetric::Voc07, ApMetric::Voc10] {

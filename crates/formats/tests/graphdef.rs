@@ -6,14 +6,14 @@ mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use common::shared;
+use common::fixture;
 use slimdet_formats::tf::{load_graphdef, load_graphdef_bytes, looks_like_graphdef};
 
 const PB: &str = "fixtures/tf-ssdlite-person/frozen_inference_graph.pb";
 
 #[test]
 fn real_frozen_graph_decodes_with_its_weights() {
-    let g = load_graphdef(&shared(PB)).unwrap();
+    let g = load_graphdef(&fixture(PB)).unwrap();
     let count = |op: &str| g.nodes.iter().filter(|n| n.op == op).count();
     assert_eq!(count("Conv2D"), 55);
     assert_eq!(count("DepthwiseConv2dNative"), 33);
@@ -34,7 +34,7 @@ fn real_frozen_graph_decodes_with_its_weights() {
 
 #[test]
 fn truncated_and_flipped_copies_never_panic() {
-    let bytes = std::fs::read(shared(PB)).unwrap();
+    let bytes = std::fs::read(fixture(PB)).unwrap();
     assert!(looks_like_graphdef(&bytes));
     for cut in [1, 2, 100, 4096, bytes.len() / 2, bytes.len() - 1] {
         let e = load_graphdef_bytes(&bytes[..cut], "cut.pb").unwrap_err();

@@ -10,7 +10,7 @@ use slimdet_formats::{
 
 /// `(key, dtype, shape)` rows of the 478-entry key table.
 fn csv_table() -> Vec<(String, DType, Vec<usize>)> {
-    let text = std::fs::read_to_string(shared(
+    let text = std::fs::read_to_string(fixture(
         "fixtures/pytorch-ssd/state_dict_mb2_ssd_lite_voc21.csv",
     ))
     .unwrap();

@@ -135,7 +135,7 @@ fn saving_into_a_missing_directory_fails_cleanly() {
 #[test]
 fn foreign_golden_file_loads() {
     // Written by Python safetensors: F32 and U8 tensors, names sorted.
-    let (sd, _) = load_safetensors(&shared(
+    let (sd, _) = load_safetensors(&fixture(
         "golden/mb2-ssd-lite-voc21-seed0/golden.safetensors",
     ))
     .unwrap();

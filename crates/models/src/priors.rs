@@ -120,10 +120,7 @@ mod tests {
 
     #[test]
     fn mb2_priors_match_fixture_table_bit_exactly() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/fixtures/pytorch-ssd/priors_mb2_ssd_lite_300.csv"
-        );
+        let path = slimdet_testkit::path("fixtures/pytorch-ssd/priors_mb2_ssd_lite_300.csv");
         let text = std::fs::read_to_string(path).expect("priors fixture");
         let ours = ssd_priors(&MB2_SSD_LITE_SPECS, 300.0);
         assert_eq!(ours.len(), 3000);

@@ -1,6 +1,6 @@
 //! UltraFace (Ultra-Light-Fast-Generic-Face-Detector-1MB), slim and RFB, 320x240: a
 //! pytorch-ssd-family detector whose real pretrained weights test the engine and loader
-//! on a network nobody here trained (architecture in `shared/fixtures/SOURCES.md` §2a).
+//! on a network nobody here trained (architecture in `testdata/fixtures/SOURCES.md` §2a).
 
 use slimdet_core::{Act, Graph, Op, ValueId};
 

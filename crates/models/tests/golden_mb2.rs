@@ -1,4 +1,4 @@
-//! MobileNetV2-SSD-Lite against PyTorch: `shared/golden/mb2-ssd-lite-voc21-seed0`.
+//! MobileNetV2-SSD-Lite against PyTorch: `testdata/golden/mb2-ssd-lite-voc21-seed0`.
 //!
 //! Tolerances are those of the golden README: scores and boxes ≤ 1e-4 absolute, logits
 //! ≤ 1e-3, detections the same set (label equal, score within 1e-4, box within 0.05 px),
@@ -13,10 +13,7 @@ use slimdet_models::{Detector, Predictor};
 const IDS: [&str; 4] = ["000002", "000003", "000004", "000005"];
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0"
-    ))
+    slimdet_testkit::mb2_golden_dir()
 }
 
 fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {

@@ -1,6 +1,6 @@
 //! The TF Object Detection API SSDLite-MobileNetV2 person detector, imported from its
 //! frozen graph, against TensorFlow's own outputs on three photos
-//! (`shared/fixtures/tf-ssdlite-person/golden`, TensorFlow 2.21): anchors, TF's resize
+//! (`testdata/fixtures/tf-ssdlite-person/golden`, TensorFlow 2.21): anchors, TF's resize
 //! and scaling, raw box encodings and class logits, sigmoid scores, and the final
 //! detections after per-class NMS.
 
@@ -13,11 +13,9 @@ use slimdet_models::{Arch, Detector, Predictor};
 const IDS: [&str; 3] = ["004545", "001150", "2"];
 
 fn fixture(rel: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/tf-ssdlite-person/"
-    ))
-    .join(rel);
+    let p = slimdet_testkit::root()
+        .join("fixtures/tf-ssdlite-person")
+        .join(rel);
     assert!(p.exists(), "fixture missing: {}", p.display());
     p
 }

@@ -1,5 +1,5 @@
 //! UltraFace slim and RFB: the real pretrained `.pth` files against ONNX Runtime's outputs
-//! (`shared/fixtures/ultraface/golden`, see SOURCES.md §2b).
+//! (`testdata/fixtures/ultraface/golden`, see SOURCES.md §2b).
 
 use std::path::PathBuf;
 
@@ -7,10 +7,7 @@ use slimdet_data::RgbImage;
 use slimdet_models::{Detector, Predictor};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/ultraface"
-    ))
+    slimdet_testkit::dir("fixtures/ultraface")
 }
 
 fn read_f32(path: PathBuf) -> Vec<f32> {

@@ -207,16 +207,18 @@ fn onnx_runtime_runs_the_exported_tf_ssdlite() {
         eprintln!("skipped: onnxruntime missing");
         return;
     }
-    let fixtures = std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/tf-ssdlite-person"
-    ));
-    let det = Detector::load(&fixtures.join("frozen_inference_graph.pb"), None).unwrap();
+    let det = Detector::load(
+        &slimdet_testkit::tf_ssdlite("frozen_inference_graph.pb"),
+        None,
+    )
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tf.onnx");
     export_detector(&det, &path, false).unwrap();
-    let (golden, _) =
-        slimdet_formats::load_safetensors(&fixtures.join("golden/golden.safetensors")).unwrap();
+    let (golden, _) = slimdet_formats::load_safetensors(&slimdet_testkit::tf_ssdlite(
+        "golden/golden.safetensors",
+    ))
+    .unwrap();
     let nhwc = golden.get("004545.input").unwrap().as_f32().unwrap();
     let input = dir.path().join("input.bin");
     write_f32(&input, &nhwc_to_nchw(nhwc, 300, 300, 3));

@@ -1,5 +1,5 @@
 //! UltraFace ONNX files (PyTorch 1.2 export, opset 9) against the ONNX Runtime goldens
-//! of `shared/fixtures/ultraface/golden` (SOURCES.md §2b).
+//! of `testdata/fixtures/ultraface/golden` (SOURCES.md §2b).
 
 mod common;
 

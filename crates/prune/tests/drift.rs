@@ -1,17 +1,12 @@
 //! Output-drift rows on the golden model: no change at amount 0, a change when pruned.
 
-use std::path::PathBuf;
-
 use safetensors::SafeTensors;
 use slimdet_models::Detector;
 use slimdet_prune::output_drift;
 
 #[test]
 fn deviation_is_zero_at_zero_and_positive_when_pruned() {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0"
-    ));
+    let dir = slimdet_testkit::mb2_golden_dir();
     let det = Detector::load(&dir.join("model.pth"), None).unwrap();
     let bytes = std::fs::read(dir.join("golden.safetensors")).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();

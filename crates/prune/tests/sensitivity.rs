@@ -1,8 +1,6 @@
 //! Sensitivity analysis and the MAC-budget solver on the golden MobileNetV2-SSD-Lite,
 //! with a cheap stand-in score (the L1 mass of all conv weights; the CLI passes mAP).
 
-use std::path::PathBuf;
-
 use slimdet_core::Op;
 use slimdet_models::Detector;
 use slimdet_prune::{
@@ -10,10 +8,7 @@ use slimdet_prune::{
 };
 
 fn golden() -> Detector {
-    let dir = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0"
-    ));
+    let dir = slimdet_testkit::mb2_golden_dir();
     Detector::load(&dir.join("model.pth"), None).unwrap()
 }
 

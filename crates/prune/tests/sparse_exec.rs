@@ -11,10 +11,7 @@ use slimdet_models::Detector;
 use slimdet_prune::{Method, UnstructuredOptions, prune_unstructured};
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0"
-    ))
+    slimdet_testkit::mb2_golden_dir()
 }
 
 fn golden_input(id: &str) -> Vec<f32> {

@@ -14,10 +14,7 @@ use slimdet_prune::{
 };
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0"
-    ))
+    slimdet_testkit::mb2_golden_dir()
 }
 
 fn golden() -> Detector {

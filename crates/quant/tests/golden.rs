@@ -1,4 +1,4 @@
-//! The quantized MobileNetV2-SSD-Lite on the golden inputs (`shared/golden`): it tracks
+//! The quantized MobileNetV2-SSD-Lite on the golden inputs (`testdata/golden`): it tracks
 //! the f32 model, round-trips through its file bit for bit, runs behind the predictor,
 //! and refuses bad input with clear errors.
 
@@ -16,10 +16,7 @@ use slimdet_quant::{
 const IDS: [&str; 4] = ["000002", "000003", "000004", "000005"];
 
 fn golden_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0"
-    ))
+    slimdet_testkit::mb2_golden_dir()
 }
 
 struct Fixture {

@@ -9,10 +9,7 @@ use slimdet_models::{Detector, Predictor};
 use slimdet_quant::{CalibInput, Observer, QuantOptions, quantize, sqnr_report};
 
 fn root() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/ultraface"
-    ))
+    slimdet_testkit::dir("fixtures/ultraface")
 }
 
 fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {

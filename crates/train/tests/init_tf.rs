@@ -13,12 +13,7 @@ use slimdet_models::{Arch, Detector};
 use slimdet_train::init::{init_ssd, load_compatible};
 
 fn fixture(rel: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/"
-    ))
-    .join(rel);
-    assert!(p.is_file(), "fixture missing: {}", p.display());
+    let p = slimdet_testkit::path(&format!("fixtures/{rel}"));
     p
 }
 

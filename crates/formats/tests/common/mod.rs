@@ -3,23 +3,18 @@
 
 use std::path::PathBuf;
 
-/// Path of a file under the shared fixtures tree; panics (fails the test) if it is missing.
-pub fn shared(rel: &str) -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/")).join(rel);
-    assert!(p.is_file(), "fixture missing: {}", p.display());
-    p
-}
+pub use slimdet_testkit::path as fixture;
 
 pub fn mb2_zip() -> PathBuf {
-    shared("golden/mb2-ssd-lite-voc21-seed0/model.pth")
+    fixture("golden/mb2-ssd-lite-voc21-seed0/model.pth")
 }
 
 pub fn mb2_legacy() -> PathBuf {
-    shared("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")
+    fixture("golden/mb2-ssd-lite-voc21-seed0/model_legacy.pth")
 }
 
 pub fn ultraface(name: &str) -> PathBuf {
-    shared(&format!("fixtures/ultraface/models/{name}"))
+    fixture(&format!("fixtures/ultraface/models/{name}"))
 }
 
 /// SHORT_BINUNICODE opcode for `s`.

@@ -3,36 +3,12 @@
 
 use std::path::PathBuf;
 
-/// `shared/fixtures/ultraface/<rel>`.
-pub fn ultraface(rel: &str) -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures/ultraface/"
-    ))
-    .join(rel)
-}
-
-/// The MobileNetV2-SSD-Lite VOC golden model (random weights, seed 0).
-pub fn mb2_model() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/golden/mb2-ssd-lite-voc21-seed0/model.pth"
-    ))
-}
+pub use slimdet_testkit::{mb2_model, ultraface};
 
 /// A float tensor of the MobileNetV2-SSD-Lite golden file (`<id>.scores` `[1, 3000, 21]`,
 /// `<id>.boxes` `[1, 3000, 4]`, ...).
 pub fn mb2_golden(name: &str) -> Vec<f32> {
-    let path = mb2_model().with_file_name("golden.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let t = st
-        .tensor(name)
-        .unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    slimdet_testkit::golden_f32(&mb2_model().with_file_name("golden.safetensors"), name).1
 }
 
 /// The golden network input of image `id`, NHWC `[1, 300, 300, 3]`. (`<id>.input` is
@@ -44,10 +20,7 @@ pub fn mb2_golden_input_nhwc(id: &str) -> Vec<f32> {
 
 /// A little-endian f32 file.
 pub fn read_f32(path: PathBuf) -> Vec<f32> {
-    let b = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+    slimdet_testkit::read_f32(&path)
 }
 
 /// Writes `v` as a little-endian f32 file.
