@@ -14,12 +14,15 @@
 //! - [`average_precision_voc07`], [`average_precision_all_point`]: the two
 //!   AP formulas on a precision/recall curve.
 //! - [`detections_io`]: CSV and JSON detection files.
+//! - [`quant_sensitivity`]: the mAP cost of each int8 convolution of a quantized model and
+//!   the model that keeps the most sensitive in f32 (`slimdet quantize --auto-keep-float`).
 
 mod ap;
 pub mod detections_io;
 mod error;
 mod evaluate;
 pub mod metrics;
+pub mod quant_sensitivity;
 pub mod results;
 pub mod runner;
 

@@ -85,9 +85,6 @@ pub enum QuantError {
         /// Int8 convolutions available.
         layers: usize,
     },
-    /// Quantization-aware training failed (data, loss, kernels).
-    #[error("quantization-aware training: {0}")]
-    Train(Box<slimdet_train::TrainError>),
     /// Reading a dataset failed.
     #[error(transparent)]
     Data(#[from] slimdet_data::Error),

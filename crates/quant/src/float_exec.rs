@@ -261,7 +261,7 @@ impl FloatRunner {
 }
 
 /// Concatenates `parts` (data, shape) along `axis` into `out`.
-pub(crate) fn concat<T: Copy>(parts: &[(&[T], &[usize])], axis: usize, out: &mut [T]) {
+pub fn concat<T: Copy>(parts: &[(&[T], &[usize])], axis: usize, out: &mut [T]) {
     let Some((_, s0)) = parts.first() else { return };
     let outer: usize = s0[..axis].iter().product();
     let out_inner: usize = out.len() / outer.max(1);

@@ -22,12 +22,10 @@
 //!   GEMM where the CPU has them), AVX2 and scalar kernels give identical codes.
 //! - [`sqnr_report`]: per-layer SQNR of the fake-quant simulation and of the integer
 //!   engine against f32.
-//! - [`layer_sensitivity`] / [`keep_most_sensitive`]: the mAP cost of each int8
-//!   convolution alone on a seeded image subset, and the model that keeps the `K` most
-//!   sensitive in f32 (`--auto-keep-float K`).
-//! - [`qat`]: quantization-aware training of the folded weights with fake quantization
-//!   and the straight-through estimator, exported as a static int8 model
-//!   (`slimdet train --qat`).
+//! - Built on this crate elsewhere: the mAP cost of each int8 convolution and
+//!   `--auto-keep-float K` (`slimdet_eval::quant_sensitivity`, it needs the VOC
+//!   evaluator), and quantization-aware training (`slimdet_train::qat`, it needs the
+//!   trainer). This crate depends on neither.
 //!
 //! # File layout (`slimdet.quant.version` = 1)
 //!
@@ -59,10 +57,8 @@ pub mod model;
 pub mod observer;
 pub mod options;
 pub mod prepare;
-pub mod qat;
 pub mod quantize;
 pub mod report;
-pub mod sensitivity;
 
 pub use error::{QuantError, Result};
 pub use int8_exec::{Int8Engine, Int8Factory};
@@ -71,6 +67,3 @@ pub use model::{QBias, QLayer, QParams, QuantizedDetector};
 pub use options::{Activations, Granularity, Mode, Observer, QuantOptions};
 pub use quantize::{CalibInput, calibration_subset, quantize};
 pub use report::{LayerSqnr, SqnrReport, sqnr_report};
-pub use sensitivity::{
-    EvalSet, LayerSensitivity, SensitivityReport, keep_most_sensitive, layer_sensitivity,
-};

@@ -20,6 +20,9 @@ pub enum TrainError {
     /// A weight file could not be read or written.
     #[error(transparent)]
     Format(#[from] slimdet_formats::FormatError),
+    /// Quantization-aware training: the quantized model or its calibration was refused.
+    #[error("quantization-aware training: {0}")]
+    Quant(Box<slimdet_quant::QuantError>),
     /// A node's operator has no training implementation.
     #[error("node `{node}`: {op} is not supported in training ({reason})")]
     Unsupported {
@@ -104,5 +107,11 @@ impl TrainError {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> TrainError {
         let path = path.into();
         move |source| TrainError::Io { path, source }
+    }
+}
+
+impl From<slimdet_quant::QuantError> for TrainError {
+    fn from(e: slimdet_quant::QuantError) -> Self {
+        TrainError::Quant(Box::new(e))
     }
 }

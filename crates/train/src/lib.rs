@@ -50,6 +50,7 @@ pub mod init_tf;
 pub mod loss;
 pub mod masks;
 pub mod optim;
+pub mod qat;
 pub mod schedule;
 pub mod trainer;
 pub mod validate;

@@ -13,8 +13,7 @@ use slimdet_models::{Arch, Detector};
 use slimdet_train::init::{init_ssd, load_compatible};
 
 fn fixture(rel: &str) -> PathBuf {
-    let p = slimdet_testkit::path(&format!("fixtures/{rel}"));
-    p
+    slimdet_testkit::path(&format!("fixtures/{rel}"))
 }
 
 fn mapped_model() -> (Detector, slimdet_train::init::InitReport) {

@@ -8,9 +8,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use slimdet_data::RgbImage;
 use slimdet_data::voc::VocDataset;
+use slimdet_eval::quant_sensitivity::{
+    EvalSet, SensitivityReport, int8_layers, keep_most_sensitive, layer_sensitivity,
+};
 use slimdet_quant::{
-    Activations, CalibInput, EvalSet, Granularity, Mode, Observer, QuantOptions, SensitivityReport,
-    calibration_subset, keep_most_sensitive, layer_sensitivity, quantize, sqnr_report,
+    Activations, CalibInput, Granularity, Mode, Observer, QuantOptions, calibration_subset,
+    quantize, sqnr_report,
 };
 
 use crate::model_arg::{ModelArgs, ThreadArgs};
@@ -121,7 +124,7 @@ fn sensitivity(
     }
     let set = EvalSet::from_voc(det, &ds, a.sensitivity_images, a.seed)
         .with_context(|| format!("loading sensitivity images from {}", root.display()))?;
-    let total = slimdet_quant::sensitivity::int8_layers(q).len();
+    let total = int8_layers(q).len();
     eprintln!(
         "measuring {total} int8 layers one at a time on {} images of {} ({split})",
         set.len(),
@@ -226,7 +229,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let mut q = quantize(&det, &calib, &opts)
         .with_context(|| format!("quantizing {}", a.model.model.display()))?;
     if let Some(k) = a.auto_keep_float {
-        let layers = slimdet_quant::sensitivity::int8_layers(&q).len();
+        let layers = int8_layers(&q).len();
         if k > layers {
             bail!("--auto-keep-float {k}: the model has only {layers} quantizable (int8) layers");
         }

@@ -13,12 +13,12 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use slimdet_eval::quant_sensitivity::EvalSet;
 use slimdet_eval::{ApMetric, Detection, NanPolicy};
 use slimdet_models::{Detector, Predictor};
 use slimdet_prune::{
     Allocation, Criterion, Method, SensitivityTable, UnitCurve, UnitMethod, UnitPruner,
 };
-use slimdet_quant::EvalSet;
 
 use crate::model_arg::{ModelArgs, ThreadArgs};
 use crate::output::write_atomic;

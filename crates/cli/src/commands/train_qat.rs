@@ -1,13 +1,13 @@
 //! `slimdet train --qat`: quantization-aware fine-tuning of a calibrated int8 model (see
-//! `slimdet_quant::qat`), written in the format of `slimdet quantize`.
+//! `slimdet_train::qat`), written in the format of `slimdet quantize`.
 
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use slimdet_data::voc::VocDataset;
 use slimdet_models::Detector;
-use slimdet_quant::qat::qat_train;
 use slimdet_quant::{Observer, QuantOptions, calibration_subset, quantize};
+use slimdet_train::qat::qat_train;
 use slimdet_train::{Progress, TrainConfig};
 
 use super::Args;

@@ -5,11 +5,15 @@
 //! layer is the only int8 one (every other convolution and every add in f32, quantize and
 //! dequantize steps at its boundaries, the real integer kernel in between). It runs on a
 //! seeded subset of a VOC split and is scored with the VOC2007 11-point mAP over the
-//! classes present in the subset ([`slimdet_eval::evaluate`], devkit handling of 0/0
+//! classes present in the subset ([`crate::evaluate`], devkit handling of 0/0
 //! precision). Layers are ranked by mAP drop against the f32 model on the same images,
 //! largest first; equal drops (common on small subsets) are broken by the output SQNR
 //! against f32 (the lower of the softmax scores' and the box regressions'), lowest first. The activation ranges are calibrated once, so
 //! the final mixed model equals `quantize` with those layers in `keep_float`.
+//!
+//! It lives here rather than in `slimdet-quant` so that quantization (and the formats and
+//! importers above it) does not depend on evaluation; its errors are the quantizer's
+//! ([`QuantError`]).
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,14 +21,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use slimdet_core::Op;
 use slimdet_data::RgbImage;
 use slimdet_data::voc::VocDataset;
-use slimdet_eval::{ApMetric, Detection, GroundTruth, NanPolicy};
 use slimdet_models::{Detector, Predictor};
+use slimdet_quant::prepare::prepare;
+use slimdet_quant::{CalibInput, Mode, QuantError, QuantizedDetector, Result, calibration_subset};
 
-use crate::error::{QuantError, Result};
-use crate::model::QuantizedDetector;
-use crate::options::Mode;
-use crate::prepare::prepare;
-use crate::quantize::{CalibInput, calibration_subset};
+use crate::{ApMetric, Detection, GroundTruth, NanPolicy};
 
 /// Images the sensitivity of each layer is measured on, with their ground truth.
 #[derive(Clone, Debug)]
@@ -92,7 +93,7 @@ impl EvalSet {
             let id = &ds.ids()[i];
             let ann = ds.annotation(id)?;
             let img = ds.load_image(id)?;
-            let gt = slimdet_eval::ground_truth_from_voc(&[(id.clone(), ann)]);
+            let gt = crate::ground_truth_from_voc(&[(id.clone(), ann)]);
             items.push((id.clone(), img, gt));
         }
         let mut set = Self::from_images(det, items)?;
@@ -239,7 +240,7 @@ fn run_set(det: &Detector, set: &EvalSet) -> Result<SetOutputs> {
 
 /// VOC07 mAP over the classes present in `set` (0 when none is).
 pub fn subset_map(set: &EvalSet, dets: &[Detection]) -> f64 {
-    let r = slimdet_eval::evaluate(
+    let r = crate::evaluate(
         &set.truth,
         dets,
         &set.class_names,

@@ -1,7 +1,7 @@
 //! Quantization-aware training (`slimdet train --qat`): fine-tunes a calibrated static
 //! int8 model with fake quantization, then exports the real int8 model.
 //!
-//! - Starting point: a [`QuantizedDetector`] from [`crate::quantize`] (static mode), i.e.
+//! - Starting point: a [`QuantizedDetector`] from [`slimdet_quant::quantize`] (static mode), i.e.
 //!   BN already folded into the convolutions, activations fused, activation ranges
 //!   calibrated by the chosen observer. QAT fine-tunes the **folded** weights (the BN
 //!   parameters no longer exist as such) and keeps the calibrated activation ranges fixed.
@@ -26,17 +26,16 @@ use std::time::Instant;
 
 use slimdet_data::voc::VocDataset;
 use slimdet_models::Detector;
-use slimdet_train::checkpoint::EpochRecord;
-use slimdet_train::data::{Prefetcher, SampleSpec, TrainSet, batch_ranges, epoch_order};
-use slimdet_train::loss::MultiboxLoss;
-use slimdet_train::optim::{Sgd, clip_grad_norm};
-use slimdet_train::{Progress, StepInfo, TrainConfig};
+use slimdet_quant::{QuantError, QuantizedDetector};
 
 pub use exec::{QatNet, QatTape};
 
-use crate::error::{QuantError, Result};
-use crate::model::QuantizedDetector;
-use exec::train_err;
+use crate::checkpoint::EpochRecord;
+use crate::data::{Prefetcher, SampleSpec, TrainSet, batch_ranges, epoch_order};
+use crate::error::{Result, TrainError};
+use crate::loss::MultiboxLoss;
+use crate::optim::{Sgd, clip_grad_norm};
+use crate::{Progress, StepInfo, TrainConfig};
 
 /// What a QAT run did.
 #[derive(Clone, Debug, PartialEq)]
@@ -69,7 +68,7 @@ pub fn qat_train(
     config: &TrainConfig,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(QuantizedDetector, QatReport)> {
-    config.check().map_err(train_err)?;
+    config.check()?;
     let ds = VocDataset::open(&config.voc_root, &config.split, None)?;
     // A model of fewer classes (a person detector on VOC) trains on its classes by name.
     let ds = if ds.class_names().len() == det.class_names.len() {
@@ -82,9 +81,10 @@ pub fn qat_train(
             option: "dataset classes",
             value: ds.class_names().join(","),
             expected: "the model's classes",
-        });
+        }
+        .into());
     }
-    let set = Arc::new(TrainSet::open(ds, config.train_limit).map_err(train_err)?);
+    let set = Arc::new(TrainSet::open(ds, config.train_limit)?);
     let mut net = QatNet::new(det, calibrated, config.threads)?;
     let spec = Arc::new(SampleSpec::for_detector(det, config.augment, config.seed));
     let loss_fn = MultiboxLoss::for_detector(det);
@@ -92,10 +92,10 @@ pub fn qat_train(
     let n = set.len();
     let ranges = batch_ranges(n, config.batch);
     if ranges.is_empty() {
-        return Err(train_err(slimdet_train::TrainError::EmptyDataset {
+        return Err(TrainError::EmptyDataset {
             split: config.split.clone(),
             skipped: set.skipped,
-        }));
+        });
     }
     let per_epoch = ranges.len();
     progress(&Progress::Start {
@@ -117,35 +117,27 @@ pub fn qat_train(
     'epochs: for epoch in 0..config.epochs {
         let order = epoch_order(n, config.seed, epoch);
         let batches: Vec<Vec<usize>> = ranges.iter().map(|r| order[r.clone()].to_vec()).collect();
-        let mut loader =
-            Prefetcher::start(set.clone(), spec.clone(), epoch, batches, 1).map_err(train_err)?;
+        let mut loader = Prefetcher::start(set.clone(), spec.clone(), epoch, batches, 1)?;
         let mut sums = [0f64; 4];
         let mut lr = config.schedule.base_lr;
         for b in 0..per_epoch {
             let t0 = Instant::now();
             let batch = loader
                 .next_batch()
-                .ok_or_else(|| {
-                    train_err(slimdet_train::TrainError::Config(
-                        "the batch loader stopped early".into(),
-                    ))
-                })?
-                .map_err(train_err)?;
+                .ok_or_else(|| TrainError::Config("the batch loader stopped early".into()))??;
             let bn = batch.images.shape()[0];
             lr = config.schedule.lr(epoch, report.global_step, per_epoch);
             let tape = net.forward(&batch.images)?;
             let (lv, _, logits) = output(&tape, "logits")?;
             let (locv, _, locs) = output(&tape, "locations")?;
-            let out = loss_fn
-                .compute(bn, logits, locs, &batch.labels, &batch.locations)
-                .map_err(train_err)?;
+            let out = loss_fn.compute(bn, logits, locs, &batch.labels, &batch.locations)?;
             let total = out.value.total();
             if !total.is_finite() {
-                return Err(train_err(slimdet_train::TrainError::NonFinite {
+                return Err(TrainError::NonFinite {
                     value: total,
                     epoch,
                     step: report.global_step,
-                }));
+                });
             }
             let seeds = [
                 (lv, out.d_logits.as_slice()),
@@ -220,8 +212,10 @@ fn push_epoch(
 }
 
 fn output<'a>(tape: &'a QatTape, name: &str) -> Result<(usize, &'a [usize], &'a [f32])> {
-    tape.output(name).ok_or_else(|| QuantError::Unsupported {
-        layer: name.to_string(),
-        op: "missing SSD output",
+    tape.output(name).ok_or_else(|| {
+        TrainError::from(QuantError::Unsupported {
+            layer: name.to_string(),
+            op: "missing SSD output",
+        })
     })
 }

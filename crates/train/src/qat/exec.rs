@@ -2,13 +2,13 @@
 //! a calibrated [`QuantizedDetector`], run on batches with int8-simulated weights and
 //! activations, and differentiated with the straight-through estimator.
 //!
-//! Each convolution runs as a one-node graph on [`slimdet_train::TrainGraph`] (its
+//! Each convolution runs as a one-node graph on [`TrainGraph`] (its
 //! forward and backward kernels, through the public API only); adds, concatenations and
 //! reshapes are done here. Between nodes every value the integer engine holds as codes is
 //! fake-quantized with the calibrated ranges ([`fake_quant_plan`], the same plan the
-//! simulated path of [`crate::sqnr_report`] uses), and its STE mask is kept for the
+//! simulated path of [`slimdet_quant::sqnr_report`] uses), and its STE mask is kept for the
 //! backward. Weights are fake-quantized per step from the f32 "shadow" weights exactly as
-//! [`quantize_layer`] and [`QLayer::write_view`](crate::QLayer::write_view) do, and the
+//! [`quantize_layer`] and [`QLayer::write_view`](slimdet_quant::QLayer::write_view) do, and the
 //! gradient with respect to the fake-quantized weights is applied to the shadow weights
 //! (STE: every weight lies inside its per-channel range).
 //!
@@ -17,14 +17,15 @@
 use std::collections::BTreeMap;
 
 use slimdet_core::{Act, Graph, Op, Tensor, ValueId};
-use slimdet_train::{BackwardOptions, Gradients, Mode, Tape, TrainGraph};
+use slimdet_quant::QuantError;
+use slimdet_quant::QuantizedDetector;
+use slimdet_quant::float_exec::{FakeQuant, concat};
+use slimdet_quant::quantize::quantize_layer;
+use slimdet_quant::report::fake_quant_plan;
 
 use super::fake::{Mask, fake_quant_forward, ste_backward};
-use crate::error::{QuantError, Result};
-use crate::float_exec::{FakeQuant, concat};
-use crate::model::QuantizedDetector;
-use crate::quantize::quantize_layer;
-use crate::report::fake_quant_plan;
+use crate::error::Result;
+use crate::{BackwardOptions, Gradients, Mode, Tape, TrainGraph};
 
 /// What one forward pass keeps for the backward.
 pub struct QatTape {
@@ -76,16 +77,17 @@ impl QatNet {
         calibrated: QuantizedDetector,
         threads: usize,
     ) -> Result<Self> {
-        if calibrated.mode != crate::Mode::Static {
+        if calibrated.mode != slimdet_quant::Mode::Static {
             return Err(QuantError::InvalidOption {
                 option: "mode",
                 value: calibrated.mode.to_string(),
                 expected: "static (QAT starts from a calibrated int8 model)",
-            });
+            }
+            .into());
         }
-        let graph = crate::prepare::prepare(&det.graph)?;
+        let graph = slimdet_quant::prepare::prepare(&det.graph)?;
         let fake = fake_quant_plan(&calibrated);
-        let exec = TrainGraph::new(threads).map_err(train_err)?;
+        let exec = TrainGraph::new(threads)?;
         Ok(Self {
             calibrated,
             graph,
@@ -143,7 +145,7 @@ impl QatNet {
                     let out = m.conv(&n.name, m.input, self.conv_view(i));
                     m.output("y", out);
                     let xin = Tensor::new(shapes[n.inputs[0]].clone(), get(0).to_vec())?;
-                    let tape = self.exec.forward(&m, &xin, Mode::Eval).map_err(train_err)?;
+                    let tape = self.exec.forward(&m, &xin, Mode::Eval)?;
                     let y = tape.value(out).to_vec();
                     convs.insert(i, (m, tape));
                     y
@@ -180,7 +182,8 @@ impl QatNet {
                     return Err(QuantError::Unsupported {
                         layer: n.name.clone(),
                         op: other.kind(),
-                    });
+                    }
+                    .into());
                 }
             };
             if let Some(f) = &self.fake[n.output] {
@@ -222,7 +225,8 @@ impl QatNet {
                     index: *v,
                     expected: len,
                     got: s.len(),
-                });
+                }
+                .into());
             }
             accumulate(&mut grads[*v], s.to_vec());
         }
@@ -243,10 +247,7 @@ impl QatNet {
                         frozen_prefixes: Vec::new(),
                         input_grad: need_dx,
                     };
-                    let r = self
-                        .exec
-                        .backward(m, t, &[(m.outputs[0].1, &dy)], &opts)
-                        .map_err(train_err)?;
+                    let r = self.exec.backward(m, t, &[(m.outputs[0].1, &dy)], &opts)?;
                     out.params.extend(r.params);
                     if let Some(dx) = r.input {
                         accumulate(&mut grads[x0], dx);
@@ -324,9 +325,4 @@ fn accumulate(slot: &mut Option<Vec<f32>>, g: Vec<f32>) {
             }
         }
     }
-}
-
-/// Training errors surface as engine errors of this crate.
-pub(crate) fn train_err(e: slimdet_train::TrainError) -> QuantError {
-    QuantError::Train(Box::new(e))
 }

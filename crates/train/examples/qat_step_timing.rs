@@ -1,15 +1,15 @@
 //! Times one QAT step (fake-quant forward, STE backward) against one f32 training step
 //! (`TrainGraph` on the unfolded graph, training-mode BN) on the built-in model, batch B.
 //!
-//! `cargo run --release -p slimdet-quant --example qat_step_timing -- [B] [reps]`
+//! `cargo run --release -p slimdet-train --example qat_step_timing -- [B] [reps]`
 
 use std::time::Instant;
 
 use slimdet_core::Tensor;
 use slimdet_data::synth::{SynthConfig, render_sample};
 use slimdet_models::Detector;
-use slimdet_quant::qat::QatNet;
 use slimdet_quant::{CalibInput, QuantOptions, quantize};
+use slimdet_train::qat::QatNet;
 use slimdet_train::{BackwardOptions, Mode, TrainGraph};
 
 fn main() {

@@ -8,10 +8,10 @@ use slimdet_core::Tensor;
 use slimdet_data::synth::{SynthConfig, generate_with_threads, render_sample};
 use slimdet_models::Detector;
 use slimdet_quant::float_exec::FloatRunner;
-use slimdet_quant::qat::{QatNet, qat_train};
 use slimdet_quant::report::fake_quant_plan;
 use slimdet_quant::{CalibInput, Int8Engine, Observer, QuantOptions, QuantizedDetector, quantize};
 use slimdet_train::TrainConfig;
+use slimdet_train::qat::{QatNet, qat_train};
 use slimdet_train::schedule::{LrPolicy, LrSchedule};
 
 fn builtin() -> Detector {

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 
 use slimdet_data::synth::{SynthConfig, render_sample};
 use slimdet_eval::GroundTruth;
-use slimdet_models::Detector;
-use slimdet_quant::sensitivity::{int8_layers, with_float_layers};
-use slimdet_quant::{
-    EvalSet, Observer, QuantError, QuantOptions, keep_most_sensitive, layer_sensitivity, quantize,
+use slimdet_eval::quant_sensitivity::{
+    EvalSet, int8_layers, keep_most_sensitive, layer_sensitivity, with_float_layers,
 };
+use slimdet_models::Detector;
+use slimdet_quant::{Observer, QuantError, QuantOptions, quantize};
 
 fn builtin() -> Detector {
     let p = PathBuf::from(concat!(

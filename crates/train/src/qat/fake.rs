@@ -6,7 +6,7 @@
 //! the identity and the clamp as itself: `dy/dx = 1` where `round(x / s) + zp` lies in
 //! `[qmin, qmax]`, else 0 (PyTorch's `FakeQuantize` backward).
 
-use crate::float_exec::FakeQuant;
+use slimdet_quant::float_exec::FakeQuant;
 
 /// One bit per element: set where the value was inside the clamp range.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
