@@ -38,12 +38,19 @@ fn unstructured_sparse_format_and_info() {
         "--format",
         "json",
     ];
-    let d = json(&run(&[&base[..], &["-o", dense.to_str().unwrap()]].concat()));
-    let s = json(&run(&[
+    let d = json(&run(&[
         &base[..],
-        &["--sparse-format", "-o", sparse.to_str().unwrap()],
+        &["--dense", "-o", dense.to_str().unwrap()],
     ]
     .concat()));
+    // Sparse is the default: no flag needed.
+    let s = json(&run(
+        &[&base[..], &["-o", sparse.to_str().unwrap()]].concat()
+    ));
+    assert_eq!(d["sparse_format"], false);
+    assert_eq!(d["sparse_tensors"], 0);
+    assert_eq!(s["sparse_format"], true);
+    assert!(s["sparse_tensors"].as_u64().unwrap() > 30, "{s}");
     assert!((d["sparsity_conv"].as_f64().unwrap() - 0.8).abs() < 0.01);
     let (fd, fs) = (
         d["file_bytes"].as_u64().unwrap(),
@@ -89,6 +96,8 @@ fn structured_shrinks_and_reloads() {
         out.to_str().unwrap(),
     ]));
     assert!(r["macs_after"].as_u64().unwrap() < r["macs_before"].as_u64().unwrap() * 7 / 10);
+    // Removed channels leave no zeros: the default sparse writer keeps the dense layout.
+    assert_eq!(r["sparse_format"], false, "{r}");
     let info = json(&run(&[
         "info",
         "--model",

@@ -14,6 +14,10 @@ use slimdet_prune::{
 
 use crate::model_arg::ModelArgs;
 
+/// Least fraction of the tensor bytes the sparse layout must save to be written by
+/// default.
+const MIN_SPARSE_SAVING: f64 = 0.05;
+
 /// Options of `slimdet prune`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -57,10 +61,14 @@ pub struct Args {
     /// Seed of the random methods.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Store mostly-zero tensors in the sparse bitmap-v1 encoding (smaller files; loads
-    /// transparently).
-    #[arg(long)]
+    /// Store mostly-zero tensors in the sparse bitmap-v1 encoding: the default, each tensor
+    /// encoded only where that is smaller (loads transparently).
+    #[arg(long, conflicts_with = "dense")]
     sparse_format: bool,
+    /// Write every tensor densely (the plain safetensors layout) even where the sparse
+    /// encoding would be smaller.
+    #[arg(long)]
+    dense: bool,
     /// Structured only: round kept channel counts up to a multiple of this.
     #[arg(long, default_value_t = 8)]
     channel_multiple: usize,
@@ -183,21 +191,32 @@ pub fn run(a: Args) -> Result<ExitCode> {
         pruned
     };
     let after = model_stats(&pruned.graph, &pruned.input_shape())?;
-    if a.sparse_format {
-        pruned.save_safetensors_sparse(&a.output)
-    } else {
+    // Sparse by default where it pays: the writer encodes only the tensors that get
+    // smaller, and a file that would shrink by less than MIN_SPARSE_SAVING (a structured
+    // pruning's few zero biases) is written in the plain dense layout instead.
+    let dense = a.dense && !a.sparse_format; // clap refuses both together
+    let mut storage = slimdet_formats::SparseSaveReport::default();
+    if !dense {
+        storage = pruned
+            .save_safetensors_sparse(&a.output)
+            .with_context(|| format!("writing {}", a.output.display()))?;
+    }
+    let sparse = !storage.encoded.is_empty()
+        && (storage.data_bytes as f64)
+            < (1.0 - MIN_SPARSE_SAVING) * storage.dense_data_bytes as f64;
+    if !sparse {
         pruned
             .save_safetensors(&a.output)
-            .map(|_| Default::default())
+            .with_context(|| format!("writing {}", a.output.display()))?;
     }
-    .with_context(|| format!("writing {}", a.output.display()))?;
     let file_bytes = std::fs::metadata(&a.output)
         .with_context(|| format!("reading {}", a.output.display()))?
         .len();
     if a.format == "json" {
         let v = json!({
             "model": a.model.model.display().to_string(), "output": a.output.display().to_string(),
-            "method": a.method, "amount": a.amount, "target_macs": a.target_macs, "sparse_format": a.sparse_format,
+            "method": a.method, "amount": a.amount, "target_macs": a.target_macs, "sparse_format": sparse,
+            "sparse_tensors": if sparse { storage.encoded.len() } else { 0 },
             "params_before": before.params, "params_after": after.params,
             "macs_before": before.macs, "macs_after": after.macs,
             "macs_effective_after": after.macs_effective, "sparsity_conv": after.conv_sparsity,
@@ -231,15 +250,23 @@ pub fn run(a: Args) -> Result<ExitCode> {
         g(after.macs_effective)
     );
     println!("conv sparsity {:.2}%", 100.0 * after.conv_sparsity);
-    println!(
-        "file          {} bytes{}",
-        g(file_bytes),
-        if a.sparse_format {
-            " (sparse bitmap-v1)"
-        } else {
-            ""
-        }
-    );
+    let layout = if sparse {
+        format!(
+            "sparse bitmap-v1 for {} tensors, tensor data {} bytes instead of {}; --dense \
+             writes the plain layout",
+            storage.encoded.len(),
+            g(storage.data_bytes as u64),
+            g(storage.dense_data_bytes as u64)
+        )
+    } else if dense {
+        "dense, --dense".to_string()
+    } else {
+        format!(
+            "dense: sparse storage would save less than {:.0}%",
+            100.0 * MIN_SPARSE_SAVING
+        )
+    };
+    println!("file          {} bytes ({layout})", g(file_bytes));
     Ok(ExitCode::SUCCESS)
 }
 
