@@ -39,6 +39,10 @@ pub enum Error {
         expected: usize,
         got: usize,
     },
+    /// The input asks for more than a stated resource limit (an annotation with more
+    /// objects than any dataset has, an image larger than the decoder accepts).
+    #[error("{path}: refused: {reason}")]
+    Limit { path: PathBuf, reason: String },
     /// The XML is not well formed.
     #[error("{path}:{line}:{column}: malformed XML: {source}")]
     Xml {

@@ -46,14 +46,29 @@ impl RgbImage {
     }
 }
 
+/// Widest and tallest image decoded, in pixels (a 16384x16384 RGB image is 768 MiB).
+pub const MAX_IMAGE_SIDE: u32 = 16384;
+/// Most bytes the decoder may allocate for one image.
+pub const MAX_IMAGE_ALLOC: u64 = 1 << 30;
+
 /// Decodes a JPEG or PNG file (format sniffed from the bytes, not the name)
 /// into RGB, the equivalent of `cv2.cvtColor(cv2.imread(path), BGR2RGB)`.
 ///
 /// Like `cv2.imread`, an EXIF orientation tag is applied; grey images are
 /// replicated into three channels and an alpha channel is dropped.
 /// Errors name the file: [`Error::Io`] when it cannot be opened,
-/// [`Error::Decode`] when the bytes are not a decodable image.
+/// [`Error::Decode`] when the bytes are not a decodable image or exceed
+/// [`MAX_IMAGE_SIDE`] / [`MAX_IMAGE_ALLOC`].
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    decode_rgb(&bytes, path)
+}
+
+/// [`load_rgb`] on bytes in memory; `path` names them in errors.
+pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let io_err = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -62,10 +77,14 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
         path: path.to_path_buf(),
         source,
     };
-    let reader = ImageReader::open(path)
-        .map_err(io_err)?
+    let mut reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(io_err)?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_IMAGE_SIDE);
+    limits.max_image_height = Some(MAX_IMAGE_SIDE);
+    limits.max_alloc = Some(MAX_IMAGE_ALLOC);
+    reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(decode_err)?;
     let orientation = decoder.orientation().map_err(decode_err)?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(decode_err)?;

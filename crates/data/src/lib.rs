@@ -18,5 +18,7 @@ pub mod synth;
 pub mod voc;
 
 pub use error::{Error, Result};
-pub use image_io::{RgbImage, load_rgb, normalize_into, save_png};
+pub use image_io::{
+    MAX_IMAGE_ALLOC, MAX_IMAGE_SIDE, RgbImage, decode_rgb, load_rgb, normalize_into, save_png,
+};
 pub use resize::{Resize, preprocess_into, resize_linear_u8, resize_rgb, resize_rgb_tf_legacy};

@@ -97,3 +97,43 @@ fn normalize_matches_reference_formula() {
     assert_eq!(out[1], 0.0);
     assert_eq!(out[2], 1.0);
 }
+
+/// CRC-32 (IEEE) of a PNG chunk's type and data.
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &b in bytes {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut c = (data.len() as u32).to_be_bytes().to_vec();
+    let body = [&kind[..], data].concat();
+    c.extend(&body);
+    c.extend(crc32(&body).to_be_bytes());
+    c
+}
+
+/// A 57-byte PNG that claims 100000 x 100000 pixels (30 GB of RGB) is refused by the
+/// decoder's limits before anything that size is allocated.
+#[test]
+fn huge_dimensions_are_refused() {
+    let mut ihdr = 100_000u32.to_be_bytes().to_vec();
+    ihdr.extend(100_000u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(png_chunk(b"IHDR", &ihdr));
+    png.extend(png_chunk(b"IEND", &[]));
+    let err = slimdet_data::decode_rgb(&png, std::path::Path::new("huge.png")).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("huge.png"), "{msg}");
+    assert!(msg.to_lowercase().contains("limit"), "{msg}");
+}

@@ -270,3 +270,34 @@ fn class_lists() {
     let err = VocDataset::open(&f.year(), "test", Some(vec![])).unwrap_err();
     assert!(matches!(err, Error::EmptyClassList { .. }), "{err}");
 }
+
+fn annotation_with_objects(n: usize) -> String {
+    let mut x = String::from("<annotation><size><width>10</width><height>10</height></size>");
+    for _ in 0..n {
+        x.push_str(
+            "<object><name>cat</name><bndbox><xmin>1</xmin><ymin>1</ymin>\
+             <xmax>5</xmax><ymax>5</ymax></bndbox></object>",
+        );
+    }
+    x.push_str("</annotation>");
+    x
+}
+
+/// Annotations with more objects than any dataset has are refused with the limit named:
+/// 20,000 objects by the object count, 10^6 by the parser's node budget (before the
+/// whole document is built).
+#[test]
+fn object_counts_beyond_the_limits_are_refused() {
+    use slimdet_data::voc::{MAX_OBJECTS, default_classes, parse_annotation_text};
+    let classes = default_classes();
+    let path = std::path::Path::new("many.xml");
+    let ok = parse_annotation_text(&annotation_with_objects(3), path, &classes, false).unwrap();
+    assert_eq!(ok.objects.len(), 3);
+    for n in [2 * MAX_OBJECTS, 1_000_000] {
+        let err =
+            parse_annotation_text(&annotation_with_objects(n), path, &classes, false).unwrap_err();
+        assert!(matches!(err, Error::Limit { .. }), "{n}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains("many.xml") && msg.contains("refused"), "{msg}");
+    }
+}

@@ -92,6 +92,10 @@ pub enum FormatError {
     /// The file parsed, but its top-level object is not a state dict of tensors.
     #[error("{}: not a state dict: {reason}", path.display())]
     NotAStateDict { path: PathBuf, reason: String },
+    /// The file asks for more than a stated resource limit (a decompression bomb, an
+    /// allocation out of proportion to the file's size).
+    #[error("{}: refused: {reason}", path.display())]
+    Limit { path: PathBuf, reason: String },
 }
 
 /// Result alias used throughout the crate.

@@ -106,10 +106,47 @@ fn zip_err(path: &Path) -> impl Fn(zip::result::ZipError) -> FormatError + '_ {
     }
 }
 
-/// Reads a whole zip entry; the read is capped by the entry's declared size.
-fn read_entry(zip: &mut ZipArchive<Cursor<&[u8]>>, name: &str, path: &Path) -> Result<Vec<u8>> {
+/// Bytes a zip `.pth` may decompress to, in total: `ZIP_EXPANSION` times the file plus
+/// `ZIP_SLACK`. `torch.save` stores its entries uncompressed (about 1x); weights recompressed
+/// with deflate shrink little, so anything far above is a decompression bomb.
+const ZIP_EXPANSION: u64 = 8;
+const ZIP_SLACK: u64 = 1 << 20;
+
+/// What is left of a zip file's decompression budget.
+struct ZipBudget(u64);
+
+impl ZipBudget {
+    fn for_file(len: usize) -> ZipBudget {
+        ZipBudget(
+            (len as u64)
+                .saturating_mul(ZIP_EXPANSION)
+                .saturating_add(ZIP_SLACK),
+        )
+    }
+}
+
+/// Reads a whole zip entry; the read is capped by the entry's declared size, and the
+/// declared sizes of all entries read must fit the file's [`ZipBudget`].
+fn read_entry(
+    zip: &mut ZipArchive<Cursor<&[u8]>>,
+    name: &str,
+    path: &Path,
+    budget: &mut ZipBudget,
+) -> Result<Vec<u8>> {
     let entry = zip.by_name(name).map_err(zip_err(path))?;
     let declared = entry.size();
+    if declared > budget.0 {
+        return Err(FormatError::Limit {
+            path: path.to_path_buf(),
+            reason: format!(
+                "zip entry `{name}` claims {declared} bytes uncompressed, more than the \
+                 {} bytes left of this file's budget ({ZIP_EXPANSION}x its size + 1 MiB): \
+                 a decompression bomb or a corrupt archive",
+                budget.0
+            ),
+        });
+    }
+    budget.0 -= declared;
     let mut buf = Vec::new();
     entry
         .take(declared)
@@ -124,6 +161,7 @@ fn read_entry(zip: &mut ZipArchive<Cursor<&[u8]>>, name: &str, path: &Path) -> R
 
 fn load_zip(bytes: &[u8], path: &Path) -> Result<StateDict> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(zip_err(path))?;
+    let mut budget = ZipBudget::for_file(bytes.len());
     let pkl_name = zip
         .file_names()
         .filter(|n| *n == "data.pkl" || n.ends_with("/data.pkl"))
@@ -139,11 +177,12 @@ fn load_zip(bytes: &[u8], path: &Path) -> Result<StateDict> {
         .to_string();
     let big_endian = match zip.index_for_name(&format!("{prefix}byteorder")) {
         Some(_) => {
-            read_entry(&mut zip, &format!("{prefix}byteorder"), path)?.trim_ascii() == b"big"
+            read_entry(&mut zip, &format!("{prefix}byteorder"), path, &mut budget)?.trim_ascii()
+                == b"big"
         }
         None => false,
     };
-    let pkl = read_entry(&mut zip, &pkl_name, path)?;
+    let pkl = read_entry(&mut zip, &pkl_name, path, &mut budget)?;
     let pkl_path = PathBuf::from(format!("{} (zip entry {pkl_name})", path.display()));
     let top = unpickle(&pkl, 0, &pkl_path)?.value;
     let refs = collect_tensors(&top, path)?;
@@ -172,7 +211,7 @@ fn load_zip(bytes: &[u8], path: &Path) -> Result<StateDict> {
                         ),
                     });
                 }
-                let d = Rc::new(read_entry(&mut zip, &entry, path)?);
+                let d = Rc::new(read_entry(&mut zip, &entry, path, &mut budget)?);
                 if uses.get(key.as_str()).copied().unwrap_or(0) > 1 {
                     cache.insert(key.clone(), Rc::clone(&d));
                 }

@@ -190,3 +190,84 @@ fn mutated_fixtures_never_panic() {
         }
     }
 }
+
+/// A zip `.pth` whose storage entry is 64 MiB of zeros deflated to a few KiB: its
+/// declared size is far above the file's decompression budget, so it is refused before a
+/// byte is inflated; with the declared size patched to 4 GB the same.
+#[test]
+fn zip_decompression_bombs_are_refused() {
+    use std::io::Write;
+    let pkl = ordered_dict_pickle(&[(
+        "w",
+        tensor_pickle("FloatStorage", "0", 4, 0, &[4], &[1], false),
+    )]);
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .large_file(true);
+    w.start_file("archive/data.pkl", stored).unwrap();
+    w.write_all(&pkl).unwrap();
+    w.start_file("archive/data/0", deflated).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..64 {
+        w.write_all(&zeros).unwrap();
+    }
+    let bomb = w.finish().unwrap().into_inner();
+    assert!(bomb.len() < 1 << 20, "bomb is {} bytes", bomb.len());
+    let err = expect_err(&bomb, "bomb.pth");
+    assert!(
+        matches!(err, FormatError::Limit { .. }) && err.to_string().contains("decompression bomb"),
+        "{err}"
+    );
+
+    // The same archive claiming 4 GB (ZIP64 extra fields hold the sizes).
+    let mut claims = bomb.clone();
+    let want = (64u64 << 20).to_le_bytes();
+    let mut patched = 0;
+    for i in 0..claims.len() - 8 {
+        if claims[i..i + 8] == want {
+            claims[i..i + 8].copy_from_slice(&4_000_000_000u64.to_le_bytes());
+            patched += 1;
+        }
+    }
+    assert!(patched >= 1, "no size field found to patch");
+    let err = expect_err(&claims, "claims4g.pth");
+    assert!(err.to_string().contains("refused"), "{err}");
+}
+
+/// Shapes whose element count overflows are errors, not allocations.
+#[test]
+fn overflowing_shapes_are_refused() {
+    let huge = u64::MAX / 2;
+    let mut p = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
+    p.extend(su("w"));
+    p.extend(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+    p.extend(su("storage"));
+    p.extend(b"ctorch\nFloatStorage\n");
+    p.extend(su("0"));
+    p.extend(su("cpu"));
+    p.extend(b"K\x04tQK\x00(");
+    for _ in 0..3 {
+        p.push(b'\x8a');
+        p.push(8);
+        p.extend(huge.to_le_bytes());
+    }
+    p.extend(b"t(K\x01K\x01K\x01t\x89ccollections\nOrderedDict\n)RtRu.");
+    let f = zip_file("archive", &p, &[("0", f32_ramp(4))]);
+    let err = expect_err(&f, "overflow.pth");
+    assert!(
+        err.to_string().contains("overflow") || err.to_string().contains("too large"),
+        "{err}"
+    );
+
+    // safetensors: a header whose shape product overflows.
+    let header =
+        br#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,16]}}"#;
+    let mut st = (header.len() as u64).to_le_bytes().to_vec();
+    st.extend_from_slice(header);
+    st.extend([0u8; 16]);
+    let err = load_state_dict_bytes(&st, "overflow.safetensors").expect_err("overflow");
+    assert!(err.to_string().contains("overflow.safetensors"), "{err}");
+}

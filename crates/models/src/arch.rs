@@ -425,12 +425,17 @@ impl Detector {
     /// [`crate::tf_import`]) file, recognised by content. The architecture comes from
     /// `arch_hint`, the file's metadata, or the keys, which must all agree.
     pub fn load(path: &Path, arch_hint: Option<&str>) -> Result<Self> {
-        let p = path.display().to_string();
         let bytes = slimdet_formats::read_file(path)?;
-        if !slimdet_formats::looks_like_safetensors(&bytes)
-            && slimdet_formats::tf::looks_like_graphdef(&bytes)
+        Self::load_bytes(&bytes, &path.display().to_string(), arch_hint)
+    }
+
+    /// [`Detector::load`] on bytes in memory; `name` names them in errors.
+    pub fn load_bytes(bytes: &[u8], name: &str, arch_hint: Option<&str>) -> Result<Self> {
+        let p = name.to_string();
+        if !slimdet_formats::looks_like_safetensors(bytes)
+            && slimdet_formats::tf::looks_like_graphdef(bytes)
         {
-            let det = crate::tf_import::load(&bytes, &p)?;
+            let det = crate::tf_import::load(bytes, &p)?;
             if let Some(h) = arch_hint.filter(|h| *h != det.arch.name()) {
                 return Err(ModelError::Arch {
                     path: p,
@@ -442,7 +447,7 @@ impl Detector {
             }
             return Ok(det);
         }
-        let (sd, meta) = slimdet_formats::load_state_dict_bytes(&bytes, &p)?;
+        let (sd, meta) = slimdet_formats::load_state_dict_bytes(bytes, &p)?;
         let hint = arch_hint.or(meta.get("slimdet.arch").map(String::as_str));
         let arch = Arch::detect(&sd, hint, &p)?;
         let mut det = Detector::new(arch);

@@ -221,13 +221,18 @@ impl QuantizedDetector {
             path: path.into(),
             source,
         })?;
+        Self::load_bytes(&bytes, path)
+    }
+
+    /// [`QuantizedDetector::load`] on bytes in memory; `path` names them in errors.
+    pub fn load_bytes(bytes: &[u8], path: &Path) -> Result<QuantizedDetector> {
         let bad = |reason: String| QuantError::Format {
             path: path.into(),
             reason,
         };
-        let st = SafeTensors::deserialize(&bytes)
+        let st = SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
+        let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(format!("unreadable header: {e}")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let get = |k: &str| meta.get(k).map(String::as_str);

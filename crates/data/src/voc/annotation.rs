@@ -12,9 +12,33 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use roxmltree::{Document, Node};
+use roxmltree::{Document, Node, ParsingOptions};
 
 use crate::{Error, Result};
+
+/// Largest annotation file read, in bytes (a VOC annotation is about 1 KiB).
+pub const MAX_XML_BYTES: u64 = 16 << 20;
+/// Most objects one annotation may hold (VOC2007's largest has 42).
+pub const MAX_OBJECTS: usize = 10_000;
+/// Most XML nodes parsed, a bound on the parser's memory for hostile files.
+const MAX_XML_NODES: u32 = 1 << 20;
+
+/// Parses the annotation XML `text`; `path` names it in errors. `class_names` is the
+/// dataset's class list (index 0 the background); objects of other classes are an error
+/// unless `skip_unknown`. Refuses more than [`MAX_OBJECTS`] objects.
+pub fn parse_annotation_text(
+    text: &str,
+    path: &Path,
+    class_names: &[String],
+    skip_unknown: bool,
+) -> Result<Annotation> {
+    let classes: HashMap<String, usize> = class_names
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.clone(), i))
+        .collect();
+    parse_annotation(text, path, &classes, class_names, skip_unknown)
+}
 
 /// One annotated object.
 #[derive(Clone, Debug, PartialEq)]
@@ -123,11 +147,23 @@ pub(crate) fn parse_annotation(
     class_names: &[String],
     skip_unknown: bool,
 ) -> Result<Annotation> {
-    let doc = Document::parse(text).map_err(|source| Error::Xml {
-        path: path.to_path_buf(),
-        line: source.pos().row,
-        column: source.pos().col,
-        source,
+    let opts = ParsingOptions {
+        allow_dtd: false,
+        nodes_limit: MAX_XML_NODES,
+    };
+    let doc = Document::parse_with_options(text, opts).map_err(|source| match source {
+        roxmltree::Error::NodesLimitReached => Error::Limit {
+            path: path.to_path_buf(),
+            reason: format!(
+                "more than {MAX_XML_NODES} XML nodes (at most {MAX_OBJECTS} objects are read)"
+            ),
+        },
+        source => Error::Xml {
+            path: path.to_path_buf(),
+            line: source.pos().row,
+            column: source.pos().col,
+            source,
+        },
     })?;
     let cx = Ctx { doc: &doc, path };
     let root = doc.root_element();
@@ -136,7 +172,17 @@ pub(crate) fn parse_annotation(
     let height = cx.size(cx.child(size, "height")?)?;
 
     let mut objects = Vec::new();
-    for object in root.children().filter(|n| n.has_tag_name("object")) {
+    for (i, object) in root
+        .children()
+        .filter(|n| n.has_tag_name("object"))
+        .enumerate()
+    {
+        if i == MAX_OBJECTS {
+            return Err(Error::Limit {
+                path: path.to_path_buf(),
+                reason: format!("more than {MAX_OBJECTS} <object> elements"),
+            });
+        }
         let name_node = cx.child(object, "name")?;
         let name = name_node.text().unwrap_or("").to_lowercase();
         let name = name.trim();

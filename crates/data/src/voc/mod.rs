@@ -12,7 +12,7 @@ mod classes;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use annotation::{Annotation, Object};
+pub use annotation::{Annotation, MAX_OBJECTS, MAX_XML_BYTES, Object, parse_annotation_text};
 pub use classes::{BACKGROUND, VOC_CLASSES, default_classes, parse_class_text, read_class_file};
 
 use crate::{Error, Result, RgbImage, load_rgb};
@@ -176,10 +176,18 @@ impl VocDataset {
     /// Reads and parses the annotation of `id` (difficult objects included).
     pub fn annotation(&self, id: &str) -> Result<Annotation> {
         let path = self.annotation_path(id);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.clone(),
             source,
-        })?;
+        };
+        let len = std::fs::metadata(&path).map_err(io)?.len();
+        if len > MAX_XML_BYTES {
+            return Err(Error::Limit {
+                path,
+                reason: format!("annotation of {len} bytes, more than {MAX_XML_BYTES}"),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(io)?;
         annotation::parse_annotation(
             &text,
             &path,
