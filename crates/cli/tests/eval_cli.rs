@@ -224,3 +224,40 @@ fn eval_of_a_person_detector_evaluates_person_by_name() {
     let ap = per["person"].as_f64().unwrap();
     assert!(ap > 0.6, "person AP {ap}");
 }
+
+/// `--min-map` is a quality gate: exit 0 at or above it, 1 below it (results still
+/// printed), 2 for a value outside 0..=1.
+#[test]
+fn min_map_gate_sets_the_exit_code() {
+    let dets = testdata("golden/mb2-ssd-lite-voc21-seed0/detections.csv");
+    let gate = |min: &str| {
+        run(&[
+            "eval",
+            "--detections",
+            dets.to_str().unwrap(),
+            "--voc",
+            voc().to_str().unwrap(),
+            "--format",
+            "json",
+            "--min-map",
+            min,
+        ])
+    };
+    let o = gate("0");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let map = v["map"].as_f64().unwrap();
+    assert!(map < 0.99, "golden mAP {map}");
+    let o = gate("0.99");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!o.stdout.is_empty(), "results are printed before the gate");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("quality gate failed"), "{err}");
+    let o = gate("1.5");
+    assert_eq!(o.status.code(), Some(2));
+}

@@ -71,6 +71,29 @@ pub struct Args {
     /// Timed runs for the latency columns (0 skips timing and peak-RSS measurement).
     #[arg(long, default_value_t = 20)]
     timing_runs: usize,
+    /// Quality gate: exit with code 1 (after printing and writing the results) when the
+    /// mAP is below this value, in 0..=1. A NaN mAP fails the gate.
+    #[arg(long, value_parser = parse_fraction)]
+    min_map: Option<f64>,
+}
+
+fn parse_fraction(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number in 0..=1")),
+    }
+}
+
+/// The exit code of the `--min-map` gate: 1 with a message when `map` is below it.
+fn gate(map: f64, min_map: Option<f64>) -> ExitCode {
+    match min_map {
+        // A NaN mAP fails too.
+        Some(min) if map.is_nan() || map < min => {
+            eprintln!("quality gate failed: mAP {map:.4} is below --min-map {min}");
+            ExitCode::from(1)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 /// Runs the command.
@@ -112,7 +135,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             items.len(),
         );
         print_ap(&ap, &a.format)?;
-        return Ok(ExitCode::SUCCESS);
+        return Ok(gate(ap.map, a.min_map));
     }
     let model = &a
         .model
@@ -161,7 +184,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     );
     print_ap(&out.ap, &a.format)?;
     if a.no_results {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(gate(out.ap.map, a.min_map));
     }
     let ctx = RowContext {
         command: "eval",
@@ -179,7 +202,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let row = metrics_row(&ctx, &det, model, &ds, &out.ap, out.wall_s)?;
     let (csv, json) = write_results(&a.results, &now_stamp(), "eval", &[row])?;
     eprintln!("wrote {} and {}", csv.display(), json.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(gate(out.ap.map, a.min_map))
 }
 
 fn report_skips(skipped: &[String], rows: usize) {
