@@ -23,7 +23,7 @@ use std::path::Path;
 
 pub use error::{FormatError, Result};
 pub use safetensors_io::{load_safetensors, save_safetensors};
-pub use sparse::{SparseSaveReport, save_safetensors_sparse};
+pub use sparse::{RawTensor, SparseSaveReport, save_raw_safetensors, save_safetensors_sparse};
 
 /// Element type of a loaded tensor. Storages of f64/f16/bf16 load as `F32`;
 /// i32/i16/i8/u8/bool (and safetensors u16/u32/u64) load as `I64`.

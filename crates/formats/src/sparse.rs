@@ -90,12 +90,30 @@ pub fn decode(n: usize, bitmap: &[u8], values: &[f32]) -> Option<Vec<f32>> {
     Some(out)
 }
 
-/// One tensor as written: name, safetensors dtype, shape, little-endian bytes.
-struct Raw {
-    name: String,
-    dtype: &'static str,
-    shape: Vec<usize>,
-    bytes: Vec<u8>,
+/// One tensor as written: name, safetensors dtype (`"F32"`, `"I8"`, ...), shape,
+/// little-endian bytes.
+pub struct RawTensor {
+    /// Tensor name.
+    pub name: String,
+    /// safetensors dtype name.
+    pub dtype: &'static str,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Little-endian element bytes.
+    pub bytes: Vec<u8>,
+}
+
+type Raw = RawTensor;
+
+/// Writes `tensors` in the given order as a safetensors file with `metadata`, atomically
+/// (temp file, then rename). The header's keys are in a fixed order, so equal inputs give
+/// byte-identical files.
+pub fn save_raw_safetensors(
+    path: &Path,
+    tensors: &[RawTensor],
+    metadata: &BTreeMap<String, String>,
+) -> Result<()> {
+    write_raw(path, tensors, metadata)
 }
 
 fn dense_raw(t: &NamedTensor) -> Raw {

@@ -6,7 +6,6 @@
 //! model with silently different numbers.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -197,21 +196,22 @@ impl QuantizedDetector {
                 .map(|(k, t)| (k.as_str(), t.dtype, t.shape.as_slice(), t.bytes.as_slice())),
         );
         meta.insert("slimdet.quant.checksum".into(), sum);
-        let views = tensors
-            .iter()
-            .map(|(k, t)| {
-                TensorView::new(t.dtype, t.shape.clone(), &t.bytes).map(|v| (k.clone(), v))
+        // Name order and the formats crate's fixed header order: saving the same model
+        // twice gives the same bytes.
+        let raws: Vec<slimdet_formats::RawTensor> = tensors
+            .into_iter()
+            .map(|(name, t)| slimdet_formats::RawTensor {
+                name,
+                dtype: dtype_name(t.dtype),
+                shape: t.shape,
+                bytes: t.bytes,
             })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| QuantError::Format {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(|e| QuantError::Format {
+            .collect();
+        let meta: BTreeMap<String, String> = meta.into_iter().collect();
+        slimdet_formats::save_raw_safetensors(path, &raws, &meta).map_err(|e| QuantError::Format {
             path: path.into(),
             reason: e.to_string(),
-        })?;
-        write_atomic(path, &bytes)
+        })
     }
 
     /// Loads a file written by [`QuantizedDetector::save`], checking its checksum, its
@@ -444,25 +444,17 @@ fn le_i32(b: &[u8]) -> Vec<i32> {
         .collect()
 }
 
-/// Writes `bytes` to `path` through a temp file in the same folder and a rename.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| QuantError::Io {
-        path: path.into(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".slimdet-quant-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+/// The safetensors name of the dtypes this format writes.
+fn dtype_name(d: Dtype) -> &'static str {
+    match d {
+        Dtype::F32 => "F32",
+        Dtype::F16 => "F16",
+        Dtype::I64 => "I64",
+        Dtype::I32 => "I32",
+        Dtype::I8 => "I8",
+        Dtype::U8 => "U8",
+        _ => unreachable!("the quantized format writes no {d:?} tensors"),
+    }
 }
 
 /// Whether `path` is a quantized slimdet file (reads only the header).
