@@ -546,3 +546,67 @@ fn missing_dataset_is_a_clear_error() {
         .unwrap_or(0);
     assert_eq!(rows, 0, "nothing written");
 }
+
+/// `--shard I/N` runs split the grid; `study merge` joins them into the rows of an
+/// unsharded run (the same accuracy columns, in grid order) and refuses a missing or a
+/// duplicated shard.
+#[test]
+fn sharded_study_merges_to_the_unsharded_rows() {
+    let whole = tempfile::tempdir().unwrap();
+    ok(&slimdet()
+        .args(study_args(whole.path(), &["--quick", "--no-report"]))
+        .output()
+        .unwrap());
+    let reference = accuracy(&file_with_suffix(whole.path(), "_study.csv"));
+
+    let shards = tempfile::tempdir().unwrap();
+    let dirs: Vec<PathBuf> = (0..2)
+        .map(|i| shards.path().join(format!("s{i}")))
+        .collect();
+    for (i, d) in dirs.iter().enumerate() {
+        let s = format!("{i}/2");
+        ok(&slimdet()
+            .args(study_args(d, &["--quick", "--no-report", "--shard", &s]))
+            .output()
+            .unwrap());
+        let part = accuracy(&file_with_suffix(d, "_study.csv"));
+        assert!(
+            !part.is_empty() && part.len() < reference.len(),
+            "shard {s}"
+        );
+    }
+    let merged = shards.path().join("merged");
+    let d0 = dirs[0].to_str().unwrap();
+    let d1 = dirs[1].to_str().unwrap();
+    let m = merged.to_str().unwrap();
+    ok(&run(&["study", "merge", d0, d1, "-o", m]));
+    assert_eq!(
+        accuracy(&file_with_suffix(&merged, "_study.csv")),
+        reference
+    );
+    assert!(
+        file_with_suffix(&merged, "_report")
+            .join("report.html")
+            .exists()
+    );
+
+    let fail = |args: &[&str], want: &str| {
+        let o = run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    };
+    fail(&["study", "merge", d0, "-o", m], "missing shard(s) 1/2");
+    fail(&["study", "merge", d0, d0, d1, "-o", m], "appears twice");
+    fail(
+        &["study", "merge", whole.path().to_str().unwrap(), "-o", m],
+        "not run with --shard",
+    );
+    fail(
+        &study_args(&merged, &["--shard", "2/2"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        "0 <= I < N",
+    );
+}

@@ -12,30 +12,8 @@ use crate::priors::{MB2_SSD_LITE_SPECS, ssd_priors, ultraface_priors};
 use crate::{mobilenet_v2, tf_ssdlite, ultraface, weights};
 use slimdet_data::Resize;
 
-/// The VOC class names, index 0 = BACKGROUND (spec §12).
-pub const VOC_CLASSES: [&str; 21] = [
-    "BACKGROUND",
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
-];
+/// The VOC class names, index 0 = BACKGROUND (spec §12): the data crate's table.
+pub use slimdet_data::voc::VOC_CLASSES;
 
 /// COCO's label map by id (1-based; "" for the ids COCO leaves unused), which the TF
 /// Object Detection API's COCO-trained models follow.

@@ -9,12 +9,14 @@
 //! - [`backends`]: building a variant (pruning, quantization, fine-tuning).
 //! - [`rows`]: the documented columns and the resumable journal.
 //! - [`measure`]: one variant in, one row out; the report's setup table.
+//! - [`shard`]: `--shard I/N` and `slimdet study merge`.
 
 pub mod backends;
 pub mod config;
 pub mod grid;
 pub mod measure;
 pub mod rows;
+pub mod shard;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -64,6 +66,20 @@ pub struct Args {
     /// With --resume: write the report of the study's finished rows, run nothing else.
     #[arg(long, requires = "resume", conflicts_with = "no_report")]
     report_only: bool,
+    /// Run only part I of N of the grid (variants whose grid index is I modulo N), for
+    /// one job of a scheduler's array; `slimdet study merge` joins the parts.
+    #[arg(long, value_parser = shard::Shard::parse)]
+    shard: Option<shard::Shard>,
+    #[command(subcommand)]
+    command: Option<StudyCommand>,
+}
+
+/// Subcommands of `slimdet study`.
+#[derive(clap::Subcommand)]
+enum StudyCommand {
+    /// Joins the shards of one study (`--shard I/N` runs, one folder each) into the whole
+    /// study's CSV, JSON and report; a missing, duplicated or unfinished shard is an error.
+    Merge(shard::MergeArgs),
 }
 
 /// Everything resolved before any work starts.
@@ -112,7 +128,11 @@ fn plan(a: &Args) -> Result<Plan> {
         });
     cfg.validate().with_context(|| what.clone())?;
     backends::check_available(&cfg).with_context(|| what.clone())?;
-    let variants = grid::select(grid::expand(&cfg).with_context(|| what)?, &a.only)?;
+    let mut variants = grid::select(grid::expand(&cfg).with_context(|| what)?, &a.only)?;
+    if let Some(s) = a.shard {
+        variants = s.select(variants);
+        eprintln!("shard {s}: {} variants of the grid", variants.len());
+    }
     let threads = if cfg.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -188,31 +208,29 @@ fn load_model(cfg: &StudyConfig) -> Result<Detector> {
 
 /// Runs the command.
 pub fn run(a: Args) -> Result<ExitCode> {
+    if let Some(StudyCommand::Merge(m)) = a.command {
+        return shard::merge(m);
+    }
     let p = plan(&a)?;
     let cfg = &p.cfg;
     let base = load_model(cfg)?;
-    let root = match &cfg.data.voc {
-        _ if cfg.data.synthetic => ensure_synth(&cfg.data.synth_dir, p.threads)?,
-        Some(v) if v.is_dir() => v.clone(),
-        Some(v) => bail!(
-            "dataset {} is not there: the built-in evaluation set ships with the source \
-             repository (datasets/voc2007); pass --voc DIR, or set data.synthetic = true",
-            v.display()
-        ),
-        None => ensure_synth(&cfg.data.synth_dir, p.threads)?,
-    };
+    let root = data_root(cfg, p.threads)?;
     let ds = crate::dataset_arg::open_for_model(
         &root,
         &cfg.data.split,
         &base.class_names,
         &cfg.model.path,
     )?;
-    let fingerprint = serde_json::to_string_pretty(&serde_json::json!({
+    let mut fingerprint = serde_json::json!({
         "config": cfg,
         "dataset": root,
         "threads": p.threads,
         "only": a.only,
-    }))?;
+    });
+    if let Some(s) = a.shard {
+        fingerprint["shard"] = s.to_string().into();
+    }
+    let fingerprint = serde_json::to_string_pretty(&fingerprint)?;
     let mut journal = open_journal(&a, &fingerprint)?;
     let todo: Vec<&grid::Variant> = p
         .variants
@@ -288,6 +306,51 @@ pub fn run(a: Args) -> Result<ExitCode> {
         eprintln!("wrote {}", html.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The evaluation dataset's folder: the configured VOC folder, or the synthetic dataset
+/// (generated if missing).
+fn data_root(cfg: &StudyConfig, threads: usize) -> Result<PathBuf> {
+    Ok(match &cfg.data.voc {
+        _ if cfg.data.synthetic => ensure_synth(&cfg.data.synth_dir, threads)?,
+        Some(v) if v.is_dir() => v.clone(),
+        Some(v) => bail!(
+            "dataset {} is not there: the built-in evaluation set ships with the source \
+             repository (datasets/voc2007); pass --voc DIR, or set data.synthetic = true",
+            v.display()
+        ),
+        None => ensure_synth(&cfg.data.synth_dir, threads)?,
+    })
+}
+
+/// Writes the report of `journal`'s rows into `<out>/<stamp>_report` (for merged shards:
+/// the setup table is read from the configuration, the model and the dataset again).
+fn report_for(cfg: &StudyConfig, out: &Path, journal: &Journal) -> Result<PathBuf> {
+    let threads = match cfg.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    };
+    let base = load_model(cfg)?;
+    let root = data_root(cfg, threads)?;
+    let ds = crate::dataset_arg::open_for_model(
+        &root,
+        &cfg.data.split,
+        &base.class_names,
+        &cfg.model.path,
+    )?;
+    let models_dir = out.join("models");
+    let env = measure::Env {
+        cfg,
+        ds: &ds,
+        base_model: &cfg.model.path,
+        threads,
+        models_dir: &models_dir,
+        reproduce_base: "",
+        calib: &[],
+    };
+    let dir = out.join(format!("{}_report", journal.stamp));
+    let setup = measure::setup(&env, &base, &root);
+    measure::write_report(&dir, &setup, &journal.rows, &cfg.report)
 }
 
 /// A new journal, or with `--resume` the latest one in `--out` with this configuration.
