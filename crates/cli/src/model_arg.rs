@@ -97,13 +97,8 @@ pub fn check_builtin(path: &Path) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
         .with_context(|| format!("creating {} for the built-in model", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("writing the built-in model into {}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, BUILTIN)
-        .with_context(|| format!("writing the built-in model into {}", dir.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("writing the built-in model to {}", path.display()))?;
-    Ok(())
+    slimdet_atomic::write(path, BUILTIN)
+        .with_context(|| format!("writing the built-in model to {}", path.display()))
 }
 
 /// Worker threads.

@@ -6,7 +6,6 @@
 //! to within a level or two on most pixels (see the `decode` tests for the
 //! measured figures), PNG is lossless and identical.
 
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use image::{DynamicImage, ImageDecoder, ImageEncoder, ImageReader};
@@ -121,28 +120,22 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".slimdet-").suffix(".png.tmp");
-    // tempfile creates 0600 files; ask for 0666 (minus umask) like `File::create`.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let tmp = builder.tempfile_in(dir).map_err(io_err)?;
-    {
-        let mut out = BufWriter::new(tmp.as_file());
-        image::codecs::png::PngEncoder::new(&mut out)
+    let mut encode_err = None;
+    slimdet_atomic::write_with(path, |out| {
+        image::codecs::png::PngEncoder::new(out)
             .write_image(&img.data, w, h, image::ExtendedColorType::Rgb8)
-            .map_err(|source| Error::Encode {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        out.flush().map_err(io_err)?;
-    }
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
-    Ok(())
+            .map_err(|e| {
+                encode_err = Some(e);
+                std::io::Error::other("PNG encoding failed")
+            })
+    })
+    .map_err(|source| match encode_err.take() {
+        Some(source) => Error::Encode {
+            path: path.to_path_buf(),
+            source,
+        },
+        None => io_err(source),
+    })
 }
 
 /// Normalises for the network: `(x - mean) / std` in `f32` for every byte of

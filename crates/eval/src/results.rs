@@ -5,7 +5,6 @@
 //! The columns are documented in the README ("Results files"); [`COLUMNS`] is that list,
 //! and `ap_<class>` columns (one per class, in class order) follow `map`.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -175,22 +174,12 @@ pub fn to_json(rows: &[ResultRow]) -> String {
     format!("[\n{}\n]\n", items.join(",\n"))
 }
 
-/// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
+/// Writes `bytes` to `path` atomically ([`slimdet_atomic::write`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |source| Error::Io {
+    slimdet_atomic::write(path, bytes).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 /// Writes `dir/<stamp>_<command>.csv` and `.json` (creating `dir`); returns both paths.

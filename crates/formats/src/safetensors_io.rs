@@ -9,7 +9,7 @@
 //! then renamed over the target, so readers never see a partial file.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors};
@@ -201,28 +201,6 @@ pub fn save_safetensors(
     metadata: &BTreeMap<String, String>,
 ) -> Result<()> {
     let header = header(path, sd, metadata)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".slimdet-save-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io_err(path, "creating a temp file beside the target"))?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
-        write_body(&mut w, &header, sd).map_err(io_err(path, "writing the temp file"))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(io_err(path, "syncing the temp file"))?;
-    tmp.persist(path)
-        .map_err(|e| io_err(path, "renaming the temp file onto the target")(e.error))?;
-    // Make the rename itself durable; not every platform can sync a directory.
-    #[cfg(unix)]
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    slimdet_atomic::write_with(path, |mut w| write_body(&mut w, &header, sd))
+        .map_err(io_err(path, "writing"))
 }

@@ -22,7 +22,7 @@
 //! `slimdet.sparse` entry from the returned metadata.
 
 use std::collections::BTreeMap;
-use std::io::{BufWriter, Write};
+
 use std::path::Path;
 
 use serde_json::{Map, Value as Json, json};
@@ -210,40 +210,19 @@ fn write_raw(path: &Path, raws: &[Raw], meta: &BTreeMap<String, String>) -> Resu
     while !header.len().is_multiple_of(8) {
         header.push(b' ');
     }
-    let io = |op: &'static str| {
-        move |source| FormatError::Io {
-            path: path.to_path_buf(),
-            op,
-            source,
+    slimdet_atomic::write_with(path, |w| {
+        w.write_all(&(header.len() as u64).to_le_bytes())?;
+        w.write_all(&header)?;
+        for r in raws {
+            w.write_all(&r.bytes)?;
         }
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".slimdet-save-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io("creating a temp file beside the target"))?;
-    {
-        let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
-        let mut body = || -> std::io::Result<()> {
-            w.write_all(&(header.len() as u64).to_le_bytes())?;
-            w.write_all(&header)?;
-            for r in raws {
-                w.write_all(&r.bytes)?;
-            }
-            w.flush()
-        };
-        body().map_err(io("writing the temp file"))?;
-    }
-    tmp.as_file()
-        .sync_all()
-        .map_err(io("syncing the temp file"))?;
-    tmp.persist(path)
-        .map_err(|e| io("renaming the temp file onto the target")(e.error))?;
-    Ok(())
+        Ok(())
+    })
+    .map_err(|source| FormatError::Io {
+        path: path.to_path_buf(),
+        op: "writing",
+        source,
+    })
 }
 
 /// Replaces every `bitmap-v1` pair listed in `meta[slimdet.sparse]` by its dense tensor,

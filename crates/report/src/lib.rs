@@ -20,7 +20,6 @@ pub mod plots;
 pub mod reference;
 pub mod render;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub use analysis::ReportOptions;
@@ -39,20 +38,12 @@ pub struct Written {
     pub plots: Vec<PathBuf>,
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
+/// Writes `bytes` to `path` atomically ([`slimdet_atomic::write`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |source| Error::Io {
+    slimdet_atomic::write(path, bytes).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    })
 }
 
 /// Draws every figure and writes `dir/plots/*.svg`, `dir/plots/*.png`, `dir/report.html`

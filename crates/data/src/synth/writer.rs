@@ -2,8 +2,7 @@
 //! atomically per file, and in an order that never lets a half-written
 //! dataset pass for a complete one.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
@@ -216,24 +215,10 @@ fn annotation_xml(id: &str, size: usize, objects: &[SynthObject]) -> String {
     s + "</annotation>\n"
 }
 
-/// Writes `bytes` to a temporary file next to `path`, then renames it over
-/// `path`, so readers see either the old file or the whole new one.
+/// Writes `bytes` to `path` atomically ([`slimdet_atomic::write`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_err = |source| Error::Io {
+    slimdet_atomic::write(path, bytes).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir: PathBuf = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".slimdet-").suffix(".tmp");
-    // tempfile creates 0600 files; ask for 0666 (minus umask) like `File::create`.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(&dir).map_err(io_err)?;
-    tmp.write_all(bytes).map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
-    Ok(())
+    })
 }

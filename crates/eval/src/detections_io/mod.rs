@@ -14,7 +14,7 @@
 mod csv_io;
 mod json_io;
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::Path;
 
 pub use csv_io::{parse_csv, read_csv, write_csv};
@@ -162,31 +162,13 @@ pub(crate) fn name_of<'c>(
         })
 }
 
-/// Writes `path` atomically: `fill` writes into a temporary file in the same
-/// folder, which is then renamed over `path`.
+/// Writes `path` atomically with what `fill` writes ([`slimdet_atomic::write_with`]).
 pub(crate) fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
-    let io_err = |source| Error::Io {
+    slimdet_atomic::write_with(path, fill).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".slimdet-").suffix(".tmp");
-    // tempfile creates 0600 files; ask for 0666 (minus umask) like `File::create`.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let tmp = builder.tempfile_in(dir).map_err(io_err)?;
-    {
-        let mut w = BufWriter::new(tmp.as_file());
-        fill(&mut w).map_err(io_err)?;
-        w.flush().map_err(io_err)?;
-    }
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
-    Ok(())
+    })
 }

@@ -385,21 +385,10 @@ pub fn export_detector_qdq(det: &Detector, spec: &QdqSpec, path: &Path, raw: boo
     )
 }
 
+/// Writes `bytes` to `path` atomically ([`slimdet_atomic::write`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let file = path.display().to_string();
-    let fname = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{fname}.tmp{}", std::process::id()));
-    let io = |source| OnnxError::Io {
-        file: file.clone(),
+    slimdet_atomic::write(path, bytes).map_err(|source| OnnxError::Io {
+        file: path.display().to_string(),
         source,
-    };
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            io(e)
-        })
+    })
 }

@@ -5,7 +5,7 @@
 //! every variant is built from the same base model and evaluated on its own.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
@@ -80,7 +80,7 @@ struct Found {
     rest: Value,
 }
 
-fn read_shard(dir: &PathBuf) -> Result<Found> {
+fn read_shard(dir: &Path) -> Result<Found> {
     let Some((journal, _)) = Journal::latest(dir, "")? else {
         bail!(
             "{}: no study here (run `slimdet study --shard I/N --out {0}`)",
@@ -106,7 +106,7 @@ fn read_shard(dir: &PathBuf) -> Result<Found> {
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("{}", journal.config.display()))?;
     Ok(Found {
-        dir: dir.clone(),
+        dir: dir.to_path_buf(),
         journal,
         shard,
         rest,
@@ -115,7 +115,7 @@ fn read_shard(dir: &PathBuf) -> Result<Found> {
 
 /// Runs `slimdet study merge`.
 pub fn merge(a: MergeArgs) -> Result<ExitCode> {
-    let found: Vec<Found> = a.dirs.iter().map(read_shard).collect::<Result<_>>()?;
+    let found: Vec<Found> = a.dirs.iter().map(|d| read_shard(d)).collect::<Result<_>>()?;
     let first = &found[0];
     let count = first.shard.count;
     let mut by_index: BTreeMap<usize, &Found> = BTreeMap::new();
