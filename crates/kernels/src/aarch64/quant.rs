@@ -27,7 +27,7 @@ pub(crate) enum Stage<'a> {
 
 /// Kernel id of the int8 depthwise convolution on `tier`, if a NEON kernel runs it.
 pub(crate) fn qdwconv_id(tier: Tier) -> Option<&'static str> {
-    super::isa(tier).map(|_| "qdwconv_u8i8_requant_neon_c8")
+    super::isa(tier).map(|_| "aarch64/neon/qdwconv_u8i8_requant_c8")
 }
 
 /// Depthwise convolution on NEON; `false` when `tier` or the CPU has no NEON path. The
@@ -75,8 +75,8 @@ pub(crate) fn qadd(tier: Tier, a: &[u8], b: &[u8], p: &QAddParams, out: &mut [u8
 /// Kernel id of the int8 GEMM on `tier`, if a NEON kernel runs it.
 pub(crate) fn qgemm_id(tier: Tier) -> Option<&'static str> {
     Some(match super::isa(tier)? {
-        super::Isa::NeonDot => "qgemm_u8i8_i32_requant_neondot_4x16",
-        super::Isa::Neon => "qgemm_u8i8_i32_requant_neon_2x16",
+        super::Isa::NeonDot => "aarch64/neondot/qgemm_u8i8_i32_requant_4x16",
+        super::Isa::Neon => "aarch64/neon/qgemm_u8i8_i32_requant_2x16",
     })
 }
 

@@ -4,7 +4,7 @@
 //!
 //! `out = clamp(zo + M_o((M_a((a − za)·2^20) + M_b((b − zb)·2^20))), qmin, qmax)` with
 //! `M_a = s_a / (2·max)`, `M_b = s_b / (2·max)`, `M_o = 2·max / (2^20 · s_out)`.
-//! Kernel ids: `qadd_u8_requant_<isa>`.
+//! Kernel ids: `<arch>/<isa>/qadd_u8_requant` (see the crate docs, "Kernel names").
 
 use super::requant::QMul;
 use crate::dispatch::Tier;

@@ -4,7 +4,7 @@
 //!
 //! `out[oy, ox, c] = rq(Σ_taps (x[iy, ix, c] − x_zp) · w[tap, c], c)` where taps that
 //! fall into the padding contribute nothing (they hold the real value 0, which is
-//! `x_zp`). Kernel ids: `qdwconv_u8i8_requant_<isa>_c<lanes>`.
+//! `x_zp`). Kernel ids: `<arch>/<isa>/qdwconv_u8i8_requant_c<lanes>` (crate docs, "Kernel names").
 
 use std::ops::Range;
 
@@ -136,5 +136,5 @@ pub fn qdwconv_u8i8_requant_rows(
 pub fn qdwconv_kernel_id(tier: Tier) -> &'static str {
     crate::x86_64::quant::qdwconv_id(tier)
         .or_else(|| crate::aarch64::quant::qdwconv_id(tier))
-        .unwrap_or("qdwconv_u8i8_requant_scalar")
+        .unwrap_or("reference/qdwconv_u8i8_requant")
 }

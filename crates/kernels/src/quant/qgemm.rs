@@ -10,7 +10,7 @@
 //! ([`PackedB::zero_point_bias`]), so the kernels are plain integer dot products and
 //! every tier is bit-exact against [`qgemm_reference`].
 //!
-//! Kernel ids: `qgemm_u8i8_i32_requant_<isa>_<rows>x<cols>`.
+//! Kernel ids: `<arch>/<isa>/qgemm_u8i8_i32_requant_<rows>x<cols>` (crate docs, "Kernel names").
 
 use super::qadd::QAddParams;
 use super::requant::Requant;
@@ -356,7 +356,7 @@ pub fn qgemm_u8i8_f32_dequant(
 pub fn qgemm_kernel_id(tier: Tier) -> &'static str {
     crate::x86_64::quant::qgemm_id(tier)
         .or_else(|| crate::aarch64::quant::qgemm_id(tier))
-        .unwrap_or("qgemm_u8i8_i32_requant_scalar")
+        .unwrap_or("reference/qgemm_u8i8_i32_requant")
 }
 
 #[cfg(test)]

@@ -267,7 +267,7 @@ pub(crate) fn gemm_bf16f32(
 
 /// Id of the kernel `gemm_bf16f32` would run for `tier`, or `None` when it would decline.
 pub(crate) fn gemm_bf16f32_id(tier: Tier) -> Option<&'static str> {
-    bf16_gemm_ready(tier).then_some("x86_64/avx512/gemm_bf16f32_avx512bf16_4x32")
+    bf16_gemm_ready(tier).then_some("x86_64/avx512bf16/gemm_bf16f32_4x32")
 }
 
 /// Id of the kernel `pointwise_f32` would run for `tier`, or `None` when it would decline.

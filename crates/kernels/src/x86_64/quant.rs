@@ -111,9 +111,9 @@ fn qisa(tier: Tier) -> Option<QIsa> {
 /// Kernel id of the int8 GEMM on `tier`.
 pub(crate) fn qgemm_id(tier: Tier) -> Option<&'static str> {
     qisa(tier).map(|i| match i {
-        QIsa::Vnni if amx_ready() => "qgemm_u8i8_i32_requant_amx_16x64",
-        QIsa::Vnni => "qgemm_u8i8_i32_requant_avx512vnni_6x64",
-        QIsa::Avx512 | QIsa::Avx2 => "qgemm_u8i8_i32_requant_avx2_2x16",
+        QIsa::Vnni if amx_ready() => "x86_64/amx/qgemm_u8i8_i32_requant_16x64",
+        QIsa::Vnni => "x86_64/avx512vnni/qgemm_u8i8_i32_requant_6x64",
+        QIsa::Avx512 | QIsa::Avx2 => "x86_64/avx2/qgemm_u8i8_i32_requant_2x16",
     })
 }
 
@@ -132,9 +132,9 @@ fn has_vbmi() -> bool {
 /// Kernel id of the int8 depthwise convolution on `tier`.
 pub(crate) fn qdwconv_id(tier: Tier) -> Option<&'static str> {
     qisa(tier).map(|i| match i {
-        QIsa::Vnni if has_vbmi() => "qdwconv_u8i8_requant_avx512vnni_c16",
-        QIsa::Vnni | QIsa::Avx512 => "qdwconv_u8i8_requant_avx512_c16",
-        QIsa::Avx2 => "qdwconv_u8i8_requant_avx2_c8",
+        QIsa::Vnni if has_vbmi() => "x86_64/avx512vnni/qdwconv_u8i8_requant_c16",
+        QIsa::Vnni | QIsa::Avx512 => "x86_64/avx512/qdwconv_u8i8_requant_c16",
+        QIsa::Avx2 => "x86_64/avx2/qdwconv_u8i8_requant_c8",
     })
 }
 

@@ -483,9 +483,9 @@ fn qgemm_kernel_ids_name_each_tier() {
     for tier in dispatch::available() {
         let id = qgemm::qgemm_kernel_id(tier);
         match tier {
-            Tier::Scalar => assert_eq!(id, "qgemm_u8i8_i32_requant_scalar"),
-            Tier::Neon => assert_eq!(id, "qgemm_u8i8_i32_requant_neon_2x16"),
-            Tier::NeonDot => assert_eq!(id, "qgemm_u8i8_i32_requant_neondot_4x16"),
+            Tier::Scalar => assert_eq!(id, "reference/qgemm_u8i8_i32_requant"),
+            Tier::Neon => assert_eq!(id, "aarch64/neon/qgemm_u8i8_i32_requant_2x16"),
+            Tier::NeonDot => assert_eq!(id, "aarch64/neondot/qgemm_u8i8_i32_requant_4x16"),
             Tier::Avx2 | Tier::Avx512 => {
                 assert!(id.contains("_avx") || id.contains("_amx"), "{id}")
             }

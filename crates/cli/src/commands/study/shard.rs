@@ -115,7 +115,11 @@ fn read_shard(dir: &Path) -> Result<Found> {
 
 /// Runs `slimdet study merge`.
 pub fn merge(a: MergeArgs) -> Result<ExitCode> {
-    let found: Vec<Found> = a.dirs.iter().map(|d| read_shard(d)).collect::<Result<_>>()?;
+    let found: Vec<Found> = a
+        .dirs
+        .iter()
+        .map(|d| read_shard(d))
+        .collect::<Result<_>>()?;
     let first = &found[0];
     let count = first.shard.count;
     let mut by_index: BTreeMap<usize, &Found> = BTreeMap::new();

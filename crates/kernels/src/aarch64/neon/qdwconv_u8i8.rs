@@ -1,4 +1,4 @@
-//! `qdwconv_u8i8_requant_neon_c8`: int8 depthwise convolution (any k×k, stride, padding
+//! `aarch64/neon/qdwconv_u8i8_requant_c8`: int8 depthwise convolution (any k×k, stride, padding
 //! and dilation) with the requantization fused, 8 channels at a time.
 //!
 //! Per output pixel the in-image taps are listed once; each 8-channel block widens

@@ -1,4 +1,4 @@
-//! `qdwconv_u8i8_requant_avx2_c8`: int8 depthwise convolution, eight channels per ymm;
+//! `x86_64/avx2/qdwconv_u8i8_requant_c8`: int8 depthwise convolution, eight channels per ymm;
 //! the channel tail goes through the same lanes via small zero-padded copies.
 
 use core::arch::x86_64::*;

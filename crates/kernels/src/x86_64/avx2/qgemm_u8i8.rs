@@ -1,4 +1,4 @@
-//! `qgemm_u8i8_i32_requant_avx2_2x16`: the int8 GEMM on AVX2 without VNNI.
+//! `x86_64/avx2/qgemm_u8i8_i32_requant_2x16`: the int8 GEMM on AVX2 without VNNI.
 //!
 //! `vpmaddubsw` saturates its 16-bit pair sums, so it is not exact; instead bytes are
 //! widened to `i16` and `vpmaddwd` forms exact `i32` pair sums. Accumulators hold the

@@ -1,4 +1,4 @@
-//! `qdwconv_u8i8_requant_avx512vnni_c16`: the 3x3 (dilation 1) int8 depthwise
+//! `x86_64/avx512vnni/qdwconv_u8i8_requant_c16`: the 3x3 (dilation 1) int8 depthwise
 //! convolution with VNNI and VBMI, sixteen channels per zmm.
 //!
 //! Four taps of sixteen channels are gathered into one zmm (`[t0 | t1 | t2 | t3]`,

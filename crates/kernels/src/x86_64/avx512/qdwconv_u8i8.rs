@@ -1,4 +1,4 @@
-//! `qdwconv_u8i8_requant_avx512_c16`: int8 depthwise convolution, sixteen channels per
+//! `x86_64/avx512/qdwconv_u8i8_requant_c16`: int8 depthwise convolution, sixteen channels per
 //! zmm (masked for the channel tail). Each tap widens 16 input bytes and 16 weights to
 //! `i32`, subtracts the input zero point and multiply-adds in `i32`: exact.
 

@@ -1,4 +1,4 @@
-//! `qgemm_u8i8_i32_requant_amx_16x64`: the int8 GEMM on Intel AMX (AMX-TILE and
+//! `x86_64/amx/qgemm_u8i8_i32_requant_16x64`: the int8 GEMM on Intel AMX (AMX-TILE and
 //! AMX-INT8, Sapphire Rapids and later), with the AVX-512 output stage of the VNNI
 //! kernel.
 //!

@@ -1,4 +1,4 @@
-//! `qgemm_u8i8_i32_requant_avx512vnni_6x64`: the int8 GEMM on AVX-512 VNNI.
+//! `x86_64/avx512vnni/qgemm_u8i8_i32_requant_6x64`: the int8 GEMM on AVX-512 VNNI.
 //!
 //! Micro-tile: 6 rows × 4 column blocks of 16 = 24 zmm accumulators. Each depth group
 //! of 4 loads four 64-byte weight vectors and broadcasts 4 activation bytes per row;
