@@ -25,6 +25,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use slimdet_data::synth::{SynthConfig, generate_with_threads, is_generated};
+use slimdet_data::voc::VocDataset;
 use slimdet_eval::results::now_stamp;
 use slimdet_models::Detector;
 
@@ -133,11 +134,7 @@ fn plan(a: &Args) -> Result<Plan> {
         variants = s.select(variants);
         eprintln!("shard {s}: {} variants of the grid", variants.len());
     }
-    let threads = if cfg.threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    } else {
-        cfg.threads
-    };
+    let threads = resolve_threads(&cfg);
     let mut rep = vec!["slimdet".to_string(), "study".to_string()];
     if a.quick {
         rep.push("--quick".into());
@@ -213,14 +210,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     let p = plan(&a)?;
     let cfg = &p.cfg;
-    let base = load_model(cfg)?;
-    let root = data_root(cfg, p.threads)?;
-    let ds = crate::dataset_arg::open_for_model(
-        &root,
-        &cfg.data.split,
-        &base.class_names,
-        &cfg.model.path,
-    )?;
+    let (base, root, ds) = open_inputs(cfg, p.threads)?;
     let mut fingerprint = serde_json::json!({
         "config": cfg,
         "dataset": root,
@@ -308,6 +298,28 @@ pub fn run(a: Args) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Worker threads: the configuration's, or every core when it says 0.
+fn resolve_threads(cfg: &StudyConfig) -> usize {
+    match cfg.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        t => t,
+    }
+}
+
+/// The base model, the dataset folder and the evaluation split opened for the model's
+/// classes.
+fn open_inputs(cfg: &StudyConfig, threads: usize) -> Result<(Detector, PathBuf, VocDataset)> {
+    let base = load_model(cfg)?;
+    let root = data_root(cfg, threads)?;
+    let ds = crate::dataset_arg::open_for_model(
+        &root,
+        &cfg.data.split,
+        &base.class_names,
+        &cfg.model.path,
+    )?;
+    Ok((base, root, ds))
+}
+
 /// The evaluation dataset's folder: the configured VOC folder, or the synthetic dataset
 /// (generated if missing).
 fn data_root(cfg: &StudyConfig, threads: usize) -> Result<PathBuf> {
@@ -326,18 +338,8 @@ fn data_root(cfg: &StudyConfig, threads: usize) -> Result<PathBuf> {
 /// Writes the report of `journal`'s rows into `<out>/<stamp>_report` (for merged shards:
 /// the setup table is read from the configuration, the model and the dataset again).
 fn report_for(cfg: &StudyConfig, out: &Path, journal: &Journal) -> Result<PathBuf> {
-    let threads = match cfg.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        t => t,
-    };
-    let base = load_model(cfg)?;
-    let root = data_root(cfg, threads)?;
-    let ds = crate::dataset_arg::open_for_model(
-        &root,
-        &cfg.data.split,
-        &base.class_names,
-        &cfg.model.path,
-    )?;
+    let threads = resolve_threads(cfg);
+    let (base, root, ds) = open_inputs(cfg, threads)?;
     let models_dir = out.join("models");
     let env = measure::Env {
         cfg,
