@@ -10,7 +10,7 @@ secs=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(model_file quant_file voc_xml image_decode detections onnx_import tf_graphdef)
+  targets=(model_file quant_file voc_xml image_decode detections study_toml onnx_import tf_graphdef)
 fi
 mkdir -p logs
 for t in "${targets[@]}"; do
