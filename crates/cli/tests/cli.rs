@@ -325,5 +325,5 @@ fn convert_round_trips_to_safetensors() {
     let a = slimdet_models::Detector::load(&golden_model(), None).unwrap();
     let b = slimdet_models::Detector::load(&out, None).unwrap();
     assert_eq!(a.graph, b.graph);
-    assert_eq!(b.arch.name(), "mb2-ssd-lite");
+    assert_eq!(b.name, "mb2-ssd-lite");
 }

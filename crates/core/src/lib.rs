@@ -4,6 +4,7 @@
 //! activation fusion, and later pruning and quantization) rewrite the graph; the
 //! [`Plan`] compiles a graph into packed weights plus one activation arena and runs it.
 
+pub mod desc;
 pub mod error;
 pub mod exec;
 mod fused;
@@ -15,6 +16,7 @@ pub mod sparse;
 pub mod stats;
 pub mod tensor;
 
+pub use desc::{GraphDesc, NodeDesc, OpDesc};
 pub use error::{CoreError, Result};
 pub use exec::{Plan, PlanOptions};
 pub use graph::{Graph, Node, ValueId};

@@ -1,15 +1,13 @@
-//! Which detector a weight file holds, its SSD configuration, and the [`Detector`]
-//! (graph + priors + configuration + class names) that the rest of the toolkit uses.
-
-use std::collections::BTreeMap;
-use std::path::Path;
+//! The graph builders: which architecture a state_dict holds (recognised from its keys
+//! and shapes), and for each its graph, priors, SSD configuration and default class
+//! names. The rest of the toolkit works on the [`crate::Detector`] they build.
 
 use slimdet_core::Graph;
 use slimdet_formats::StateDict;
 
 use crate::error::{ModelError, Result};
 use crate::priors::{MB2_SSD_LITE_SPECS, ssd_priors, ultraface_priors};
-use crate::{mobilenet_v2, tf_ssdlite, ultraface, weights};
+use crate::{mobilenet_v2, tf_ssdlite, ultraface};
 use slimdet_data::Resize;
 
 /// The VOC class names, index 0 = BACKGROUND (spec §12): the data crate's table.
@@ -201,6 +199,40 @@ impl Arch {
         Ok(found)
     }
 
+    /// The architecture a version-1 quantized file names in its metadata
+    /// (`slimdet.arch`, with `slimdet.width_mult` and `slimdet.num_classes` where the
+    /// architecture has them); `Err` says what is missing or implausible.
+    pub fn from_metadata(
+        name: Option<&str>,
+        width_mult: Option<&str>,
+        num_classes: Option<&str>,
+    ) -> std::result::Result<Arch, String> {
+        let classes = || {
+            num_classes
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|n| (2..=1000).contains(n))
+                .ok_or("missing or invalid slimdet.num_classes")
+        };
+        match name {
+            Some("mb2-ssd-lite") => {
+                let width_mult = width_mult
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|w| *w > 0.0 && *w <= 4.0)
+                    .ok_or("missing or invalid slimdet.width_mult")?;
+                Ok(Arch::Mb2SsdLite {
+                    width_mult,
+                    num_classes: classes()?,
+                })
+            }
+            Some("tf-ssdlite-mobilenet-v2") => Ok(Arch::TfSsdLiteMobileNetV2 {
+                num_classes: classes()?,
+            }),
+            Some("ultraface-slim") => Ok(Arch::UltrafaceSlim),
+            Some("ultraface-rfb") => Ok(Arch::UltrafaceRfb),
+            other => Err(format!("unknown or missing architecture {other:?}")),
+        }
+    }
+
     /// The SSD configuration of this architecture.
     pub fn config(&self) -> SsdConfig {
         match self {
@@ -353,132 +385,4 @@ pub enum ScoreFn {
     Softmax,
     /// An independent sigmoid per class (the TF Object Detection API's SSDs).
     Sigmoid,
-}
-
-/// A detector ready to compile: architecture, graph with weights, priors, configuration
-/// and class names.
-#[derive(Clone, Debug)]
-pub struct Detector {
-    /// The architecture.
-    pub arch: Arch,
-    /// The network; outputs `logits` `[N, P, classes]` and `locations` `[N, P, 4]`.
-    pub graph: Graph,
-    /// Priors, centre form, `[P]`.
-    pub priors: Vec<[f32; 4]>,
-    /// Pre/post-processing constants.
-    pub config: SsdConfig,
-    /// Class names, index 0 = BACKGROUND.
-    pub class_names: Vec<String>,
-    /// Runs the network instead of the f32 graph when set (e.g. the int8 engine).
-    pub backend: Option<std::sync::Arc<dyn crate::BackendFactory>>,
-}
-
-impl Detector {
-    /// A detector of `arch` with zero weights.
-    pub fn new(arch: Arch) -> Self {
-        Self {
-            graph: arch.build_graph(),
-            priors: arch.priors(),
-            config: arch.config(),
-            class_names: arch.default_classes(),
-            arch,
-            backend: None,
-        }
-    }
-
-    /// A randomly initialised detector (pytorch-ssd's initialisation, see
-    /// [`crate::init::random_init`]) with the given class names (index 0 = BACKGROUND).
-    pub fn random(arch: Arch, class_names: Vec<String>, seed: u64) -> Self {
-        let mut det = Detector::new(arch);
-        crate::init::random_init(
-            &mut det.graph,
-            seed,
-            &["extras", "classification_headers", "regression_headers"],
-        );
-        det.class_names = class_names;
-        det
-    }
-
-    /// Loads a `.pth` (zip or legacy), `.safetensors` or TF frozen graph (`.pb`, see
-    /// [`crate::tf_import`]) file, recognised by content. The architecture comes from
-    /// `arch_hint`, the file's metadata, or the keys, which must all agree.
-    pub fn load(path: &Path, arch_hint: Option<&str>) -> Result<Self> {
-        let bytes = slimdet_formats::read_file(path)?;
-        Self::load_bytes(&bytes, &path.display().to_string(), arch_hint)
-    }
-
-    /// [`Detector::load`] on bytes in memory; `name` names them in errors.
-    pub fn load_bytes(bytes: &[u8], name: &str, arch_hint: Option<&str>) -> Result<Self> {
-        let p = name.to_string();
-        if !slimdet_formats::looks_like_safetensors(bytes)
-            && slimdet_formats::tf::looks_like_graphdef(bytes)
-        {
-            let det = crate::tf_import::load(bytes, &p)?;
-            if let Some(h) = arch_hint.filter(|h| *h != det.arch.name()) {
-                return Err(ModelError::Arch {
-                    path: p,
-                    reason: format!(
-                        "--arch {h} given, but the file is a TensorFlow frozen graph of {}",
-                        det.arch.name()
-                    ),
-                });
-            }
-            return Ok(det);
-        }
-        let (sd, meta) = slimdet_formats::load_state_dict_bytes(bytes, &p)?;
-        let hint = arch_hint.or(meta.get("slimdet.arch").map(String::as_str));
-        let arch = Arch::detect(&sd, hint, &p)?;
-        let mut det = Detector::new(arch);
-        if meta.contains_key(crate::reshape::PRUNED_META_KEY) {
-            let input = det.input_shape();
-            crate::reshape::adopt_shapes(&mut det.graph, &sd, &input, &p)?;
-        }
-        weights::load_into(&mut det.graph, &sd, &p, det.arch.name())?;
-        if let Some(names) = meta.get("slimdet.classes") {
-            let names: Vec<String> = names.split(',').map(str::to_string).collect();
-            if names.len() == det.class_names.len() {
-                det.class_names = names;
-            }
-        }
-        Ok(det)
-    }
-
-    /// Saves the weights as safetensors with the architecture and class names in the
-    /// metadata, atomically.
-    pub fn save_safetensors(&self, path: &Path) -> Result<()> {
-        let meta = self.metadata();
-        slimdet_formats::save_safetensors(path, &weights::to_state_dict(&self.graph), &meta)?;
-        Ok(())
-    }
-
-    /// [`Detector::save_safetensors`] with mostly-zero tensors in the sparse `bitmap-v1`
-    /// encoding (see `slimdet_formats::sparse`); [`Detector::load`] reads both.
-    pub fn save_safetensors_sparse(
-        &self,
-        path: &Path,
-    ) -> Result<slimdet_formats::SparseSaveReport> {
-        let meta = self.metadata();
-        let sd = weights::to_state_dict(&self.graph);
-        Ok(slimdet_formats::save_safetensors_sparse(path, &sd, &meta)?)
-    }
-
-    /// File metadata: architecture, class names, and the structured-pruning marker when
-    /// the channel counts differ from the architecture's.
-    fn metadata(&self) -> BTreeMap<String, String> {
-        let mut meta = BTreeMap::new();
-        meta.insert("slimdet.arch".to_string(), self.arch.name().to_string());
-        meta.insert("slimdet.classes".to_string(), self.class_names.join(","));
-        if crate::reshape::shapes_differ(&self.graph, &self.arch.build_graph()) {
-            meta.insert(
-                crate::reshape::PRUNED_META_KEY.to_string(),
-                "structured".to_string(),
-            );
-        }
-        meta
-    }
-
-    /// Input shape `[1, H, W, 3]` for one image.
-    pub fn input_shape(&self) -> [usize; 4] {
-        [1, self.config.input_h, self.config.input_w, 3]
-    }
 }

@@ -5,6 +5,7 @@
 //! - [`ultraface`]: the UltraFace slim and RFB face detectors (320x240).
 //! - [`tf_ssdlite`], [`tf_import`]: the TF Object Detection API's SSDLite-MobileNetV2 and
 //!   its import from a frozen graph (`.pb`).
+//! - [`detector`], [`file`]: the [`Detector`] and the model file that carries its graph.
 //! - [`weights`]: filling a graph from a state_dict, with a full mismatch report.
 //! - [`predictor`]: image in, detections out, as pytorch-ssd's `Predictor`.
 
@@ -12,7 +13,9 @@ pub mod arch;
 pub mod backend;
 pub mod blocks;
 pub mod box_coding;
+pub mod detector;
 pub mod error;
+pub mod file;
 pub mod init;
 pub mod mobilenet_v2;
 pub mod nms;
@@ -24,7 +27,9 @@ pub mod tf_ssdlite;
 pub mod ultraface;
 pub mod weights;
 
-pub use arch::{Arch, Detector, ScoreFn, SsdConfig};
+pub use arch::{Arch, ScoreFn, SsdConfig};
 pub use backend::{Backend, BackendFactory};
+pub use detector::Detector;
 pub use error::{ModelError, Result};
+pub use file::Head;
 pub use predictor::{Detection, Predictor};

@@ -8,7 +8,8 @@
 use slimdet_core::{Plan, PlanOptions};
 use slimdet_data::RgbImage;
 
-use crate::arch::{Detector, ScoreFn, SsdConfig};
+use crate::Detector;
+use crate::arch::{ScoreFn, SsdConfig};
 use crate::box_coding::decode;
 use crate::error::Result;
 use crate::nms::hard_nms;

@@ -15,7 +15,8 @@ use slimdet_core::{Graph, Op};
 use slimdet_formats::tf::{TfGraph, TfNode, filter_to_oihw, load_graphdef_bytes};
 use slimdet_formats::{NamedTensor, StateDict, TensorData};
 
-use crate::arch::{Arch, Detector};
+use crate::Detector;
+use crate::arch::Arch;
 use crate::error::{ModelError, Result};
 use crate::weights;
 
@@ -48,7 +49,7 @@ pub fn load(bytes: &[u8], path: &str) -> Result<Detector> {
         num_classes: outputs / a,
     });
     let sd = state_dict(&tf, &mut det.graph).map_err(bad)?;
-    weights::load_into(&mut det.graph, &sd, path, det.arch.name())?;
+    weights::load_into(&mut det.graph, &sd, path, &det.name)?;
     Ok(det)
 }
 

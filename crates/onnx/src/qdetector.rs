@@ -206,8 +206,7 @@ pub(crate) fn quantized_detector(
         ));
     }
     let mut q = QuantizedDetector {
-        arch: float.arch.clone(),
-        class_names: float.class_names.clone(),
+        head: float.head(),
         mode: Mode::Static,
         activations: Activations::U8,
         granularity: if per_tensor {

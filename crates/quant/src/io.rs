@@ -17,8 +17,9 @@ use crate::model::{QBias, QLayer, QParams, QuantizedDetector};
 use crate::options::Mode;
 use crate::prepare::prepare;
 
-/// Version of the layout written in `slimdet.quant.version`.
-pub const FORMAT_VERSION: &str = "1";
+/// Version of the layout written in `slimdet.quant.version`: 2 carries the graph and
+/// head as a float model file does (`slimdet_models::file`); 1 named an architecture.
+pub const FORMAT_VERSION: &str = "2";
 
 struct Owned {
     dtype: Dtype,
@@ -61,21 +62,6 @@ fn checksum<'a>(tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a 
     format!("{h:016x}")
 }
 
-fn arch_meta(arch: &Arch, meta: &mut HashMap<String, String>) {
-    meta.insert("slimdet.arch".into(), arch.name().into());
-    if let Arch::Mb2SsdLite {
-        width_mult,
-        num_classes,
-    } = arch
-    {
-        meta.insert("slimdet.width_mult".into(), width_mult.to_string());
-        meta.insert("slimdet.num_classes".into(), num_classes.to_string());
-    }
-    if let Arch::TfSsdLiteMobileNetV2 { num_classes } = arch {
-        meta.insert("slimdet.num_classes".into(), num_classes.to_string());
-    }
-}
-
 /// The name under which value `v`'s quantization is stored.
 fn value_name(q: &QuantizedDetector, v: usize) -> String {
     if v == q.graph.input {
@@ -92,12 +78,11 @@ impl QuantizedDetector {
     /// Saves the model atomically (see the crate docs for the layout).
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut tensors: BTreeMap<String, Owned> = BTreeMap::new();
-        let mut meta = HashMap::new();
+        let mut meta = BTreeMap::new();
+        slimdet_models::file::write_meta(&self.head, &self.graph, &mut meta);
         meta.insert("slimdet.format".into(), "slimdet-quant".into());
         meta.insert("slimdet.quant.version".into(), FORMAT_VERSION.into());
         meta.insert("slimdet.quant.mode".into(), self.mode.to_string());
-        meta.insert("slimdet.classes".into(), self.class_names.join(","));
-        arch_meta(&self.arch, &mut meta);
         if self.mode == Mode::Fp16 {
             for t in slimdet_models::weights::to_state_dict(&self.graph).tensors {
                 let o = match &t.data {
@@ -207,7 +192,6 @@ impl QuantizedDetector {
                 bytes: t.bytes,
             })
             .collect();
-        let meta: BTreeMap<String, String> = meta.into_iter().collect();
         slimdet_formats::save_raw_safetensors(path, &raws, &meta).map_err(|e| QuantError::Format {
             path: path.into(),
             reason: e.to_string(),
@@ -234,17 +218,22 @@ impl QuantizedDetector {
             .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(format!("unreadable header: {e}")))?;
-        let meta = header.metadata().clone().unwrap_or_default();
+        let meta: BTreeMap<String, String> = header
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         let get = |k: &str| meta.get(k).map(String::as_str);
         let mode: Mode = get("slimdet.quant.mode")
             .ok_or_else(|| {
                 bad("not a quantized slimdet model (no slimdet.quant.mode metadata)".into())
             })?
             .parse()?;
-        if get("slimdet.quant.version") != Some(FORMAT_VERSION) {
+        let version = get("slimdet.quant.version");
+        if !matches!(version, Some("1" | FORMAT_VERSION)) {
             return Err(bad(format!(
-                "unsupported quantized format version {:?}",
-                get("slimdet.quant.version")
+                "unsupported quantized format version {version:?} (this slimdet reads 1 and {FORMAT_VERSION})"
             )));
         }
         let views: Vec<(String, TensorView)> = st.tensors();
@@ -258,24 +247,11 @@ impl QuantizedDetector {
                 "checksum mismatch: the file is corrupted or was modified".into(),
             ));
         }
-        let arch = parse_arch(
-            get("slimdet.arch"),
-            get("slimdet.width_mult"),
-            get("slimdet.num_classes"),
-        )
-        .map_err(bad)?;
-        let mut det = Detector::new(arch.clone());
-        if let Some(names) = get("slimdet.classes") {
-            let names: Vec<String> = names.split(',').map(str::to_string).collect();
-            if names.len() == det.class_names.len() {
-                det.class_names = names;
-            }
-        }
+        let name = path.display().to_string();
         if mode == Mode::Fp16 {
-            let d = Detector::load(path, Some(arch.name()))?;
+            let d = Detector::load_bytes(bytes, &name, None)?;
             return Ok(QuantizedDetector {
-                arch,
-                class_names: det.class_names,
+                head: d.head(),
                 mode,
                 activations: crate::options::Activations::U8,
                 granularity: crate::options::Granularity::Channel,
@@ -286,15 +262,34 @@ impl QuantizedDetector {
                 keep_float: BTreeSet::new(),
             });
         }
+        // Version 2 stores the prepared graph; version 1 is rebuilt from its architecture.
+        let (head, graph) = match slimdet_models::file::read_meta(&meta, &name, bytes.len())? {
+            Some(found) => found,
+            None => {
+                let arch = Arch::from_metadata(
+                    get("slimdet.arch"),
+                    get("slimdet.width_mult"),
+                    get("slimdet.num_classes"),
+                )
+                .map_err(bad)?;
+                let mut det = Detector::new(arch);
+                if let Some(names) = get("slimdet.classes") {
+                    let names: Vec<String> = names.split(',').map(str::to_string).collect();
+                    if names.len() == det.class_names.len() {
+                        det.class_names = names;
+                    }
+                }
+                (det.head(), prepare(&det.graph)?)
+            }
+        };
         let opt = |k: &str| get(k).ok_or_else(|| bad(format!("missing metadata {k}")));
         let mut q = QuantizedDetector {
-            arch,
-            class_names: det.class_names.clone(),
+            head,
             mode,
             activations: opt("slimdet.quant.activations")?.parse()?,
             granularity: opt("slimdet.quant.granularity")?.parse()?,
             observer: opt("slimdet.quant.observer")?.parse()?,
-            graph: prepare(&det.graph)?,
+            graph,
             act: Vec::new(),
             layers: BTreeMap::new(),
             keep_float: opt("slimdet.quant.keep_float")?
@@ -389,46 +384,10 @@ impl QuantizedDetector {
         if let Some((k, _)) = views.iter().find(|(k, _)| !used.contains(k)) {
             return Err(bad(format!(
                 "unexpected tensor `{k}` (not part of {})",
-                q.arch.name()
+                q.head.name
             )));
         }
         Ok(q)
-    }
-}
-
-fn parse_arch(
-    name: Option<&str>,
-    wm: Option<&str>,
-    nc: Option<&str>,
-) -> std::result::Result<Arch, String> {
-    match name {
-        Some("mb2-ssd-lite") => {
-            let width_mult = wm
-                .and_then(|s| s.parse::<f64>().ok())
-                .ok_or("missing or invalid slimdet.width_mult")?;
-            let num_classes = nc
-                .and_then(|s| s.parse::<usize>().ok())
-                .ok_or("missing or invalid slimdet.num_classes")?;
-            if !(width_mult > 0.0 && width_mult <= 4.0 && (2..=1000).contains(&num_classes)) {
-                return Err(format!(
-                    "implausible architecture: width {width_mult}, {num_classes} classes"
-                ));
-            }
-            Ok(Arch::Mb2SsdLite {
-                width_mult,
-                num_classes,
-            })
-        }
-        Some("tf-ssdlite-mobilenet-v2") => {
-            let num_classes = nc
-                .and_then(|s| s.parse::<usize>().ok())
-                .filter(|n| (2..=1000).contains(n))
-                .ok_or("missing or invalid slimdet.num_classes")?;
-            Ok(Arch::TfSsdLiteMobileNetV2 { num_classes })
-        }
-        Some("ultraface-slim") => Ok(Arch::UltrafaceSlim),
-        Some("ultraface-rfb") => Ok(Arch::UltrafaceRfb),
-        other => Err(format!("unknown or missing architecture {other:?}")),
     }
 }
 

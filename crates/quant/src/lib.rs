@@ -27,12 +27,13 @@
 //!   evaluator), and quantization-aware training (`slimdet_train::qat`, it needs the
 //!   trainer). This crate depends on neither.
 //!
-//! # File layout (`slimdet.quant.version` = 1)
+//! # File layout (`slimdet.quant.version` = 2)
 //!
-//! A safetensors file. Metadata: `slimdet.format` = `slimdet-quant`,
-//! `slimdet.quant.version`, `slimdet.quant.mode` (`static`, `dynamic`, `fp16`),
-//! `slimdet.arch` (+ `slimdet.width_mult`, `slimdet.num_classes` for `mb2-ssd-lite`),
-//! `slimdet.classes`, and `slimdet.quant.checksum` (FNV-1a 64 over every tensor's name,
+//! A safetensors file. Metadata: the float model file's entries
+//! (`slimdet_models::file`: `slimdet.model.version`, `slimdet.graph` = the prepared
+//! graph for int8 modes and the original one for fp16, `slimdet.head`), `slimdet.format`
+//! = `slimdet-quant`, `slimdet.quant.version`, `slimdet.quant.mode` (`static`,
+//! `dynamic`, `fp16`), and `slimdet.quant.checksum` (FNV-1a 64 over every tensor's name,
 //! dtype, shape and bytes in name order). Static and dynamic files add
 //! `slimdet.quant.{activations, granularity, observer, keep_float}` (keep_float: comma
 //! separated node names). Tensors, named after the prepared graph's nodes (BN folded):
@@ -47,6 +48,10 @@
 //!
 //! Fp16 files hold the original (unfolded) state_dict with F16 floats, so any tool that
 //! reads safetensors state_dicts (and `slimdet`'s own loader) can open them.
+//!
+//! Version 1 files named the architecture instead of carrying the graph
+//! (`slimdet.arch`, with `slimdet.width_mult` and `slimdet.num_classes` where it has
+//! them); they still load, through that architecture's graph builder.
 
 mod arena;
 pub mod error;

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use slimdet_core::{Act, Graph, Op};
-use slimdet_models::{Arch, Detector};
+use slimdet_models::{Detector, Head};
 
 use crate::options::{Activations, Granularity, Mode, Observer};
 
@@ -147,10 +147,8 @@ impl QLayer {
 /// stores.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantizedDetector {
-    /// The architecture.
-    pub arch: Arch,
-    /// Class names, index 0 = BACKGROUND.
-    pub class_names: Vec<String>,
+    /// Priors, pre/post-processing and class names (everything but the network).
+    pub head: Head,
     /// Static int8, dynamic int8, or fp16 storage.
     pub mode: Mode,
     /// Activation representation.
@@ -176,9 +174,7 @@ impl QuantizedDetector {
     /// dynamic modes, the f32 engine on the half-precision weights for fp16. Its graph is
     /// the f32 view (so `info`-style statistics still work).
     pub fn to_detector(&self) -> Detector {
-        let mut det = Detector::new(self.arch.clone());
-        det.class_names = self.class_names.clone();
-        det.graph = self.graph.clone();
+        let mut det = Detector::from_parts(self.head.clone(), self.graph.clone());
         if self.mode != Mode::Fp16 {
             det.backend = Some(Arc::new(crate::int8_exec::Int8Factory::new(Arc::new(
                 self.clone(),

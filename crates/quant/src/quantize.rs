@@ -81,8 +81,7 @@ pub fn quantize<I: CalibInput>(
     opts: &QuantOptions,
 ) -> Result<QuantizedDetector> {
     let mut q = QuantizedDetector {
-        arch: det.arch.clone(),
-        class_names: det.class_names.clone(),
+        head: det.head(),
         mode: opts.mode,
         activations: opts.activations,
         granularity: opts.granularity,

@@ -87,7 +87,7 @@ fn quantized_files_resave_byte_identically_and_versions_are_checked() {
     }
     // An unknown (newer) format version: same length, so only the version differs.
     let a = bytes(&dir.path().join("static-a.safetensors"));
-    let key = br#""slimdet.quant.version":"1""#;
+    let key = br#""slimdet.quant.version":"2""#;
     let at = a
         .windows(key.len())
         .position(|w| w == key)
@@ -99,5 +99,42 @@ fn quantized_files_resave_byte_identically_and_versions_are_checked() {
     assert!(
         msg.contains("newer.safetensors") && msg.contains("version") && msg.contains('9'),
         "{msg}"
+    );
+}
+
+/// A quantized file of format version 1 (architecture named, no graph) still loads, to
+/// the model its version-2 twin holds; without the architecture it is refused.
+#[test]
+fn version_1_quantized_files_still_load() {
+    use safetensors::tensor::SafeTensors;
+    let dir = tempfile::tempdir().unwrap();
+    let img = slimdet_data::load_rgb(&slimdet_testkit::ultraface("images/2.jpg")).unwrap();
+    let q = quantize(&ultraface_slim(), &[img], &QuantOptions::default()).unwrap();
+    let v2 = dir.path().join("v2.safetensors");
+    q.save(&v2).unwrap();
+    let bytes = bytes(&v2);
+    let (_, header) = SafeTensors::read_metadata(&bytes).unwrap();
+    let st = SafeTensors::deserialize(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    for k in ["slimdet.model.version", "slimdet.graph", "slimdet.head"] {
+        assert!(meta.remove(k).is_some(), "{k}");
+    }
+    meta.insert("slimdet.quant.version".into(), "1".into());
+    let write = |meta: &std::collections::HashMap<String, String>, name: &str| {
+        let p = dir.path().join(name);
+        let out = safetensors::serialize(st.tensors(), Some(meta.clone())).unwrap();
+        std::fs::write(&p, out).unwrap();
+        p
+    };
+    let v1 = write(&meta, "v1.safetensors");
+    assert_eq!(QuantizedDetector::load(&v1).unwrap(), q);
+    assert_eq!(QuantizedDetector::load(&v2).unwrap(), q);
+    meta.remove("slimdet.arch");
+    let e = QuantizedDetector::load(&write(&meta, "v1-no-arch.safetensors"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("v1-no-arch.safetensors") && e.contains("architecture"),
+        "{e}"
     );
 }

@@ -291,7 +291,7 @@ fn initial_model(
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Detector> {
     if let Some(mut det) = given {
-        let k = model_classes(&det);
+        let k = det.class_names.len();
         if k != classes.len() {
             return Err(TrainError::Config(format!(
                 "the model has {k} classes (with background) but the dataset has {}",
@@ -318,27 +318,14 @@ fn initial_model(
     Ok(det)
 }
 
-/// Classes of a detector's head (with background).
-fn model_classes(det: &Detector) -> usize {
-    match det.arch {
-        Arch::Mb2SsdLite { num_classes, .. } => num_classes,
-        _ => det.class_names.len(),
-    }
-}
-
-fn width_of(det: &Detector, fallback: f64) -> f64 {
-    match det.arch {
-        Arch::Mb2SsdLite { width_mult, .. } => width_mult,
-        _ => fallback,
-    }
-}
-
 /// A fresh state for a run of `config` on `det`.
 fn new_state(config: &TrainConfig, det: &Detector) -> TrainState {
     TrainState {
         format: checkpoint::FORMAT.to_string(),
-        arch: det.arch.name().to_string(),
-        width_mult: width_of(det, config.width_mult),
+        arch: det.name.clone(),
+        // The width the run asked for; a model given to the trainer is checked against
+        // the checkpoint by its parameter shapes when the weights are loaded.
+        width_mult: config.width_mult,
         class_names: det.class_names.clone(),
         epoch: 0,
         batch_in_epoch: 0,
@@ -418,7 +405,7 @@ fn resume_into(
         &mut det.graph,
         &sd,
         &wpath.display().to_string(),
-        det.arch.name(),
+        &det.name,
     )
     .map_err(|e| mismatch(e.to_string()))?;
     let opath = dir.join(&state.optimizer);

@@ -154,7 +154,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     println!(
         "{} ({}): {} threads, {} precision, kernels {}: median {:.3} ms, p10 {:.3}, p90 {:.3}, mean {:.3} ± {:.3}, min {:.3} over {} runs; {:.1} GFLOP/s; arena {} bytes",
         a.model.model.display(),
-        det.arch.name(),
+        det.name,
         plan.threads(),
         precision,
         plan.tier().name(),
@@ -170,7 +170,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     );
     if a.json {
         let v = json!({
-            "model": a.model.model.display().to_string(), "arch": det.arch.name(), "median_ms": t.median, "p10_ms": t.p10,
+            "model": a.model.model.display().to_string(), "arch": det.name, "median_ms": t.median, "p10_ms": t.p10,
             "p90_ms": t.p90, "mean_ms": t.mean, "std_ms": t.std, "min_ms": t.min, "runs": a.runs, "warmup": a.warmup,
             "threads": plan.threads(), "precision": precision, "kernels": plan.tier().name(), "macs": macs,
             "gflops": gflops, "fps": 1e3 / t.median, "arena_bytes": plan.arena_bytes(),

@@ -23,6 +23,6 @@ pub fn run(a: Args) -> Result<ExitCode> {
     let det = a.model.load()?;
     det.save_safetensors(&a.out)
         .with_context(|| format!("saving {}", a.out.display()))?;
-    eprintln!("wrote {} ({})", a.out.display(), det.arch.name());
+    eprintln!("wrote {} ({})", a.out.display(), det.name);
     Ok(ExitCode::SUCCESS)
 }

@@ -55,7 +55,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         let q = QuantizedDetector::load(path)
             .with_context(|| format!("loading model {}", path.display()))?;
         slimdet_onnx::export_quantized_detector(&q, &a.out, a.raw).with_context(ctx)?;
-        q.arch.name()
+        q.head.name
     } else {
         if is_quantized {
             bail!(
@@ -65,7 +65,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
         }
         let det = a.model.load()?;
         slimdet_onnx::export_detector(&det, &a.out, a.raw).with_context(ctx)?;
-        det.arch.name()
+        det.name
     };
     let bytes = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     eprintln!(

@@ -45,7 +45,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
             })
             .collect();
         let v = json!({
-            "model": a.model.model.display().to_string(), "arch": det.arch.name(), "classes": det.class_names.len(),
+            "model": a.model.model.display().to_string(), "arch": det.name, "classes": det.class_names.len(),
             "input": input, "params": st.params, "macs": st.macs, "macs_effective": st.macs_effective,
             "sparsity": st.conv_sparsity, "sparsity_all": st.sparsity_all, "mean_layer_sparsity": st.mean_layer_sparsity,
             "file_bytes": file_bytes, "arena_bytes": plan.arena_bytes(), "weight_bytes": plan.weight_bytes(),
@@ -81,7 +81,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     println!(
         "model            {} ({}, {} classes, input {}x{})",
         a.model.model.display(),
-        det.arch.name(),
+        det.name,
         det.class_names.len(),
         input[2],
         input[1]

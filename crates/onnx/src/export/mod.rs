@@ -355,14 +355,14 @@ fn model(det: &Detector, raw: bool, file: &str, qdq: Option<&QdqSpec>) -> Result
         producer_version: env!("CARGO_PKG_VERSION").into(),
         graph: Some(GraphProto {
             node: b.nodes,
-            name: det.arch.name().into(),
+            name: det.name.clone(),
             initializer: b.inits,
             input: vec![value_info(&input, &[n, ch, h, w])],
             output: outputs,
             ..Default::default()
         }),
         metadata_props: vec![
-            meta("slimdet.arch", det.arch.name().into()),
+            meta("slimdet.arch", det.name.clone()),
             meta("slimdet.classes", det.class_names.join(",")),
         ],
         ..Default::default()

@@ -165,8 +165,8 @@ impl Builder<'_> {
 
 impl Int8Engine {
     pub(super) fn build(m: &QuantizedDetector, threads: usize, keep_all: bool) -> Result<Self> {
-        let det = slimdet_models::Detector::new(m.arch.clone());
-        let shapes = slimdet_core::shape::infer(&m.graph, &det.input_shape())?;
+        let c = &m.head.config;
+        let shapes = slimdet_core::shape::infer(&m.graph, &[1, c.input_h, c.input_w, 3])?;
         let g = &m.graph;
         let act = if m.act.len() == g.num_values {
             m.act.clone()

@@ -181,7 +181,7 @@ pub fn setup(env: &Env, base: &Detector, root: &Path) -> Vec<(String, String)> {
             format!(
                 "{} ({}, {} parameters, {} MACs)",
                 env.base_model.display(),
-                base.arch.name(),
+                base.name,
                 stats.as_ref().map_or(0, |s| s.params),
                 stats.as_ref().map_or(0, |s| s.macs)
             ),
