@@ -1,4 +1,5 @@
-//! Loading structurally pruned models: the graph takes its channel counts from the file.
+//! Loading structurally pruned models of format version 1: the graph takes its channel
+//! counts from the file. (Version 2 files carry their graph, channel counts included.)
 //!
 //! A structurally pruned detector has the architecture's topology but fewer channels in
 //! some layers. Its safetensors metadata carries [`PRUNED_META_KEY`]; on load, the graph
@@ -13,21 +14,6 @@ use crate::error::{ModelError, Result};
 
 /// Metadata key marking a file whose channel counts differ from its architecture's.
 pub const PRUNED_META_KEY: &str = "slimdet.pruned";
-
-/// Whether any conv or BN of `g` has a different shape from the same node in `reference`.
-pub fn shapes_differ(g: &Graph, reference: &Graph) -> bool {
-    let p: Vec<_> = g
-        .params()
-        .into_iter()
-        .map(|(k, t)| (k, t.shape().to_vec()))
-        .collect();
-    let r: Vec<_> = reference
-        .params()
-        .into_iter()
-        .map(|(k, t)| (k, t.shape().to_vec()))
-        .collect();
-    p != r
-}
 
 /// Resizes every conv and BN of `g` to the shapes of its parameters in `sd` (values are
 /// zeroed; fill them with [`crate::weights::load_into`]). Keys missing from `sd` keep their

@@ -23,7 +23,7 @@ use crate::error::{PruneError, Result};
 use crate::groups::dependency_groups;
 use crate::pattern::Excludes;
 use crate::rng::SplitMix64;
-use crate::structured::{ALWAYS_EXCLUDED, Criterion, StructuredOptions, prune_graph_with};
+use crate::structured::{Criterion, StructuredOptions, prune_graph_with};
 use crate::unstructured::{Method, check_amount, prune_slice, target};
 
 /// How a unit is pruned.
@@ -55,12 +55,10 @@ impl UnitPruner {
     }
 
     fn structured_opts(&self, criterion: Criterion) -> StructuredOptions {
-        let mut exclude = self.exclude.clone();
-        exclude.extend(ALWAYS_EXCLUDED.iter().map(|s| s.to_string()));
         StructuredOptions {
             criterion,
             amount: 0.0,
-            exclude,
+            exclude: self.exclude.clone(),
             channel_multiple: self.channel_multiple.max(1),
             seed: self.seed,
         }

@@ -71,10 +71,6 @@ pub struct GroupReport {
     pub skipped: Option<String>,
 }
 
-/// Layers whose width the architecture recognition reads (`Arch::detect`): the stem's
-/// output channels give MobileNetV2's width multiplier, so it is never pruned.
-pub const ALWAYS_EXCLUDED: [&str; 1] = ["base_net.0.0"];
-
 /// Prunes channels of `det` and returns the smaller detector.
 ///
 /// # Errors
@@ -90,13 +86,7 @@ pub fn prune_structured_with_report(
     opts: &StructuredOptions,
 ) -> Result<(Detector, Vec<GroupReport>)> {
     let mut out = det.clone();
-    let mut exclude = opts.exclude.clone();
-    exclude.extend(ALWAYS_EXCLUDED.iter().map(|s| s.to_string()));
-    let opts = StructuredOptions {
-        exclude,
-        ..opts.clone()
-    };
-    let report = prune_graph(&mut out.graph, &opts)?;
+    let report = prune_graph(&mut out.graph, opts)?;
     slimdet_core::shape::infer(&out.graph, &out.input_shape())?;
     Ok((out, report))
 }

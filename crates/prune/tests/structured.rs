@@ -97,8 +97,7 @@ fn removing_zeroed_channels_keeps_outputs() {
     let groups = dependency_groups(&det.graph);
     let mut zeroed = 0;
     for (k, g) in groups.iter().enumerate() {
-        let first = &det.graph.nodes[g.producers[0]].name;
-        if g.pinned.is_some() || first == "base_net.0.0" {
+        if g.pinned.is_some() {
             continue;
         }
         let n = (amount * g.channels as f64).round() as usize;
@@ -173,7 +172,9 @@ fn pruned_macs_match_a_hand_count() {
     };
     assert_eq!(w("classification_headers.0.3"), 126);
     assert_eq!(w("regression_headers.5"), 24);
-    assert_eq!(w("base_net.0.0"), 32, "the stem is never pruned");
+    // The stem is a group like the others: 32 keeps 16.
+    assert_eq!(w("base_net.0.0"), 16);
+    assert_eq!(macs("base_net.0.0"), 27 * 16 * 150 * 150);
 }
 
 #[test]
@@ -191,6 +192,14 @@ fn pruned_model_saves_and_loads_with_its_shapes() {
             ..Default::default()
         };
         let pruned = prune_structured(&det, &opts).unwrap();
+        let stem = pruned.graph.nodes.iter().find(|n| n.name == "base_net.0.0");
+        let Some(Op::Conv(stem)) = stem.map(|n| &n.op) else {
+            panic!("no stem conv")
+        };
+        assert!(
+            stem.out_channels() < 32,
+            "{criterion:?}: the stem is pruned too"
+        );
         pruned.save_safetensors(&small).unwrap();
         let back = Detector::load(&small, None).unwrap();
         assert_eq!(back.graph, pruned.graph, "{criterion:?}");

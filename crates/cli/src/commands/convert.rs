@@ -1,5 +1,5 @@
-//! `slimdet convert`: a .pth (or safetensors) model to safetensors with its architecture
-//! recorded in the metadata.
+//! `slimdet convert`: any model slimdet reads (`.pth`, `.onnx`, TF `.pb`, older
+//! safetensors) to a slimdet model file that carries its graph (format version 2).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
