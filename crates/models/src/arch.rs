@@ -199,6 +199,46 @@ impl Arch {
         Ok(found)
     }
 
+    /// The graph builder named `name` (the CLI's `--arch`) for `num_classes` classes
+    /// with background; `width_mult` applies to MobileNetV2-SSD-Lite only.
+    pub fn named(name: &str, width_mult: f64, num_classes: usize) -> Result<Arch> {
+        let bad = |reason: String| ModelError::Arch {
+            path: "<--arch>".into(),
+            reason,
+        };
+        let arch = match name {
+            "mb2-ssd-lite" => Arch::Mb2SsdLite {
+                width_mult,
+                num_classes,
+            },
+            "tf-ssdlite-mobilenet-v2" => Arch::TfSsdLiteMobileNetV2 { num_classes },
+            "ultraface-slim" => Arch::UltrafaceSlim,
+            "ultraface-rfb" => Arch::UltrafaceRfb,
+            other => return Err(bad(format!("unknown architecture `{other}`"))),
+        };
+        if arch.default_classes().len() != num_classes {
+            return Err(bad(format!(
+                "{name} has {} classes (with background), not {num_classes}",
+                arch.default_classes().len()
+            )));
+        }
+        Ok(arch)
+    }
+
+    /// The builders whose outputs are `[1, priors, classes]` logits (for importers that
+    /// map a foreign graph onto a builder's); `stem_channels` (the first convolution's
+    /// outputs) gives MobileNetV2-SSD-Lite's width.
+    pub fn matching_outputs(priors: usize, classes: usize, stem_channels: usize) -> Vec<Arch> {
+        match (priors, classes) {
+            (3000, k) if k >= 2 => vec![Arch::Mb2SsdLite {
+                width_mult: stem_channels as f64 / 32.0,
+                num_classes: k,
+            }],
+            (4420, 2) => vec![Arch::UltrafaceSlim, Arch::UltrafaceRfb],
+            _ => Vec::new(),
+        }
+    }
+
     /// The architecture a version-1 quantized file names in its metadata
     /// (`slimdet.arch`, with `slimdet.width_mult` and `slimdet.num_classes` where the
     /// architecture has them); `Err` says what is missing or implausible.

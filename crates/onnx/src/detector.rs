@@ -139,19 +139,8 @@ fn candidates(output_shapes: &[Vec<usize>], convs: &[&Conv2d]) -> Vec<Arch> {
         if k == 4 {
             continue;
         }
-        if p == 3000 && k >= 2 {
-            let width = convs
-                .first()
-                .map(|c| c.out_channels() as f64 / 32.0)
-                .unwrap_or(1.0);
-            out.push(Arch::Mb2SsdLite {
-                width_mult: width,
-                num_classes: k,
-            });
-        } else if p == 4420 && k == 2 {
-            out.push(Arch::UltrafaceSlim);
-            out.push(Arch::UltrafaceRfb);
-        }
+        let stem = convs.first().map_or(32, |c| c.out_channels());
+        out.extend(Arch::matching_outputs(p, k, stem));
     }
     out.dedup();
     out

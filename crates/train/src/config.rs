@@ -58,6 +58,9 @@ pub struct TrainConfig {
     pub split: String,
     /// Validation split (`test`); `None`: no validation.
     pub val_split: Option<String>,
+    /// The graph builder of the network to train when no model is given
+    /// (`mb2-ssd-lite`; see `slimdet_models::Arch::named`).
+    pub arch: String,
     /// Width multiplier (1.0; 0.75, 0.5 and 0.25 also build).
     pub width_mult: f64,
     /// Epochs to train (the total, also when resuming).
@@ -116,6 +119,7 @@ impl TrainConfig {
             voc_root: voc_root.into(),
             split: "trainval".into(),
             val_split: Some("test".into()),
+            arch: "mb2-ssd-lite".into(),
             width_mult: 1.0,
             epochs: 120,
             batch: 32,

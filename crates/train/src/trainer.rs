@@ -301,10 +301,7 @@ fn initial_model(
         det.class_names = classes.to_vec();
         return Ok(det);
     }
-    let arch = Arch::Mb2SsdLite {
-        width_mult: config.width_mult,
-        num_classes: classes.len(),
-    };
+    let arch = Arch::named(&config.arch, config.width_mult, classes.len())?;
     let mut det = Detector::new(arch);
     crate::init::init_ssd(&mut det.graph, config.seed);
     det.class_names = classes.to_vec();

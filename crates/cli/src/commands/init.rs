@@ -34,10 +34,7 @@ pub fn run(a: Args) -> Result<ExitCode> {
     }
     let classes = slimdet_data::voc::read_class_file(&a.classes)
         .with_context(|| format!("reading {}", a.classes.display()))?;
-    let arch = Arch::Mb2SsdLite {
-        width_mult: a.width,
-        num_classes: classes.len(),
-    };
+    let arch = Arch::named("mb2-ssd-lite", a.width, classes.len())?;
     let det = Detector::random(arch, classes, a.seed);
     det.save_safetensors(&a.out)
         .with_context(|| format!("saving {}", a.out.display()))?;

@@ -160,6 +160,7 @@ fn config(a: &Args) -> Result<TrainConfig> {
     c.val_split = (!a.no_val).then(|| a.val_split.clone());
     c.val_every = if a.no_val { 0 } else { a.val_every };
     c.val_limit = a.val_limit;
+    c.arch = a.arch.clone();
     c.width_mult = a.width;
     c.epochs = a.epochs;
     c.batch = a.batch;
