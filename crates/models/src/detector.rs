@@ -107,8 +107,10 @@ impl Detector {
             return Ok(det);
         }
         let (sd, meta) = slimdet_formats::load_state_dict_bytes(bytes, &p)?;
-        // Each parameter value takes at least one byte of the file.
-        if let Some((head, graph)) = crate::file::read_meta(&meta, &p, bytes.len())? {
+        // Each parameter value takes at least one bit of the file (a zero in the sparse
+        // bitmap layout).
+        let max_params = bytes.len().saturating_mul(8);
+        if let Some((head, graph)) = crate::file::read_meta(&meta, &p, max_params)? {
             if arch_hint.is_some_and(|h| h != head.name) {
                 return Err(mismatch(&head.name, "a model of"));
             }
