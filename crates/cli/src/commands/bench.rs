@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use serde_json::json;
 use slimdet_core::stats::model_stats;
 use slimdet_core::{Plan, PlanOptions};
@@ -37,46 +37,6 @@ pub struct Args {
     /// Also print the time of each step, summed by kind, over the timed runs.
     #[arg(long)]
     profile: bool,
-}
-
-/// Summary statistics of a set of timings, in milliseconds.
-pub struct Timing {
-    /// Median.
-    pub median: f64,
-    /// 10th percentile.
-    pub p10: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// Mean.
-    pub mean: f64,
-    /// Sample standard deviation.
-    pub std: f64,
-    /// Fastest.
-    pub min: f64,
-}
-
-/// Percentiles by linear interpolation between order statistics (numpy's default).
-pub fn summarize(ms: &mut [f64]) -> Timing {
-    ms.sort_by(f64::total_cmp);
-    let q = |p: f64| {
-        let pos = p * (ms.len() - 1) as f64;
-        let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-        ms[lo] + (ms[hi] - ms[lo]) * (pos - lo as f64)
-    };
-    let mean = ms.iter().sum::<f64>() / ms.len() as f64;
-    let var = if ms.len() > 1 {
-        ms.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (ms.len() - 1) as f64
-    } else {
-        0.0
-    };
-    Timing {
-        median: q(0.5),
-        p10: q(0.1),
-        p90: q(0.9),
-        mean,
-        std: var.sqrt(),
-        min: ms[0],
-    }
 }
 
 /// Runs the command.
@@ -146,11 +106,11 @@ pub fn run(a: Args) -> Result<ExitCode> {
     if a.profile {
         print_profile(&mut plan, &input, a.runs)?;
     }
-    let t = summarize(&mut ms);
-    if !t.median.is_finite() || t.median <= 0.0 {
+    let t = slimdet_eval::metrics::summarize(&ms).context("no timed runs")?;
+    if !t.p50_ms.is_finite() || t.p50_ms <= 0.0 {
         bail!("timer returned no usable measurement");
     }
-    let gflops = 2.0 * macs as f64 / (t.median * 1e-3) / 1e9;
+    let gflops = 2.0 * macs as f64 / (t.p50_ms * 1e-3) / 1e9;
     println!(
         "{} ({}): {} threads, {} precision, kernels {}: median {:.3} ms, p10 {:.3}, p90 {:.3}, mean {:.3} ± {:.3}, min {:.3} over {} runs; {:.1} GFLOP/s; arena {} bytes",
         a.model.model.display(),
@@ -158,22 +118,22 @@ pub fn run(a: Args) -> Result<ExitCode> {
         plan.threads(),
         precision,
         plan.tier().name(),
-        t.median,
-        t.p10,
-        t.p90,
-        t.mean,
-        t.std,
-        t.min,
+        t.p50_ms,
+        t.p10_ms,
+        t.p90_ms,
+        t.mean_ms,
+        t.std_ms,
+        t.min_ms,
         a.runs,
         gflops,
         plan.arena_bytes()
     );
     if a.json {
         let v = json!({
-            "model": a.model.model.display().to_string(), "arch": det.name, "median_ms": t.median, "p10_ms": t.p10,
-            "p90_ms": t.p90, "mean_ms": t.mean, "std_ms": t.std, "min_ms": t.min, "runs": a.runs, "warmup": a.warmup,
+            "model": a.model.model.display().to_string(), "arch": det.name, "median_ms": t.p50_ms, "p10_ms": t.p10_ms,
+            "p90_ms": t.p90_ms, "mean_ms": t.mean_ms, "std_ms": t.std_ms, "min_ms": t.min_ms, "runs": a.runs, "warmup": a.warmup,
             "threads": plan.threads(), "precision": precision, "kernels": plan.tier().name(), "macs": macs,
-            "gflops": gflops, "fps": 1e3 / t.median, "arena_bytes": plan.arena_bytes(),
+            "gflops": gflops, "fps": 1e3 / t.p50_ms, "arena_bytes": plan.arena_bytes(),
             "peak_rss_bytes": slimdet_eval::metrics::peak_rss_bytes(),
         });
         println!("{v}");
