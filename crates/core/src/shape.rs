@@ -119,7 +119,9 @@ pub fn node_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
         }
         Op::Reshape(dims) => {
             let x = one(n, ins)?;
-            let total: usize = x.iter().product();
+            let overflow = || err(n, format!("reshape {dims:?} of {x:?} overflows"));
+            let product = |s: &[usize]| s.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+            let total = product(x).ok_or_else(overflow)?;
             let mut out = Vec::with_capacity(dims.len());
             let mut infer_at = None;
             for (i, &d) in dims.iter().enumerate() {
@@ -133,14 +135,14 @@ pub fn node_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
                     _ => return Err(err(n, format!("bad reshape {dims:?} of {x:?}"))),
                 }
             }
-            let known: usize = out.iter().product();
+            let known = product(&out).ok_or_else(overflow)?;
             if let Some(i) = infer_at {
                 if known == 0 || !total.is_multiple_of(known) {
                     return Err(err(n, format!("cannot reshape {x:?} to {dims:?}")));
                 }
                 out[i] = total / known;
             }
-            if out.iter().product::<usize>() != total {
+            if product(&out) != Some(total) {
                 return Err(err(n, format!("cannot reshape {x:?} to {dims:?}")));
             }
             Ok(out)

@@ -176,3 +176,23 @@ fn bad_graph_metadata_is_refused_naming_the_cause() {
         "{e}"
     );
 }
+
+/// A reshape whose declared sizes multiply past `usize` is an error, not an overflow.
+#[test]
+fn overflowing_reshape_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let det = mb2();
+    let mut meta = det.metadata();
+    let g = meta.get_mut("slimdet.graph").unwrap();
+    let from = r#""shape":[0,-1,21]"#;
+    assert!(g.contains(from));
+    *g = g.replacen(
+        from,
+        r#""shape":[16777216,16777216,16777216,16777216,-1]"#,
+        1,
+    );
+    let p = dir.path().join("reshape.safetensors");
+    save_with(&det, &meta, &p);
+    let e = load_err(&p);
+    assert!(e.contains("overflows"), "{e}");
+}

@@ -190,6 +190,22 @@ pub fn batch_ranges(n: usize, batch: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
+impl TrainSet {
+    /// The batch boundaries of every epoch ([`batch_ranges`]), or
+    /// [`crate::TrainError::EmptyDataset`] naming `split` when not one batch of two
+    /// images can be made.
+    pub fn batches(&self, batch: usize, split: &str) -> crate::Result<Vec<Range<usize>>> {
+        let ranges = batch_ranges(self.len(), batch);
+        if ranges.is_empty() {
+            return Err(crate::TrainError::EmptyDataset {
+                split: split.to_string(),
+                skipped: self.skipped,
+            });
+        }
+        Ok(ranges)
+    }
+}
+
 /// One batch: NHWC images and concatenated targets.
 #[derive(Clone, Debug)]
 pub struct Batch {

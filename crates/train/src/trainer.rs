@@ -24,7 +24,7 @@ use slimdet_models::{Arch, Detector};
 use crate::autograd::{BackwardOptions, Mode, TrainGraph};
 use crate::checkpoint::{self, EpochRecord, TrainState};
 use crate::config::{Precision, Progress, StepInfo, TrainConfig, TrainReport};
-use crate::data::{Prefetcher, SampleSpec, TrainSet, batch_ranges, epoch_order};
+use crate::data::{Prefetcher, SampleSpec, TrainSet, epoch_order};
 use crate::error::{Result, TrainError};
 use crate::loss::MultiboxLoss;
 use crate::masks::WeightMasks;
@@ -106,13 +106,7 @@ pub fn train_from(
         input_grad: false,
     };
     let n = set.len();
-    let ranges = batch_ranges(n, config.batch);
-    if ranges.is_empty() {
-        return Err(TrainError::EmptyDataset {
-            split: config.split.clone(),
-            skipped: set.skipped,
-        });
-    }
+    let ranges = set.batches(config.batch, &config.split)?;
     let per_epoch = ranges.len();
     progress(&Progress::Start {
         images: n,

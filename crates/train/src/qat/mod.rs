@@ -31,7 +31,7 @@ use slimdet_quant::{QuantError, QuantizedDetector};
 pub use exec::{QatNet, QatTape};
 
 use crate::checkpoint::EpochRecord;
-use crate::data::{Prefetcher, SampleSpec, TrainSet, batch_ranges, epoch_order};
+use crate::data::{Prefetcher, SampleSpec, TrainSet, epoch_order};
 use crate::error::{Result, TrainError};
 use crate::loss::MultiboxLoss;
 use crate::optim::{Sgd, clip_grad_norm};
@@ -90,13 +90,7 @@ pub fn qat_train(
     let loss_fn = MultiboxLoss::for_detector(det);
     let mut opt = Sgd::new(config.momentum, config.weight_decay);
     let n = set.len();
-    let ranges = batch_ranges(n, config.batch);
-    if ranges.is_empty() {
-        return Err(TrainError::EmptyDataset {
-            split: config.split.clone(),
-            skipped: set.skipped,
-        });
-    }
+    let ranges = set.batches(config.batch, &config.split)?;
     let per_epoch = ranges.len();
     progress(&Progress::Start {
         images: n,
