@@ -1,27 +1,24 @@
 //! CLI integration: runs the `slimdet` binary in temporary directories and checks exit
 //! codes, printed JSON and the files written.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
+use common::{assert_success, run, stderr};
 use slimdet_formats::{NamedTensor, StateDict, TensorData};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-}
-
 use slimdet_testkit::path as testdata;
 
 fn golden_model() -> PathBuf {
     testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth")
 }
 
-fn run(args: &[&str]) -> Output {
-    bin().args(args).output().expect("run slimdet")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
+/// Runs `slimdet <command> --model <model>` followed by the `extra` arguments.
+fn run_with_model(command: &str, model: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![command, "--model", model.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args)
 }
 
 /// Exit code 2 and an error message naming `file` and containing `cause`.
@@ -42,14 +39,8 @@ fn assert_clear_error(o: &Output, file: &Path, cause: &str) {
 
 #[test]
 fn info_json_reports_reference_macs_and_params() {
-    let o = run(&[
-        "info",
-        "--model",
-        golden_model().to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_with_model("info", &golden_model(), &["--format", "json"]);
+    assert_success(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["macs"], 660_828_976u64);
     assert_eq!(v["params"], 3_388_228u64);
@@ -75,19 +66,20 @@ fn detect_writes_png_and_json_in_original_pixels() {
     let dir = tempfile::tempdir().unwrap();
     let img = testdata("fixtures/ultraface/images/2.jpg");
     let model = testdata("fixtures/ultraface/models/version-RFB-320.pth");
-    let o = run(&[
+    let o = run_with_model(
         "detect",
-        "--model",
-        model.to_str().unwrap(),
-        "--arch",
-        "ultraface-rfb",
-        img.to_str().unwrap(),
-        "-o",
-        dir.path().to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+        &model,
+        &[
+            "--arch",
+            "ultraface-rfb",
+            img.to_str().unwrap(),
+            "-o",
+            dir.path().to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_success(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let dets = v.as_array().unwrap();
     assert_eq!(dets.len(), 4, "four faces in 2.jpg");
@@ -118,15 +110,12 @@ fn detect_writes_png_and_json_in_original_pixels() {
 fn detect_csv_has_documented_header() {
     let img = testdata("fixtures/ultraface/images/13.jpg");
     let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&[
+    let o = run_with_model(
         "detect",
-        "--model",
-        model.to_str().unwrap(),
-        img.to_str().unwrap(),
-        "--format",
-        "csv",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+        &model,
+        &[img.to_str().unwrap(), "--format", "csv"],
+    );
+    assert_success(&o);
     let out = String::from_utf8_lossy(&o.stdout);
     let mut lines = out.lines();
     assert_eq!(
@@ -139,19 +128,12 @@ fn detect_csv_has_documented_header() {
 #[test]
 fn bench_json_last_line_has_required_fields() {
     let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&[
+    let o = run_with_model(
         "bench",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "1",
-        "--runs",
-        "3",
-        "--warmup",
-        "1",
-        "--json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+        &model,
+        &["--threads", "1", "--runs", "3", "--warmup", "1", "--json"],
+    );
+    assert_success(&o);
     let out = String::from_utf8_lossy(&o.stdout);
     let v: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     for k in [
@@ -225,15 +207,22 @@ fn golden_state_dict() -> StateDict {
     slimdet_formats::load_pth(&golden_model()).unwrap()
 }
 
+/// Saves `sd` as the safetensors file `p` and asserts that `slimdet info` refuses it with
+/// a clear error naming `p` and containing `cause`.
+#[track_caller]
+fn assert_info_refuses(sd: &StateDict, p: &Path, cause: &str) {
+    slimdet_formats::save_safetensors(p, sd, &Default::default()).unwrap();
+    let o = run(&["info", "--model", p.to_str().unwrap()]);
+    assert_clear_error(&o, p, cause);
+}
+
 #[test]
 fn missing_key_is_listed() {
     let dir = tempfile::tempdir().unwrap();
     let mut sd = golden_state_dict();
     sd.tensors.retain(|t| t.name != "extras.2.conv.3.weight");
     let p = dir.path().join("missing.safetensors");
-    slimdet_formats::save_safetensors(&p, &sd, &Default::default()).unwrap();
-    let o = run(&["info", "--model", p.to_str().unwrap()]);
-    assert_clear_error(&o, &p, "missing key: extras.2.conv.3.weight");
+    assert_info_refuses(&sd, &p, "missing key: extras.2.conv.3.weight");
 }
 
 #[test]
@@ -251,9 +240,7 @@ fn shape_mismatch_is_listed() {
         data: TensorData::F32(vec![0.0; 23]),
     };
     let p = dir.path().join("shape.safetensors");
-    slimdet_formats::save_safetensors(&p, &sd, &Default::default()).unwrap();
-    let o = run(&["info", "--model", p.to_str().unwrap()]);
-    assert_clear_error(&o, &p, "shape mismatch: regression_headers.1.3.bias");
+    assert_info_refuses(&sd, &p, "shape mismatch: regression_headers.1.3.bias");
 }
 
 #[test]
@@ -262,20 +249,10 @@ fn unreadable_image_is_a_clear_error() {
     let p = dir.path().join("broken.jpg");
     std::fs::write(&p, b"\xFF\xD8\xFF\xE0 not really a jpeg").unwrap();
     let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&[
-        "detect",
-        "--model",
-        model.to_str().unwrap(),
-        p.to_str().unwrap(),
-    ]);
+    let o = run_with_model("detect", &model, &[p.to_str().unwrap()]);
     assert_clear_error(&o, &p, "");
     let missing = dir.path().join("nope.png");
-    let o = run(&[
-        "detect",
-        "--model",
-        model.to_str().unwrap(),
-        missing.to_str().unwrap(),
-    ]);
+    let o = run_with_model("detect", &model, &[missing.to_str().unwrap()]);
     assert_clear_error(&o, &missing, "");
 }
 
@@ -283,30 +260,15 @@ fn unreadable_image_is_a_clear_error() {
 fn out_of_range_options_are_refused() {
     let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
     let img = testdata("fixtures/ultraface/images/13.jpg");
-    let o = run(&[
+    let o = run_with_model(
         "detect",
-        "--model",
-        model.to_str().unwrap(),
-        img.to_str().unwrap(),
-        "--threshold",
-        "1.5",
-    ]);
+        &model,
+        &[img.to_str().unwrap(), "--threshold", "1.5"],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = run(&[
-        "bench",
-        "--model",
-        model.to_str().unwrap(),
-        "--threads",
-        "0",
-    ]);
+    let o = run_with_model("bench", &model, &["--threads", "0"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let o = run(&[
-        "info",
-        "--model",
-        model.to_str().unwrap(),
-        "--arch",
-        "resnet",
-    ]);
+    let o = run_with_model("info", &model, &["--arch", "resnet"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
@@ -314,14 +276,8 @@ fn out_of_range_options_are_refused() {
 fn convert_round_trips_to_safetensors() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.safetensors");
-    let o = run(&[
-        "convert",
-        "--model",
-        golden_model().to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run_with_model("convert", &golden_model(), &["-o", out.to_str().unwrap()]);
+    assert_success(&o);
     let a = slimdet_models::Detector::load(&golden_model(), None).unwrap();
     let b = slimdet_models::Detector::load(&out, None).unwrap();
     assert_eq!(a.graph, b.graph);

@@ -1,40 +1,23 @@
 //! `slimdet demo` on a short clip of synthetic frames: GIF and PNG-folder output, the FPS
 //! line, video input through ffmpeg (when installed) and the message without it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn slimdet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-}
-
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use common::{init_model, ok, slimdet, synth_dataset};
 
 /// 6 synthetic 300x300 frames and a random width-0.5 model.
 fn clip(dir: &Path) -> (PathBuf, PathBuf) {
     let data = dir.join("synth");
-    let o = slimdet()
-        .args(["dataset", "synth", "--train", "0", "--test", "6", "-o"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    ok(&o);
+    ok(&synth_dataset(&data, "0", "6", &[]));
     let model = dir.join("m.safetensors");
-    let o = slimdet()
-        .args(["init", "--width", "0.5", "--classes"])
-        .arg(data.join("labels.txt"))
-        .arg("-o")
-        .arg(&model)
-        .output()
-        .unwrap();
-    ok(&o);
+    ok(&init_model(
+        &data.join("labels.txt"),
+        &["--width", "0.5"],
+        &model,
+    ));
     (data.join("JPEGImages"), model)
 }
 

@@ -1,70 +1,62 @@
 //! `slimdet eval` end to end: AP printing, the results CSV/JSON and their documented
 //! columns, detections-file evaluation and bad input.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
 
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::{assert_success, documented_columns, run};
 use slimdet_testkit::path as testdata;
 
 fn voc() -> PathBuf {
     testdata("fixtures/voc2007/VOCdevkit/VOC2007")
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-        .args(args)
-        .output()
-        .expect("run slimdet")
+/// Runs `slimdet eval` on `input` given with `flag` (`--model` or `--detections`) against
+/// the VOC folder `voc`, with the `extra` arguments after those.
+fn eval(flag: &str, input: &Path, voc: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "eval",
+        flag,
+        input.to_str().unwrap(),
+        "--voc",
+        voc.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
 }
 
-/// Column names documented in the README's "Results files" table (`a`, `b` cells split).
-fn documented_columns() -> Vec<String> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let section = readme
-        .split("## Results files")
-        .nth(1)
-        .expect("README has a Results files section");
-    let mut cols = Vec::new();
-    for line in section
-        .lines()
-        .skip_while(|l| !l.starts_with("| column"))
-        .skip(2)
-    {
-        if !line.starts_with('|') {
-            break;
-        }
-        let cell = line.split('|').nth(1).unwrap();
-        cols.extend(
-            cell.split(',')
-                .map(|c| c.trim().trim_matches('`').to_string()),
-        );
-    }
-    cols
+/// The one file in `files` with extension `ext`.
+fn with_extension<'a>(files: &'a [PathBuf], ext: &str) -> &'a PathBuf {
+    files
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == ext))
+        .unwrap_or_else(|| panic!("{ext} written"))
 }
 
 #[test]
 fn eval_writes_documented_results_and_json() {
     let dir = tempfile::tempdir().unwrap();
     let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
-    let o = run(&[
-        "eval",
+    let o = eval(
         "--model",
-        model.to_str().unwrap(),
-        "--voc",
-        voc().to_str().unwrap(),
-        "--format",
-        "json",
-        "--threads",
-        "2",
-        "--timing-runs",
-        "2",
-        "--results",
-        dir.path().to_str().unwrap(),
-        "--variant",
-        "golden",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        &model,
+        &voc(),
+        &[
+            "--format",
+            "json",
+            "--threads",
+            "2",
+            "--timing-runs",
+            "2",
+            "--results",
+            dir.path().to_str().unwrap(),
+            "--variant",
+            "golden",
+        ],
+    );
+    assert_success(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["metric"], "voc07");
     assert_eq!(v["images"], 4);
@@ -74,14 +66,8 @@ fn eval_writes_documented_results_and_json() {
         .unwrap()
         .map(|e| e.unwrap().path())
         .collect();
-    let csv = files
-        .iter()
-        .find(|p| p.extension().is_some_and(|e| e == "csv"))
-        .expect("csv written");
-    let json = files
-        .iter()
-        .find(|p| p.extension().is_some_and(|e| e == "json"))
-        .expect("json written");
+    let csv = with_extension(&files, "csv");
+    let json = with_extension(&files, "json");
     let name = csv.file_name().unwrap().to_string_lossy().to_string();
     assert!(
         name.ends_with("_eval.csv") && name.len() == "YYYY-MM-DD_HHMMSS_eval.csv".len(),
@@ -89,7 +75,7 @@ fn eval_writes_documented_results_and_json() {
     );
     let text = std::fs::read_to_string(csv).unwrap();
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
-    let documented = documented_columns();
+    let documented = documented_columns("Results files");
     for h in &header {
         let ok = documented.iter().any(|d| d == h)
             || (h.starts_with("ap_") && documented.iter().any(|d| d == "ap_<class>"));
@@ -114,19 +100,9 @@ fn eval_writes_documented_results_and_json() {
 #[test]
 fn eval_of_golden_detections_is_reproducible() {
     let dets = testdata("golden/mb2-ssd-lite-voc21-seed0/detections.csv");
-    let v = voc();
-    let args = [
-        "eval",
-        "--detections",
-        dets.to_str().unwrap(),
-        "--voc",
-        v.to_str().unwrap(),
-        "--format",
-        "json",
-    ];
-    let a = run(&args);
-    let b = run(&args);
-    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let a = eval("--detections", &dets, &voc(), &["--format", "json"]);
+    let b = eval("--detections", &dets, &voc(), &["--format", "json"]);
+    assert_success(&a);
     assert_eq!(a.stdout, b.stdout);
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     // Values cross-checked against a numpy transcription of pytorch-ssd's evaluation.
@@ -146,43 +122,17 @@ fn eval_bad_inputs_are_clear_errors() {
         "image,label,score,x1,y1,x2,y2\n000002,train,0.5,1,2,3,4\n000003,unicorn,0.5,1,2,3,4\n",
     )
     .unwrap();
-    let o = run(&[
-        "eval",
-        "--detections",
-        bad.to_str().unwrap(),
-        "--voc",
-        voc().to_str().unwrap(),
-    ]);
+    let o = eval("--detections", &bad, &voc(), &[]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("dets.csv:3"), "{err}");
-    let o = run(&[
-        "eval",
-        "--detections",
-        bad.to_str().unwrap(),
-        "--voc",
-        voc().to_str().unwrap(),
-        "--skip-bad",
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = eval("--detections", &bad, &voc(), &["--skip-bad"]);
+    assert_success(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("1 detection rows"));
-    let o = run(&[
-        "eval",
-        "--detections",
-        bad.to_str().unwrap(),
-        "--voc",
-        dir.path().to_str().unwrap(),
-    ]);
+    let o = eval("--detections", &bad, dir.path(), &[]);
     assert_eq!(o.status.code(), Some(2));
     let model = testdata("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&[
-        "eval",
-        "--model",
-        model.to_str().unwrap(),
-        "--voc",
-        voc().to_str().unwrap(),
-        "--no-results",
-    ]);
+    let o = eval("--model", &model, &voc(), &["--no-results"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("classes"),
@@ -198,20 +148,20 @@ fn eval_bad_inputs_are_clear_errors() {
 fn eval_of_a_person_detector_evaluates_person_by_name() {
     let model = testdata("fixtures/tf-ssdlite-person/frozen_inference_graph.pb");
     let real = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../datasets/voc2007");
-    let o = run(&[
-        "eval",
+    let o = eval(
         "--model",
-        model.to_str().unwrap(),
-        "--voc",
-        real.to_str().unwrap(),
-        "--split",
-        "val200",
-        "--limit",
-        "40",
-        "--format",
-        "json",
-        "--no-results",
-    ]);
+        &model,
+        &real,
+        &[
+            "--split",
+            "val200",
+            "--limit",
+            "40",
+            "--format",
+            "json",
+            "--no-results",
+        ],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
@@ -231,17 +181,12 @@ fn eval_of_a_person_detector_evaluates_person_by_name() {
 fn min_map_gate_sets_the_exit_code() {
     let dets = testdata("golden/mb2-ssd-lite-voc21-seed0/detections.csv");
     let gate = |min: &str| {
-        run(&[
-            "eval",
+        eval(
             "--detections",
-            dets.to_str().unwrap(),
-            "--voc",
-            voc().to_str().unwrap(),
-            "--format",
-            "json",
-            "--min-map",
-            min,
-        ])
+            &dets,
+            &voc(),
+            &["--format", "json", "--min-map", min],
+        )
     };
     let o = gate("0");
     assert_eq!(

@@ -1,19 +1,20 @@
 //! `.onnx` models on the command line: `slimdet export`, and every `--model` accepting an
 //! ONNX file with the same results as the weights it came from.
 
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::{assert_success, quantize_calibrated, run, stderr};
 use slimdet_testkit::path as testdata;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-        .args(args)
-        .output()
-        .expect("run slimdet")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
+/// `slimdet export` of `model` with the `extra` arguments, written to `out`.
+fn export(model: &Path, extra: &[&str], out: &Path) -> Output {
+    let mut args = vec!["export", "--model", model.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(["-o", out.to_str().unwrap()]);
+    run(&args)
 }
 
 /// `(label, score, box)` of `detect --format json`.
@@ -52,16 +53,7 @@ fn exported_and_third_party_onnx_detect_like_the_pth() {
     let dir = tempfile::tempdir().unwrap();
     let pth = testdata("fixtures/ultraface/models/version-RFB-320.pth");
     let onnx = dir.path().join("rfb.onnx");
-    let o = run(&[
-        "export",
-        "--model",
-        pth.to_str().unwrap(),
-        "--format",
-        "onnx",
-        "-o",
-        onnx.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_success(&export(&pth, &["--format", "onnx"], &onnx));
     let reference = detections(pth.to_str().unwrap());
     assert_eq!(reference.len(), 4, "four faces in 2.jpg");
     let third_party = testdata("fixtures/ultraface/models/version-RFB-320.onnx");
@@ -86,7 +78,7 @@ fn exported_and_third_party_onnx_detect_like_the_pth() {
         "--model",
         dir.path().join("rfb.onnx").to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_success(&o);
 }
 
 #[test]
@@ -107,13 +99,7 @@ fn truncated_onnx_is_a_clear_error() {
 fn export_refuses_a_directory_as_output() {
     let dir = tempfile::tempdir().unwrap();
     let pth = testdata("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&[
-        "export",
-        "--model",
-        pth.to_str().unwrap(),
-        "-o",
-        dir.path().to_str().unwrap(),
-    ]);
+    let o = export(&pth, &[], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("directory"), "{}", stderr(&o));
 }
@@ -126,7 +112,7 @@ fn ort_available() -> bool {
         .unwrap_or(false)
 }
 
-fn read_f32(path: &std::path::Path) -> Vec<f32> {
+fn read_f32(path: &Path) -> Vec<f32> {
     std::fs::read(path)
         .unwrap()
         .chunks_exact(4)
@@ -165,39 +151,10 @@ fn qdq_export_runs_in_onnx_runtime_like_our_int8_engine() {
     let voc = testdata("fixtures/voc2007/VOCdevkit/VOC2007");
     let q = dir.path().join("q.safetensors");
     let onnx = dir.path().join("q.onnx");
-    let o = run(&[
-        "quantize",
-        "--model",
-        pth.to_str().unwrap(),
-        "--calib-voc",
-        voc.to_str().unwrap(),
-        "--calib-split",
-        "test",
-        "--calib-images",
-        "4",
-        "--observer",
-        "minmax",
-        "-o",
-        q.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = run(&[
-        "export",
-        "--model",
-        q.to_str().unwrap(),
-        "--quantized",
-        "-o",
-        onnx.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_success(&quantize_calibrated(&pth, &voc, "4", &q, &[]));
+    assert_success(&export(&q, &["--quantized"], &onnx));
     // Without --quantized a quantized file is refused rather than exported as float.
-    let o = run(&[
-        "export",
-        "--model",
-        q.to_str().unwrap(),
-        "-o",
-        dir.path().join("f.onnx").to_str().unwrap(),
-    ]);
+    let o = export(&q, &[], &dir.path().join("f.onnx"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 
     let det = slimdet_quant::QuantizedDetector::load(&q)
@@ -263,14 +220,7 @@ fn qdq_export_runs_in_onnx_runtime_like_our_int8_engine() {
 fn export_quantized_refuses_a_float_model() {
     let dir = tempfile::tempdir().unwrap();
     let pth = testdata("fixtures/ultraface/models/version-slim-320.pth");
-    let o = run(&[
-        "export",
-        "--model",
-        pth.to_str().unwrap(),
-        "--quantized",
-        "-o",
-        dir.path().join("q.onnx").to_str().unwrap(),
-    ]);
+    let o = export(&pth, &["--quantized"], &dir.path().join("q.onnx"));
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(

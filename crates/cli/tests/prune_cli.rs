@@ -1,22 +1,30 @@
 //! `slimdet prune`: outputs, reports, refusals, and `slimdet info`'s sparse-kernel column.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::run;
 
 fn golden_model() -> PathBuf {
     slimdet_testkit::mb2_model()
 }
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-        .args(args)
-        .output()
-        .expect("run slimdet")
-}
-
 fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).expect("JSON report")
+}
+
+/// `slimdet info --format json` of `model`, parsed (asserting success).
+fn info_json(model: &Path) -> serde_json::Value {
+    json(&run(&[
+        "info",
+        "--model",
+        model.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
 }
 
 #[test]
@@ -57,13 +65,7 @@ fn unstructured_sparse_format_and_info() {
         s["file_bytes"].as_u64().unwrap(),
     );
     assert!(fs * 3 < fd, "sparse file {fs} vs dense {fd}");
-    let info = json(&run(&[
-        "info",
-        "--model",
-        sparse.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let info = info_json(&sparse);
     assert!(info["sparse_convs"].as_u64().unwrap() > 30);
     let layers = info["layers"].as_array().unwrap();
     let stem = &layers[0];
@@ -98,13 +100,7 @@ fn structured_shrinks_and_reloads() {
     assert!(r["macs_after"].as_u64().unwrap() < r["macs_before"].as_u64().unwrap() * 7 / 10);
     // Removed channels leave no zeros: the default sparse writer keeps the dense layout.
     assert_eq!(r["sparse_format"], false, "{r}");
-    let info = json(&run(&[
-        "info",
-        "--model",
-        out.to_str().unwrap(),
-        "--format",
-        "json",
-    ]));
+    let info = info_json(&out);
     assert_eq!(info["macs"], r["macs_after"]);
 }
 

@@ -1,20 +1,10 @@
 //! `slimdet train --qat` end to end: calibrates, fine-tunes with fake quantization, writes
 //! an int8 model that `detect` loads, and refuses bad input.
 
-use std::process::{Command, Output};
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-        .args(args)
-        .output()
-        .expect("run slimdet")
-}
-
+use common::{assert_fails_with, assert_success, calibrated_quantize_args, run, s};
 use slimdet_testkit::path as testdata;
-
-fn s(p: &std::path::Path) -> String {
-    p.display().to_string()
-}
 
 #[test]
 fn qat_writes_an_int8_model_and_refuses_bad_input() {
@@ -57,9 +47,9 @@ fn qat_writes_an_int8_model_and_refuses_bad_input() {
     let q = out.join("qat-int8.safetensors");
     let img = testdata("golden/mb2-ssd-lite-voc21-seed0/000002.png");
     let o = run(&["detect", "--model", &s(&q), &s(&img), "--format", "json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     let o = run(&["info", "--model", &s(&q)]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
 
     for (extra, msg) in [
         (vec!["--calib-images", "0"], "at least 1"),
@@ -70,8 +60,7 @@ fn qat_writes_an_int8_model_and_refuses_bad_input() {
         assert!(!o.status.success() && err.contains(msg), "{extra:?}: {err}");
     }
     let o = run(&["train", "--qat", "--voc", &voc, "-o", &out_s]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("--init"), "{err}");
+    assert_fails_with(&o, "--init");
 }
 
 #[test]
@@ -88,17 +77,7 @@ fn an_empty_split_is_refused_by_quantize_and_qat() {
     let voc = s(dir.path());
     let out = s(&dir.path().join("q.safetensors"));
     for args in [
-        vec![
-            "quantize",
-            "--model",
-            &model,
-            "--calib-voc",
-            &voc,
-            "--calib-split",
-            "test",
-            "-o",
-            &out,
-        ],
+        calibrated_quantize_args(&model, &voc, &out),
         vec![
             "train", "--qat", "--init", &model, "--voc", &voc, "--split", "test", "-o", &out,
         ],

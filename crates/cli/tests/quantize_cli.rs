@@ -1,45 +1,53 @@
 //! `slimdet quantize` end to end: writes a quantized file that `detect`, `bench`, `info`
 //! and `eval` accept, prints the SQNR report, and refuses bad input with exit code 2.
 
-use std::process::{Command, Output};
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-        .args(args)
-        .output()
-        .expect("run slimdet")
-}
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
+use common::{assert_fails_with, assert_success, quantize_calibrated, run, s};
 use slimdet_testkit::path as testdata;
 
-fn s(p: &std::path::Path) -> String {
-    p.display().to_string()
+fn golden_model() -> PathBuf {
+    testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth")
+}
+
+fn voc() -> PathBuf {
+    testdata("fixtures/voc2007/VOCdevkit")
+}
+
+/// `slimdet quantize` of `model` in `mode` (no calibration) to `out`.
+fn quantize_mode(model: &Path, mode: &str, out: &Path) -> Output {
+    run(&[
+        "quantize",
+        "--model",
+        &s(model),
+        "--mode",
+        mode,
+        "-o",
+        &s(out),
+    ])
+}
+
+/// Asserts that `o` succeeded; the failure message names `mode` and shows standard error.
+#[track_caller]
+fn assert_mode_success(o: &Output, mode: &str) {
+    assert!(
+        o.status.success(),
+        "{mode}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
 fn quantize_then_detect_bench_info_eval() {
     let dir = tempfile::tempdir().unwrap();
-    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
-    let voc = testdata("fixtures/voc2007/VOCdevkit");
+    let (model, voc) = (golden_model(), voc());
     let out = dir.path().join("int8.safetensors");
-    let o = run(&[
-        "quantize",
-        "--model",
-        &s(&model),
-        "--calib-voc",
-        &s(&voc),
-        "--calib-split",
-        "test",
-        "--calib-images",
-        "2",
-        "--observer",
-        "minmax",
-        "--report",
-        "-o",
-        &s(&out),
-    ]);
+    let o = quantize_calibrated(&model, &voc, "2", &out, &["--report"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     assert!(text.contains("86 int8 layers"), "{text}");
     assert!(
         text.contains("base_net.0.0") && text.contains("scores"),
@@ -58,7 +66,7 @@ fn quantize_then_detect_bench_info_eval() {
         "--threshold",
         "0.3",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     let dets: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(dets.is_array());
 
@@ -73,11 +81,11 @@ fn quantize_then_detect_bench_info_eval() {
         "--json",
     ]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     assert!(text.contains("\"precision\":\"int8-static\""), "{text}");
 
     let o = run(&["info", "--model", &s(&out)]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
 
     let o = run(&[
         "eval",
@@ -91,7 +99,7 @@ fn quantize_then_detect_bench_info_eval() {
         "0",
         "--no-results",
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["images"], 4);
     refuses_pruning(&out, "static");
@@ -100,36 +108,19 @@ fn quantize_then_detect_bench_info_eval() {
 #[test]
 fn fp16_and_dynamic_modes() {
     let dir = tempfile::tempdir().unwrap();
-    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
+    let model = golden_model();
     for mode in ["fp16", "dynamic"] {
         let out = dir.path().join(format!("{mode}.safetensors"));
-        let o = run(&[
-            "quantize",
-            "--model",
-            &s(&model),
-            "--mode",
-            mode,
-            "-o",
-            &s(&out),
-        ]);
-        assert!(
-            o.status.success(),
-            "{mode}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_mode_success(&quantize_mode(&model, mode, &out), mode);
         let o = run(&["bench", "--model", &s(&out), "--runs", "1", "--warmup", "0"]);
-        assert!(
-            o.status.success(),
-            "{mode}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        assert_mode_success(&o, mode);
         refuses_pruning(&out, mode);
     }
 }
 
 /// `prune` on a quantized file stops with a clear message before writing anything (it
 /// used to write a float file without batch-norm tensors that nothing could load).
-fn refuses_pruning(quantized: &std::path::Path, mode: &str) {
+fn refuses_pruning(quantized: &Path, mode: &str) {
     let pruned = quantized.with_extension("pruned.safetensors");
     for method in ["l1", "filter-l1"] {
         let o = run(&[
@@ -156,8 +147,7 @@ fn refuses_pruning(quantized: &std::path::Path, mode: &str) {
 #[test]
 fn bad_input_exits_2_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();
-    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
-    let voc = testdata("fixtures/voc2007/VOCdevkit");
+    let (model, voc) = (golden_model(), voc());
     let out = dir.path().join("q.safetensors");
     let (model_s, out_s, voc_s) = (s(&model), s(&out), s(&voc));
     let base = ["quantize", "--model", &model_s, "-o", &out_s];
@@ -207,15 +197,7 @@ fn bad_input_exits_2_with_a_clear_message() {
     }
     // A corrupted quantized file is refused by every command that loads models.
     let good = dir.path().join("good.safetensors");
-    let o = run(&[
-        "quantize",
-        "--model",
-        &s(&model),
-        "--mode",
-        "dynamic",
-        "-o",
-        &s(&good),
-    ]);
+    let o = quantize_mode(&model, "dynamic", &good);
     assert!(o.status.success());
     let mut bytes = std::fs::read(&good).unwrap();
     let n = bytes.len();
@@ -234,34 +216,16 @@ fn bad_input_exits_2_with_a_clear_message() {
 #[test]
 fn auto_keep_float_ranks_layers_and_writes_the_ranking() {
     let dir = tempfile::tempdir().unwrap();
-    let model = testdata("golden/mb2-ssd-lite-voc21-seed0/model.pth");
-    let voc = testdata("fixtures/voc2007/VOCdevkit");
+    let (model, voc) = (golden_model(), voc());
     let out = dir.path().join("mixed.safetensors");
-    let base = [
-        "quantize",
-        "--model",
-        &s(&model),
-        "--calib-voc",
-        &s(&voc),
-        "--calib-split",
-        "test",
-        "--calib-images",
-        "2",
-        "--observer",
-        "minmax",
-        "--sensitivity-images",
-        "1",
-        "-o",
-        &s(&out),
-    ];
     let with = |extra: &[&str]| {
-        let mut v: Vec<&str> = base.to_vec();
+        let mut v = vec!["--sensitivity-images", "1"];
         v.extend_from_slice(extra);
-        run(&v)
+        quantize_calibrated(&model, &voc, "2", &out, &v)
     };
     let o = with(&["--auto-keep-float", "2", "--threads", "2"]);
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
     assert!(text.contains("84 int8 layers, 2 kept in f32"), "{text}");
     assert!(
         text.contains("kept in f32: ") && text.contains("rank"),
@@ -279,25 +243,16 @@ fn auto_keep_float_ranks_layers_and_writes_the_ranking() {
     // The mixed model loads and runs.
     let img = testdata("golden/mb2-ssd-lite-voc21-seed0/000002.png");
     let o = run(&["detect", "--model", &s(&out), &s(&img), "--format", "json"]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_success(&o);
 
     // More layers than the model has, 0 images, a non-static mode.
-    let o = with(&["--auto-keep-float", "87"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("only 86 quantizable"),
-        "{err}"
+    assert_fails_with(&with(&["--auto-keep-float", "87"]), "only 86 quantizable");
+    assert_fails_with(
+        &with(&["--auto-keep-float", "1", "--sensitivity-images", "0"]),
+        "--sensitivity-images",
     );
-    let o = with(&["--auto-keep-float", "1", "--sensitivity-images", "0"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--sensitivity-images"),
-        "{err}"
-    );
-    let o = with(&["--auto-keep-float", "1", "--mode", "dynamic"]);
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("--mode static"),
-        "{err}"
+    assert_fails_with(
+        &with(&["--auto-keep-float", "1", "--mode", "dynamic"]),
+        "--mode static",
     );
 }

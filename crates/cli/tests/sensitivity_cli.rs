@@ -2,23 +2,50 @@
 //! dataset: the CSV/JSON/plot, `--target-macs` reaching its budget (also through `slimdet
 //! prune --sensitivity`), and clear refusals.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-        .args(args)
-        .output()
-        .expect("run slimdet")
-}
+use common::{run, synth_dataset};
 
+/// Asserts that `o` succeeded (showing its standard error otherwise); returns its
+/// standard output.
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
+/// The JSON file `p`, parsed.
 fn read_json(p: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+/// `slimdet prune` of `model` (when given) by `method` to the MAC budget `target`, solved
+/// from the sensitivity table `table`, written to `out`, followed by the `extra` arguments.
+fn prune_to_budget(
+    model: Option<&str>,
+    method: &str,
+    target: &str,
+    table: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Output {
+    let mut args = vec!["prune"];
+    if let Some(model) = model {
+        args.extend(["--model", model]);
+    }
+    args.extend([
+        "--method",
+        method,
+        "--target-macs",
+        target,
+        "--sensitivity",
+        table.to_str().unwrap(),
+    ]);
+    args.extend_from_slice(extra);
+    args.extend(["-o", out.to_str().unwrap()]);
+    run(&args)
 }
 
 #[test]
@@ -26,9 +53,7 @@ fn analysis_outputs_budget_and_refusals() {
     let dir = tempfile::tempdir().unwrap();
     let voc = dir.path().join("voc");
     let voc_s = voc.to_str().unwrap();
-    ok(&run(&[
-        "dataset", "synth", "--out", voc_s, "--train", "2", "--test", "8",
-    ]));
+    ok(&synth_dataset(&voc, "2", "8", &[]));
     let out = dir.path().join("sens");
     let model = dir.path().join("m.safetensors");
     let synth_model = concat!(
@@ -90,56 +115,25 @@ fn analysis_outputs_budget_and_refusals() {
     // `slimdet prune` re-solves the same budget from the JSON to the same model size.
     let pruned = dir.path().join("p.safetensors");
     let table = out.join("sensitivity.json");
-    let pj: serde_json::Value = serde_json::from_str(&ok(&run(&[
-        "prune",
-        "--model",
-        synth_model,
-        "--method",
+    let pj: serde_json::Value = serde_json::from_str(&ok(&prune_to_budget(
+        Some(synth_model),
         "filter-l1",
-        "--target-macs",
         "0.9",
-        "--sensitivity",
-        table.to_str().unwrap(),
-        "--format",
-        "json",
-        "-o",
-        pruned.to_str().unwrap(),
-    ])))
+        &table,
+        &pruned,
+        &["--format", "json"],
+    )))
     .unwrap();
     assert_eq!(pj["macs_after"].as_u64().unwrap(), reached);
     // An impossible budget: every group at 50 % cannot reach 5 % of the MACs.
-    let e = run(&[
-        "prune",
-        "--model",
-        synth_model,
-        "--method",
-        "filter-l1",
-        "--target-macs",
-        "0.05",
-        "--sensitivity",
-        table.to_str().unwrap(),
-        "-o",
-        pruned.to_str().unwrap(),
-    ]);
+    let e = prune_to_budget(Some(synth_model), "filter-l1", "0.05", &table, &pruned, &[]);
     let msg = String::from_utf8_lossy(&e.stderr);
     assert!(
         !e.status.success() && msg.contains("cannot be reached"),
         "{msg}"
     );
     // A table of another method is refused.
-    let e = run(&[
-        "prune",
-        "--model",
-        synth_model,
-        "--method",
-        "filter-l2",
-        "--target-macs",
-        "0.9",
-        "--sensitivity",
-        table.to_str().unwrap(),
-        "-o",
-        pruned.to_str().unwrap(),
-    ]);
+    let e = prune_to_budget(Some(synth_model), "filter-l2", "0.9", &table, &pruned, &[]);
     assert!(!e.status.success());
     assert!(String::from_utf8_lossy(&e.stderr).contains("measured with --method filter-l1"));
 }
@@ -189,17 +183,7 @@ fn broken_sensitivity_tables_are_refused_naming_the_file() {
     ] {
         let table = dir.path().join(name);
         std::fs::write(&table, text).unwrap();
-        let e = run(&[
-            "prune",
-            "--method",
-            "filter-l1",
-            "--target-macs",
-            "0.9",
-            "--sensitivity",
-            table.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-        ]);
+        let e = prune_to_budget(None, "filter-l1", "0.9", &table, &out, &[]);
         let msg = String::from_utf8_lossy(&e.stderr);
         assert!(!e.status.success(), "{name}: {msg}");
         assert!(msg.contains(name) && msg.contains(needle), "{name}: {msg}");

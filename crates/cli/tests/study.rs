@@ -2,27 +2,14 @@
 //! model: the documented CSV columns, resuming after SIGKILL, configuration errors, the
 //! report (and, where Chromium is installed, the report rendered by a browser).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn slimdet() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-}
-
-fn run(args: &[&str]) -> Output {
-    slimdet().args(args).output().expect("run slimdet")
-}
-
-fn ok(o: &Output) {
-    assert!(
-        o.status.success(),
-        "stdout: {}\nstderr: {}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use common::{documented_columns, init_model, ok, run, slimdet, synth_dataset};
 
 /// `(dataset, model)`: 16 trainval and 24 test synthetic images and a width-0.5 random
 /// model, made once per test process.
@@ -33,31 +20,12 @@ fn fixture() -> &'static (PathBuf, PathBuf) {
             .join(format!("study-{}", std::process::id()));
         let data = dir.join("synth");
         let model = dir.join("m.safetensors");
-        let d = data.to_str().unwrap();
-        ok(&run(&[
-            "dataset",
-            "synth",
-            "-o",
-            d,
-            "--train",
-            "16",
-            "--test",
-            "24",
-            "--threads",
-            "2",
-        ]));
-        let labels = data.join("labels.txt");
-        ok(&run(&[
-            "init",
-            "--classes",
-            labels.to_str().unwrap(),
-            "--width",
-            "0.5",
-            "--seed",
-            "3",
-            "-o",
-            model.to_str().unwrap(),
-        ]));
+        ok(&synth_dataset(&data, "16", "24", &["--threads", "2"]));
+        ok(&init_model(
+            &data.join("labels.txt"),
+            &["--width", "0.5", "--seed", "3"],
+            &model,
+        ));
         (data, model)
     })
 }
@@ -82,12 +50,40 @@ fn study_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<String> {
     v
 }
 
-fn file_with_suffix(dir: &Path, suffix: &str) -> PathBuf {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+/// Runs `slimdet` with `args` followed by `-o <out>`.
+fn run_to(args: &[&str], out: &Path) -> Output {
+    slimdet().args(args).arg("-o").arg(out).output().unwrap()
+}
+
+/// Runs `slimdet study` on the fixture (see [`study_args`]).
+fn study(out: &Path, extra: &[&str]) -> Output {
+    slimdet().args(study_args(out, extra)).output().unwrap()
+}
+
+/// Runs `slimdet study --quick` of `model` into `out`.
+fn quick_study(model: &str, out: &Path) -> Output {
+    run(&[
+        "study",
+        "--quick",
+        "--model",
+        model,
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
+/// The entries of `dir` whose path ends with `suffix`, in directory order.
+fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(suffix))
-        .collect();
+        .collect()
+}
+
+/// The one entry of `dir` whose path ends with `suffix`.
+fn file_with_suffix(dir: &Path, suffix: &str) -> PathBuf {
+    let mut found = files_with_suffix(dir, suffix);
     assert_eq!(
         found.len(),
         1,
@@ -97,31 +93,10 @@ fn file_with_suffix(dir: &Path, suffix: &str) -> PathBuf {
     found.pop().unwrap()
 }
 
-/// Column names documented in the README's "Study output" table; `ap_<class>` stands
-/// for the per-class columns.
-fn documented_columns() -> Vec<String> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
-    let section = readme
-        .split("## Study output")
-        .nth(1)
-        .expect("README has a Study output section");
-    let mut cols = Vec::new();
-    for line in section
-        .lines()
-        .skip_while(|l| !l.starts_with("| column"))
-        .skip(2)
-    {
-        if !line.starts_with('|') {
-            break;
-        }
-        let cell = line.split('|').nth(1).unwrap();
-        cols.extend(
-            cell.split(',')
-                .map(|c| c.trim().trim_matches('`').to_string()),
-        );
-    }
-    cols
+/// The rows of the one `*_study.json` in `dir`.
+fn study_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(file_with_suffix(dir, "_study.json")).unwrap())
+        .unwrap()
 }
 
 /// `(variant, accuracy columns)` of every row of a study CSV.
@@ -164,11 +139,7 @@ fn accuracy(csv: &Path) -> Vec<(String, Vec<String>)> {
 #[test]
 fn quick_study_writes_documented_columns_and_a_report() {
     let out = tempfile::tempdir().unwrap();
-    let o = slimdet()
-        .args(study_args(out.path(), &["--quick"]))
-        .output()
-        .unwrap();
-    ok(&o);
+    ok(&study(out.path(), &["--quick"]));
     let csv = file_with_suffix(out.path(), "_study.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     let header: Vec<String> = text
@@ -179,7 +150,7 @@ fn quick_study_writes_documented_columns_and_a_report() {
         .map(String::from)
         .collect();
     let mut expected = Vec::new();
-    for c in documented_columns() {
+    for c in documented_columns("Study output") {
         if c == "ap_<class>" {
             for k in [
                 "circle", "square", "triangle", "star", "cross", "ring", "diamond", "hexagon",
@@ -195,10 +166,7 @@ fn quick_study_writes_documented_columns_and_a_report() {
     let rows = accuracy(&csv);
     assert_eq!(rows[0].0, "baseline");
     assert!(rows.iter().any(|r| r.0 == "l1-0.5"));
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(file_with_suffix(out.path(), "_study.json")).unwrap(),
-    )
-    .unwrap();
+    let json = study_json(out.path());
     assert_eq!(json.as_array().unwrap().len(), rows.len());
     let l1 = json
         .as_array()
@@ -235,11 +203,7 @@ fn quick_study_writes_documented_columns_and_a_report() {
         .arg("--no-report")
         .output()
         .unwrap());
-    let mut csvs: Vec<PathBuf> = std::fs::read_dir(out.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with("_study.csv"))
-        .collect();
+    let mut csvs = files_with_suffix(out.path(), "_study.csv");
     csvs.sort();
     assert_eq!(csvs.len(), 2);
     let again = accuracy(&csvs[1]);
@@ -297,10 +261,7 @@ fn chromium_screenshot(report: &Path) {
 #[test]
 fn killed_study_resumes_to_the_same_rows() {
     let whole = tempfile::tempdir().unwrap();
-    ok(&slimdet()
-        .args(study_args(whole.path(), &["--quick", "--no-report"]))
-        .output()
-        .unwrap());
+    ok(&study(whole.path(), &["--quick", "--no-report"]));
     let reference = accuracy(&file_with_suffix(whole.path(), "_study.csv"));
     assert!(reference.len() >= 4);
 
@@ -337,13 +298,7 @@ fn killed_study_resumes_to_the_same_rows() {
         "killed midway: {partial} rows"
     );
 
-    let o = slimdet()
-        .args(study_args(
-            out.path(),
-            &["--quick", "--no-report", "--resume"],
-        ))
-        .output()
-        .unwrap();
+    let o = study(out.path(), &["--quick", "--no-report", "--resume"]);
     ok(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("already done"));
     let resumed = accuracy(&file_with_suffix(out.path(), "_study.csv"));
@@ -351,13 +306,7 @@ fn killed_study_resumes_to_the_same_rows() {
         resumed, reference,
         "same rows, same accuracy, no duplicates"
     );
-    let o = slimdet()
-        .args(study_args(
-            out.path(),
-            &["--quick", "--resume", "--report-only"],
-        ))
-        .output()
-        .unwrap();
+    let o = study(out.path(), &["--quick", "--resume", "--report-only"]);
     ok(&o);
     let html = file_with_suffix(out.path(), "_report").join("report.html");
     assert!(
@@ -409,14 +358,7 @@ fn bad_configurations_fail_before_any_work() {
         );
         assert!(!out.exists(), "nothing written for {toml}");
     }
-    let o = run(&[
-        "study",
-        "--quick",
-        "--model",
-        "/nonexistent/m.safetensors",
-        "--out",
-        dir.path().join("x").to_str().unwrap(),
-    ]);
+    let o = quick_study("/nonexistent/m.safetensors", &dir.path().join("x"));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not exist"));
 
@@ -434,14 +376,7 @@ fn bad_configurations_fail_before_any_work() {
         q.to_str().unwrap(),
     ]));
     let out = dir.path().join("q");
-    let o = run(&[
-        "study",
-        "--quick",
-        "--model",
-        q.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = quick_study(q.to_str().unwrap(), &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("is quantized"), "{err}");
@@ -460,18 +395,11 @@ fn fine_tuned_variant_keeps_its_zeros() {
     )
     .unwrap();
     let out = dir.path().join("out");
-    let o = slimdet()
-        .args(study_args(
-            &out,
-            &["--config", cfg.to_str().unwrap(), "--no-report"],
-        ))
-        .output()
-        .unwrap();
-    ok(&o);
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(file_with_suffix(&out, "_study.json")).unwrap(),
-    )
-    .unwrap();
+    ok(&study(
+        &out,
+        &["--config", cfg.to_str().unwrap(), "--no-report"],
+    ));
+    let json = study_json(&out);
     let rows = json.as_array().unwrap();
     let names: Vec<&str> = rows
         .iter()
@@ -496,18 +424,11 @@ fn fine_tuned_variant_keeps_its_zeros() {
 #[test]
 fn default_quick_study_runs_the_builtin_model_on_real_photos() {
     let out = tempfile::tempdir().unwrap();
-    let o = slimdet()
-        .args(["study", "--quick", "--threads", "2", "-o"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let o = run_to(&["study", "--quick", "--threads", "2"], out.path());
     ok(&o);
     let rows = accuracy(&file_with_suffix(out.path(), "_study.csv"));
     assert_eq!(rows[0].0, "baseline");
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(file_with_suffix(out.path(), "_study.json")).unwrap(),
-    )
-    .unwrap();
+    let json = study_json(out.path());
     let base = &json[0];
     assert_eq!(base["split"], "val200");
     assert_eq!(base["images"], 60);
@@ -530,11 +451,10 @@ fn default_quick_study_runs_the_builtin_model_on_real_photos() {
 #[test]
 fn missing_dataset_is_a_clear_error() {
     let out = tempfile::tempdir().unwrap();
-    let o = slimdet()
-        .args(["study", "--quick", "--voc", "/nonexistent/voc", "-o"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let o = run_to(
+        &["study", "--quick", "--voc", "/nonexistent/voc"],
+        out.path(),
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
@@ -553,10 +473,7 @@ fn missing_dataset_is_a_clear_error() {
 #[test]
 fn sharded_study_merges_to_the_unsharded_rows() {
     let whole = tempfile::tempdir().unwrap();
-    ok(&slimdet()
-        .args(study_args(whole.path(), &["--quick", "--no-report"]))
-        .output()
-        .unwrap());
+    ok(&study(whole.path(), &["--quick", "--no-report"]));
     let reference = accuracy(&file_with_suffix(whole.path(), "_study.csv"));
 
     let shards = tempfile::tempdir().unwrap();
@@ -565,10 +482,7 @@ fn sharded_study_merges_to_the_unsharded_rows() {
         .collect();
     for (i, d) in dirs.iter().enumerate() {
         let s = format!("{i}/2");
-        ok(&slimdet()
-            .args(study_args(d, &["--quick", "--no-report", "--shard", &s]))
-            .output()
-            .unwrap());
+        ok(&study(d, &["--quick", "--no-report", "--shard", &s]));
         let part = accuracy(&file_with_suffix(d, "_study.csv"));
         assert!(
             !part.is_empty() && part.len() < reference.len(),

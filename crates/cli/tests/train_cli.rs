@@ -1,34 +1,30 @@
 //! `slimdet train` end to end on a tiny synthetic dataset: a run stopped by --max-steps,
 //! its resumption, and the errors of bad options.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_slimdet"))
-        .args(args)
-        .output()
-        .expect("run slimdet")
-}
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
-fn text(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).to_string()
-}
+use common::{assert_success, run, slimdet, stderr, synth_dataset};
 
+/// Writes a synthetic dataset of 4 training and 2 test images into `dir`.
 fn synth(dir: &Path) {
-    let o = run(&[
-        "dataset",
-        "synth",
-        "--out",
-        dir.to_str().unwrap(),
-        "--train",
-        "4",
-        "--test",
-        "2",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_success(&synth_dataset(dir, "4", "2", &[]));
 }
 
+/// A temporary folder holding a synthetic dataset (`voc`, see [`synth`]) and the path
+/// of a training run's output in it (`run`, not created).
+fn synth_and_run_dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let voc = tmp.path().join("voc");
+    synth(&voc);
+    let out = tmp.path().join("run");
+    (tmp, voc, out)
+}
+
+/// `slimdet train` on `voc` into `out` with JSON output and the tests' defaults, followed
+/// by the `extra` arguments.
 fn train(voc: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "train",
@@ -56,12 +52,9 @@ fn train(voc: &Path, out: &Path, extra: &[&str]) -> Output {
 
 #[test]
 fn train_stops_resumes_and_writes_weights() {
-    let tmp = tempfile::tempdir().unwrap();
-    let voc = tmp.path().join("voc");
-    synth(&voc);
-    let out = tmp.path().join("run");
+    let (_tmp, voc, out) = synth_and_run_dirs();
     let o = train(&voc, &out, &["--max-steps", "1"]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_success(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["global_step"], 1);
     assert_eq!(v["stopped"], true);
@@ -69,7 +62,7 @@ fn train_stops_resumes_and_writes_weights() {
     assert!(out.join("labels.txt").is_file());
 
     let o = train(&voc, &out, &["--resume"]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_success(&o);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["global_step"], 4, "2 epochs of 2 batches");
     assert_eq!(v["stopped"], false);
@@ -89,15 +82,12 @@ fn train_stops_resumes_and_writes_weights() {
         "--format",
         "json",
     ]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert_success(&o);
 }
 
 #[test]
 fn bad_options_are_clear_errors() {
-    let tmp = tempfile::tempdir().unwrap();
-    let voc = tmp.path().join("voc");
-    synth(&voc);
-    let out = tmp.path().join("run");
+    let (tmp, voc, out) = synth_and_run_dirs();
     for (extra, cause) in [
         (&["--batch", "0"][..], "batch size 0"),
         (&["--lr", "NaN"][..], "learning rate NaN"),
@@ -110,21 +100,18 @@ fn bad_options_are_clear_errors() {
         ),
     ] {
         let o = train(&voc, &out, extra);
-        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", text(&o));
-        assert!(text(&o).contains(cause), "{extra:?}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(cause), "{extra:?}: {}", stderr(&o));
     }
     let o = train(&tmp.path().join("missing"), &out, &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("missing"), "{}", text(&o));
+    assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
 }
 
 #[test]
 fn bf16_without_bf16_kernels_is_refused_before_training() {
-    let tmp = tempfile::tempdir().unwrap();
-    let voc = tmp.path().join("voc");
-    synth(&voc);
-    let out = tmp.path().join("run");
-    let o = Command::new(env!("CARGO_BIN_EXE_slimdet"))
+    let (_tmp, voc, out) = synth_and_run_dirs();
+    let o = slimdet()
         .args(["train", "--voc", voc.to_str().unwrap(), "--out"])
         .arg(&out)
         .args(["--width", "0.25", "--batch", "2", "--epochs", "1"])
@@ -133,6 +120,6 @@ fn bf16_without_bf16_kernels_is_refused_before_training() {
         .output()
         .unwrap();
     assert!(!o.status.success());
-    assert!(text(&o).contains("needs AVX512-BF16"), "{}", text(&o));
+    assert!(stderr(&o).contains("needs AVX512-BF16"), "{}", stderr(&o));
     assert!(!out.exists(), "nothing written");
 }

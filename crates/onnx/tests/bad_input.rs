@@ -6,9 +6,40 @@ mod common;
 
 use common::build::*;
 use common::*;
+use slimdet_onnx::proto::{ModelProto, NodeProto, TensorProto};
 use slimdet_onnx::{OnnxError, import_bytes};
 
 const MODEL: &str = "models/version-slim-320.onnx";
+
+/// A model (opset 13) of the `[1, 3, 4, 4]` input `x`, the given nodes and initializers,
+/// and the output `y` of shape `y_shape`.
+fn model_4x4(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, y_shape: &[i64]) -> ModelProto {
+    model(13, &[1, 3, 4, 4], nodes, inits, &[("y", y_shape)])
+}
+
+/// The float weight `w` `[2, 3, 1, 1]`, all 0.5.
+fn half_weight() -> TensorProto {
+    f32_init("w", &[2, 3, 1, 1], vec![0.5; 6])
+}
+
+/// Asserts that `err` is an unsupported-operator error naming `want_node` and `want_op`.
+#[track_caller]
+fn assert_unsupported(err: &OnnxError, want_node: &str, want_op: &str) {
+    assert!(
+        matches!(err, OnnxError::Unsupported { node, op, .. } if node == want_node && op == want_op),
+        "{err:?}"
+    );
+}
+
+/// Asserts that importing each model (as `file`) is an error whose message holds the
+/// text paired with it.
+fn assert_import_errors<'a>(cases: impl IntoIterator<Item = (ModelProto, &'a str)>, file: &str) {
+    for (m, want) in cases {
+        let msg = import_bytes(&bytes(&m), file).unwrap_err().to_string();
+        eprintln!("{msg}");
+        assert!(msg.contains(want), "{msg} (wanted `{want}`)");
+    }
+}
 
 #[test]
 fn truncated_files_are_errors() {
@@ -86,6 +117,7 @@ fn mutated_models_never_panic() {
     eprintln!("60 mutated models: {ok} imported, {err} errors");
 }
 
+/// A 1x1 conv of `x` followed by the node `name` of type `op` (attributes `extra`), encoded.
 fn conv_then(op: &str, name: &str, extra: Vec<slimdet_onnx::proto::AttributeProto>) -> Vec<u8> {
     let nodes = vec![
         node(
@@ -97,14 +129,7 @@ fn conv_then(op: &str, name: &str, extra: Vec<slimdet_onnx::proto::AttributeProt
         ),
         node(op, name, &["c"], &["y"], extra),
     ];
-    let inits = vec![f32_init("w", &[2, 3, 1, 1], vec![0.5; 6])];
-    bytes(&model(
-        13,
-        &[1, 3, 4, 4],
-        nodes,
-        inits,
-        &[("y", &[1, 2, 4, 4])],
-    ))
+    bytes(&model_4x4(nodes, vec![half_weight()], &[1, 2, 4, 4]))
 }
 
 #[test]
@@ -128,12 +153,7 @@ fn unsupported_operator_names_node_and_op() {
 }
 
 /// An initializer of element type `dtype` with little-endian `raw` bytes.
-fn typed(
-    name: &str,
-    shape: &[usize],
-    dtype: i32,
-    raw: Vec<u8>,
-) -> slimdet_onnx::proto::TensorProto {
+fn typed(name: &str, shape: &[usize], dtype: i32, raw: Vec<u8>) -> TensorProto {
     let mut t = i64_init(name, shape, vec![0; shape.iter().product()]);
     t.int64_data.clear();
     t.data_type = dtype;
@@ -143,10 +163,7 @@ fn typed(
 
 /// `x` → QuantizeLinear → `op` (inputs given) → DequantizeLinear → `y`, with uint8
 /// activations (scale 0.1, zero point 0), int8 weights `w` `[2, 3, 1, 1]` and int32 bias.
-fn qop_model(
-    op_node: slimdet_onnx::proto::NodeProto,
-    extra: Vec<slimdet_onnx::proto::TensorProto>,
-) -> Vec<u8> {
+fn qop_model(op_node: NodeProto, extra: Vec<TensorProto>) -> Vec<u8> {
     use slimdet_onnx::proto::data_type::{INT8, INT32, UINT8};
     let mut inits = vec![
         f32_init("s", &[], vec![0.1]),
@@ -167,20 +184,29 @@ fn qop_model(
         op_node,
         node("DequantizeLinear", "dq", &["yq", "s", "z"], &["y"], vec![]),
     ];
-    bytes(&model(
-        13,
-        &[1, 3, 4, 4],
-        nodes,
-        inits,
-        &[("y", &[1, 2, 4, 4])],
-    ))
+    bytes(&model_4x4(nodes, inits, &[1, 2, 4, 4]))
 }
 
-fn qconv(ins: &[&str]) -> slimdet_onnx::proto::NodeProto {
+/// The QLinearConv node `qconv` of the given inputs, output `yq`.
+fn qconv(ins: &[&str]) -> NodeProto {
     node("QLinearConv", "qconv", ins, &["yq"], vec![])
 }
 
-fn ms_node(op: &str, name: &str, ins: &[&str]) -> slimdet_onnx::proto::NodeProto {
+/// A [`qop_model`] whose QLinearConv reads uint8 weights `wu` (`codes`, `[2, 3, 1, 1]`)
+/// with per-channel zero points `wuz` (`zeros`).
+fn uint8_weight_qconv(codes: Vec<u8>, zeros: Vec<u8>) -> Vec<u8> {
+    use slimdet_onnx::proto::data_type::UINT8;
+    qop_model(
+        qconv(&["xq", "s", "z", "wu", "ws", "wuz", "s", "z", "b"]),
+        vec![
+            typed("wu", &[2, 3, 1, 1], UINT8, codes),
+            typed("wuz", &[2], UINT8, zeros),
+        ],
+    )
+}
+
+/// The com.microsoft node `name` of type `op` with the given inputs, output `yq`.
+fn ms_node(op: &str, name: &str, ins: &[&str]) -> NodeProto {
     let mut n = node(op, name, ins, &["yq"], vec![]);
     n.domain = "com.microsoft".into();
     n
@@ -226,34 +252,19 @@ fn quantized_forms_the_int8_engine_cannot_run_are_refused() {
     use slimdet_onnx::proto::data_type::{INT8, UINT8};
     let refused = |b: Vec<u8>, want_node: &str, want_op: &str, want_text: &str| {
         let err = import_bytes(&b, "q.onnx").unwrap_err();
-        assert!(
-            matches!(&err, OnnxError::Unsupported { node, op, .. } if node == want_node && op == want_op),
-            "{err:?}"
-        );
+        assert_unsupported(&err, want_node, want_op);
         assert!(err.to_string().contains(want_text), "{err}");
     };
     // uint8 weights with a non-zero zero point (asymmetric).
     refused(
-        qop_model(
-            qconv(&["xq", "s", "z", "wu", "ws", "wuz", "s", "z", "b"]),
-            vec![
-                typed("wu", &[2, 3, 1, 1], UINT8, vec![128, 130, 120, 0, 255, 128]),
-                typed("wuz", &[2], UINT8, vec![128, 128]),
-            ],
-        ),
+        uint8_weight_qconv(vec![128, 130, 120, 0, 255, 128], vec![128, 128]),
         "`qconv`",
         "QLinearConv",
         "non-zero zero point",
     );
     // uint8 weights with zero point 0 but codes above 127.
     refused(
-        qop_model(
-            qconv(&["xq", "s", "z", "wu", "ws", "wuz", "s", "z", "b"]),
-            vec![
-                typed("wu", &[2, 3, 1, 1], UINT8, vec![1, 2, 200, 0, 5, 6]),
-                typed("wuz", &[2], UINT8, vec![0, 0]),
-            ],
-        ),
+        uint8_weight_qconv(vec![1, 2, 200, 0, 5, 6], vec![0, 0]),
         "`qconv`",
         "QLinearConv",
         "does not fit int8",
@@ -317,9 +328,7 @@ fn quantized_forms_the_int8_engine_cannot_run_are_refused() {
         "constant operand",
     );
     // 16-bit activations (element type 5, INT16).
-    let m = model(
-        13,
-        &[1, 3, 4, 4],
+    let m = model_4x4(
         vec![
             node("QuantizeLinear", "q", &["x", "s", "z16"], &["xq"], vec![]),
             node(
@@ -334,7 +343,7 @@ fn quantized_forms_the_int8_engine_cannot_run_are_refused() {
             f32_init("s", &[], vec![0.1]),
             typed("z16", &[], INT8, vec![0]),
         ],
-        &[("y", &[1, 3, 4, 4])],
+        &[1, 3, 4, 4],
     );
     let mut m = m;
     if let Some(g) = m.graph.as_mut() {
@@ -354,18 +363,8 @@ fn quantized_forms_the_int8_engine_cannot_run_are_refused() {
 #[test]
 fn quantized_operators_outside_qdq_pairs_are_refused() {
     let inits = vec![f32_init("scale", &[], vec![0.1])];
-    let refused = |nodes, out: &[i64]| {
-        import_bytes(
-            &bytes(&model(
-                13,
-                &[1, 3, 4, 4],
-                nodes,
-                inits.clone(),
-                &[("y", out)],
-            )),
-            "q.onnx",
-        )
-        .unwrap_err()
+    let refused = |nodes, inits, out: &[i64]| {
+        import_bytes(&bytes(&model_4x4(nodes, inits, out)), "q.onnx").unwrap_err()
     };
     // A float operator reading the integer output of a QuantizeLinear.
     let err = refused(
@@ -373,34 +372,23 @@ fn quantized_operators_outside_qdq_pairs_are_refused() {
             node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
             node("Relu", "relu", &["xq"], &["y"], vec![]),
         ],
+        inits.clone(),
         &[1, 3, 4, 4],
     );
-    assert!(
-        matches!(&err, OnnxError::Unsupported { node, op, .. } if node == "`relu`" && op == "Relu"),
-        "{err:?}"
-    );
+    assert_unsupported(&err, "`relu`", "Relu");
     assert!(err.to_string().contains("integer tensor `xq`"), "{err}");
     // A DequantizeLinear whose parameters differ from its QuantizeLinear's.
     let mut inits2 = inits.clone();
     inits2.push(f32_init("scale2", &[], vec![0.2]));
-    let err = import_bytes(
-        &bytes(&model(
-            13,
-            &[1, 3, 4, 4],
-            vec![
-                node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
-                node("DequantizeLinear", "dq", &["xq", "scale2"], &["y"], vec![]),
-            ],
-            inits2,
-            &[("y", &[1, 3, 4, 4])],
-        )),
-        "q.onnx",
-    )
-    .unwrap_err();
-    assert!(
-        matches!(&err, OnnxError::Unsupported { node, op, .. } if node == "`dq`" && op == "DequantizeLinear"),
-        "{err:?}"
+    let err = refused(
+        vec![
+            node("QuantizeLinear", "q", &["x", "scale"], &["xq"], vec![]),
+            node("DequantizeLinear", "dq", &["xq", "scale2"], &["y"], vec![]),
+        ],
+        inits2,
+        &[1, 3, 4, 4],
     );
+    assert_unsupported(&err, "`dq`", "DequantizeLinear");
 }
 
 /// Asymmetric padding (TensorFlow's `SAME` as exported to ONNX) imports and runs: with
@@ -416,17 +404,7 @@ fn asymmetric_padding_imports_and_runs() {
         vec![ints("pads", &[0, 0, 1, 1])],
     )];
     let inits = vec![f32_init("w", &[2, 3, 3, 3], vec![0.5; 54])];
-    let imp = import_bytes(
-        &bytes(&model(
-            13,
-            &[1, 3, 4, 4],
-            nodes,
-            inits,
-            &[("y", &[1, 2, 3, 3])],
-        )),
-        "pad.onnx",
-    )
-    .unwrap();
+    let imp = import_bytes(&bytes(&model_4x4(nodes, inits, &[1, 2, 3, 3])), "pad.onnx").unwrap();
     let mut m = slimdet_onnx::OnnxModel::new(imp, &Default::default()).unwrap();
     let out = m.run_nchw(&[1.0; 48]).unwrap();
     assert_eq!(out[0].1, [1, 2, 3, 3]);
@@ -446,62 +424,31 @@ fn asymmetric_padding_imports_and_runs() {
 fn malformed_graphs_are_errors() {
     // Undefined input value, a weight whose data does not fit its dims, a bad stride.
     let undefined = vec![node("Relu", "r", &["nope"], &["y"], vec![])];
-    let mut short = f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]);
+    let mut short = half_weight();
     short.raw_data.truncate(20);
     let conv = |attrs| vec![node("Conv", "c", &["x", "w"], &["y"], attrs)];
     let cases = [
+        (model_4x4(undefined, vec![], &[1, 3, 4, 4]), "never defined"),
+        (model_4x4(conv(vec![]), vec![short], &[1, 2, 4, 4]), "holds"),
         (
-            model(
-                13,
-                &[1, 3, 4, 4],
-                undefined,
-                vec![],
-                &[("y", &[1, 3, 4, 4])],
-            ),
-            "never defined",
-        ),
-        (
-            model(
-                13,
-                &[1, 3, 4, 4],
-                conv(vec![]),
-                vec![short],
-                &[("y", &[1, 2, 4, 4])],
-            ),
-            "holds",
-        ),
-        (
-            model(
-                13,
-                &[1, 3, 4, 4],
+            model_4x4(
                 conv(vec![ints("strides", &[0, 1])]),
-                vec![f32_init("w", &[2, 3, 1, 1], vec![0.5; 6])],
-                &[("y", &[1, 2, 4, 4])],
+                vec![half_weight()],
+                &[1, 2, 4, 4],
             ),
             "strides",
         ),
         (
-            model(
-                13,
-                &[1, 3, 4, 4],
+            model_4x4(
                 conv(vec![int("group", 2)]),
-                vec![f32_init("w", &[2, 3, 1, 1], vec![0.5; 6])],
-                &[("y", &[1, 2, 4, 4])],
+                vec![half_weight()],
+                &[1, 2, 4, 4],
             ),
             "groups",
         ),
-        (
-            model(13, &[1, 3, 4, 4], vec![], vec![], &[("y", &[1])]),
-            "never defined",
-        ),
+        (model_4x4(vec![], vec![], &[1]), "never defined"),
     ];
-    for (m, want) in cases {
-        let msg = import_bytes(&bytes(&m), "bad.onnx")
-            .unwrap_err()
-            .to_string();
-        eprintln!("{msg}");
-        assert!(msg.contains(want), "{msg} (wanted `{want}`)");
-    }
+    assert_import_errors(cases, "bad.onnx");
 }
 
 #[test]
@@ -512,13 +459,7 @@ fn a_cycle_is_an_error_naming_a_node() {
         node("Relu", "out", &["c"], &["y"], vec![]),
     ];
     let err = import_bytes(
-        &bytes(&model(
-            13,
-            &[1, 3, 4, 4],
-            nodes,
-            vec![],
-            &[("y", &[1, 3, 4, 4])],
-        )),
+        &bytes(&model_4x4(nodes, vec![], &[1, 3, 4, 4])),
         "cycle.onnx",
     )
     .unwrap_err();
@@ -533,21 +474,19 @@ fn a_cycle_is_an_error_naming_a_node() {
 /// values of the wrong element type are errors, checked before any allocation.
 #[test]
 fn huge_sizes_and_wrong_types_are_errors() {
-    let conv = |w: slimdet_onnx::proto::TensorProto| {
-        model(
-            13,
-            &[1, 3, 4, 4],
+    let conv = |w: TensorProto| {
+        model_4x4(
             vec![node("Conv", "c", &["x", "w"], &["y"], vec![])],
             vec![w],
-            &[("y", &[1, 2, 4, 4])],
+            &[1, 2, 4, 4],
         )
     };
-    let mut huge_w = f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]);
+    let mut huge_w = half_weight();
     huge_w.dims = vec![1 << 20, 1 << 20, 1 << 20, 1];
-    let mut negative_w = f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]);
+    let mut negative_w = half_weight();
     negative_w.dims = vec![2, -3, 1, 1];
     let int_w = i64_init("w", &[2, 3, 1, 1], vec![1; 6]);
-    let mut string_w = f32_init("w", &[2, 3, 1, 1], vec![0.5; 6]);
+    let mut string_w = half_weight();
     string_w.data_type = 8;
     let big_input = model(
         13,
@@ -556,12 +495,10 @@ fn huge_sizes_and_wrong_types_are_errors() {
         vec![],
         &[("y", &[1, 3, 65536, 65536])],
     );
-    let mut int_input = model(
-        13,
-        &[1, 3, 4, 4],
+    let mut int_input = model_4x4(
         vec![node("Relu", "r", &["x"], &["y"], vec![])],
         vec![],
-        &[("y", &[1, 3, 4, 4])],
+        &[1, 3, 4, 4],
     );
     if let Some(slimdet_onnx::proto::type_proto::Value::TensorType(t)) = int_input
         .graph
@@ -572,23 +509,19 @@ fn huge_sizes_and_wrong_types_are_errors() {
         t.elem_type = slimdet_onnx::proto::data_type::INT64;
     }
     let fill = |shape: Vec<i64>| {
-        model(
-            13,
-            &[1, 3, 4, 4],
+        model_4x4(
             vec![
                 node("ConstantOfShape", "big", &["s"], &["k"], vec![]),
                 node("Add", "a", &["x", "k"], &["y"], vec![]),
             ],
             vec![i64_init("s", &[shape.len()], shape)],
-            &[("y", &[1, 3, 4, 4])],
+            &[1, 3, 4, 4],
         )
     };
-    let reshape = model(
-        13,
-        &[1, 3, 4, 4],
+    let reshape = model_4x4(
         vec![node("Reshape", "rs", &["x", "s"], &["y"], vec![])],
         vec![i64_init("s", &[2], vec![1 << 40, -1])],
-        &[("y", &[1, 48])],
+        &[1, 48],
     );
     let cases = [
         (conv(huge_w), "elements"),
@@ -601,11 +534,5 @@ fn huge_sizes_and_wrong_types_are_errors() {
         (fill(vec![-1, 4]), "bad dimension"),
         (reshape, "rs"),
     ];
-    for (m, want) in cases {
-        let msg = import_bytes(&bytes(&m), "huge.onnx")
-            .unwrap_err()
-            .to_string();
-        eprintln!("{msg}");
-        assert!(msg.contains(want), "{msg} (wanted `{want}`)");
-    }
+    assert_import_errors(cases, "huge.onnx");
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::path::PathBuf;
+
 use common::*;
 use slimdet_models::{Detector, Predictor};
 use slimdet_onnx::{OnnxModel, OutputKind, export_detector, import};
@@ -12,6 +14,17 @@ fn input_nhwc() -> Vec<f32> {
     mb2_golden_input_nhwc("000004")
 }
 
+/// The MobileNetV2-SSD-Lite golden model, exported (`raw`: without the decoding tail) to
+/// `name` in a new temporary folder: `(model, folder, file)`.
+fn export_mb2(name: &str, raw: bool) -> (Detector, tempfile::TempDir, PathBuf) {
+    let det = Detector::load(&mb2_model(), None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    export_detector(&det, &path, raw).unwrap();
+    (det, dir, path)
+}
+
+/// Our predictor after a forward pass of `det` on the NHWC input `x`.
 fn reference(det: &Detector, x: &[f32]) -> Predictor {
     let mut p = Predictor::new(det, 1).unwrap();
     p.forward(x).unwrap();
@@ -20,10 +33,7 @@ fn reference(det: &Detector, x: &[f32]) -> Predictor {
 
 #[test]
 fn exported_scores_and_boxes_match_our_runtime() {
-    let det = Detector::load(&mb2_model(), None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mb2.onnx");
-    export_detector(&det, &path, false).unwrap();
+    let (det, dir, path) = export_mb2("mb2.onnx", false);
     let x = input_nhwc();
     let p = reference(&det, &x);
     let mut m = OnnxModel::load(&path, 1).unwrap();
@@ -60,10 +70,7 @@ fn exported_scores_and_boxes_match_our_runtime() {
 
 #[test]
 fn exported_raw_outputs_match_our_runtime() {
-    let det = Detector::load(&mb2_model(), None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mb2_raw.onnx");
-    export_detector(&det, &path, true).unwrap();
+    let (det, _dir, path) = export_mb2("mb2_raw.onnx", true);
     let x = input_nhwc();
     let p = reference(&det, &x);
     let imp = import(&path).unwrap();
@@ -85,10 +92,7 @@ fn exported_raw_outputs_match_our_runtime() {
 
 #[test]
 fn export_keeps_parameter_names_and_values() {
-    let det = Detector::load(&mb2_model(), None).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("mb2.onnx");
-    export_detector(&det, &path, true).unwrap();
+    let (det, _dir, path) = export_mb2("mb2.onnx", true);
     let imp = import(&path).unwrap();
     // The imported graph lists layers in data-flow order (heads after the backbone
     // layers they read), so compare by name.

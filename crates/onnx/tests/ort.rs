@@ -6,39 +6,26 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 use slimdet_models::Detector;
 use slimdet_onnx::{OnnxModel, export_detector};
 
-fn ort_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import onnxruntime, numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+/// Whether Python's `onnxruntime` (or `numpy`) is missing, saying that the test is
+/// skipped when it is.
+fn skip_without_ort() -> bool {
+    let missing = !python_has("onnxruntime, numpy");
+    if missing {
+        eprintln!("skipped: onnxruntime missing");
+    }
+    missing
 }
 
 /// Runs `model` in ORT and in our engine on the same NCHW input; returns the max
 /// difference per output.
 fn compare(model: &Path, input_nchw: &[f32], dir: &Path) -> Vec<(String, f32)> {
-    let input = dir.join("input.bin");
-    write_f32(&input, input_nchw);
     let out_dir = dir.join(model.file_stem().unwrap());
-    std::fs::create_dir_all(&out_dir).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ort_check.py");
-    let o = Command::new("python3")
-        .arg(script)
-        .args([model, &input, &out_dir])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "ort_check.py failed on {}:\n{}",
-        model.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ort_check(model, input_nchw, dir, &out_dir);
     let ours = OnnxModel::load(model, 1)
         .unwrap()
         .run_nchw(input_nchw)
@@ -61,8 +48,7 @@ type Case = (std::path::PathBuf, Vec<f32>, Vec<(&'static str, f32)>);
 
 #[test]
 fn onnx_runtime_agrees_with_export_and_import() {
-    if !ort_available() {
-        eprintln!("skipped: onnxruntime missing");
+    if skip_without_ort() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -115,18 +101,9 @@ fn onnx_runtime_agrees_with_export_and_import() {
 
 /// Runs `model` in ORT on `input_nchw`; returns its outputs by name.
 fn ort_run(model: &Path, input_nchw: &[f32], dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let input = dir.join("input.bin");
-    write_f32(&input, input_nchw);
     let out = dir.join("out");
     let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ort_check.py");
-    let o = Command::new("python3")
-        .arg(script)
-        .args([model, &input, &out])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ort_check(model, input_nchw, dir, &out);
     ["scores", "boxes", "logits", "locations"]
         .iter()
         .filter_map(|n| {
@@ -148,8 +125,7 @@ fn ort_run(model: &Path, input_nchw: &[f32], dir: &Path) -> Vec<(String, Vec<f32
 /// boxes by more than 1e-4 on these inputs, while our runtime holds it.
 #[test]
 fn box_differences_come_from_the_network_not_the_decoding() {
-    if !ort_available() {
-        eprintln!("skipped: onnxruntime missing");
+    if skip_without_ort() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -203,8 +179,7 @@ fn box_differences_come_from_the_network_not_the_decoding() {
 /// Runtime and gives TensorFlow's scores and our decoded boxes on TF's own input.
 #[test]
 fn onnx_runtime_runs_the_exported_tf_ssdlite() {
-    if !ort_available() {
-        eprintln!("skipped: onnxruntime missing");
+    if skip_without_ort() {
         return;
     }
     let det = Detector::load(
@@ -220,14 +195,12 @@ fn onnx_runtime_runs_the_exported_tf_ssdlite() {
     ))
     .unwrap();
     let nhwc = golden.get("004545.input").unwrap().as_f32().unwrap();
-    let input = dir.path().join("input.bin");
-    write_f32(&input, &nhwc_to_nchw(nhwc, 300, 300, 3));
-    let o = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ort_check.py"))
-        .args([&path, &input, &dir.path().to_path_buf()])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    ort_check(
+        &path,
+        &nhwc_to_nchw(nhwc, 300, 300, 3),
+        dir.path(),
+        dir.path(),
+    );
     let scores = read_f32(dir.path().join("scores.bin"));
     let boxes = read_f32(dir.path().join("boxes.bin"));
     let ds = max_abs_diff(

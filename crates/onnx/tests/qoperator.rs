@@ -25,24 +25,10 @@ use common::*;
 use slimdet_models::{Detector, Predictor};
 use slimdet_onnx::{OnnxError, detector_from_onnx, export_detector};
 
-fn ort_quantization_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import onnxruntime.quantization, onnx, numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join(name)
-}
-
 /// Quantizes `src` into `dst` with ONNX Runtime (QOperator), calibrated on `calib`.
 fn quantize(src: &Path, dst: &Path, calib: &[Vec<f32>], flags: &[&str], dir: &Path) {
     let mut cmd = Command::new("python3");
-    cmd.arg(script("ort_qoperator.py")).args([src, dst]);
+    cmd.arg(test_file("ort_qoperator.py")).args([src, dst]);
     for (i, c) in calib.iter().enumerate() {
         let p = dir.join(format!("calib{i}.bin"));
         write_f32(&p, c);
@@ -59,22 +45,9 @@ fn quantize(src: &Path, dst: &Path, calib: &[Vec<f32>], flags: &[&str], dir: &Pa
 
 /// ONNX Runtime's outputs `(name, values)` for an NCHW input.
 fn ort_outputs(model: &Path, input_nchw: &[f32], dir: &Path) -> Vec<(String, Vec<f32>)> {
-    let input = dir.join("input.bin");
-    write_f32(&input, input_nchw);
     let out = dir.join("ort_out");
     let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).unwrap();
-    let o = Command::new("python3")
-        .arg(script("ort_check.py"))
-        .args([model, &input, &out])
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "ort_check.py failed on {}:\n{}",
-        model.display(),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    ort_check(model, input_nchw, dir, &out);
     ["scores", "boxes"]
         .iter()
         .map(|n| (n.to_string(), read_f32(out.join(format!("{n}.bin")))))
@@ -111,6 +84,7 @@ fn image_nhwc(path: &Path, w: usize, h: usize) -> Vec<f32> {
     out
 }
 
+/// NCHW `[1, C, H, W]` to NHWC.
 fn nchw_to_nhwc(x: &[f32], c: usize, h: usize, w: usize) -> Vec<f32> {
     let mut out = vec![0.0; x.len()];
     for ch in 0..c {
@@ -138,7 +112,7 @@ struct Case {
 
 #[test]
 fn qoperator_models_from_onnx_runtime_run_on_the_int8_engine() {
-    if !ort_quantization_available() {
+    if !python_has("onnxruntime.quantization, onnx, numpy") {
         eprintln!("skipped: onnxruntime missing (python3 with onnxruntime, onnx and numpy)");
         return;
     }
@@ -160,57 +134,45 @@ fn qoperator_models_from_onnx_runtime_run_on_the_int8_engine() {
     export_detector(&Detector::load(&builtin, None).unwrap(), &mb2_fp32, false).unwrap();
     let mb2_in = |id: &str| nhwc_to_nchw(&mb2_golden_input_nhwc(id), 300, 300, 3);
     let uf = |m: &str| ultraface(&format!("models/version-{m}-320.onnx"));
+    // UltraFace `version-<m>-320`, calibrated on two photos, tested on the golden input;
+    // every integer code agrees.
+    let uf_case = |name, m, flags, adds| Case {
+        name,
+        fp32: uf(m),
+        flags,
+        calib_nchw: uf_calib.clone(),
+        test_nchw: ultraface_input_nchw(),
+        chw: [3, 240, 320],
+        adds,
+        same_codes: true,
+    };
+    // MobileNetV2-SSD-Lite calibrated on two golden inputs, tested on golden input `test`.
+    let mb2_case = |name, flags, test, same_codes| Case {
+        name,
+        fp32: mb2_fp32.clone(),
+        flags,
+        calib_nchw: vec![mb2_in("000002"), mb2_in("000003")],
+        test_nchw: mb2_in(test),
+        chw: [3, 300, 300],
+        adds: true,
+        same_codes,
+    };
     let cases = [
-        Case {
-            name: "slim u8 per-channel",
-            fp32: uf("slim"),
-            flags: &[],
-            calib_nchw: uf_calib.clone(),
-            test_nchw: ultraface_input_nchw(),
-            chw: [3, 240, 320],
-            adds: false,
-            same_codes: true,
-        },
-        Case {
-            name: "slim s8 per-tensor",
-            fp32: uf("slim"),
-            flags: &["--s8", "--per-tensor"],
-            calib_nchw: uf_calib.clone(),
-            test_nchw: ultraface_input_nchw(),
-            chw: [3, 240, 320],
-            adds: false,
-            same_codes: true,
-        },
-        Case {
-            name: "RFB u8 per-channel",
-            fp32: uf("RFB"),
-            flags: &[],
-            calib_nchw: uf_calib.clone(),
-            test_nchw: ultraface_input_nchw(),
-            chw: [3, 240, 320],
-            adds: true,
-            same_codes: true,
-        },
-        Case {
-            name: "mb2-ssd-lite u8 per-channel",
-            fp32: mb2_fp32.clone(),
-            flags: &[],
-            calib_nchw: vec![mb2_in("000002"), mb2_in("000003")],
-            test_nchw: mb2_in("000004"),
-            chw: [3, 300, 300],
-            adds: true,
-            same_codes: false,
-        },
-        Case {
-            name: "mb2-ssd-lite s8 per-tensor",
-            fp32: mb2_fp32.clone(),
-            flags: &["--s8", "--per-tensor"],
-            calib_nchw: vec![mb2_in("000002"), mb2_in("000003")],
-            test_nchw: mb2_in("000005"),
-            chw: [3, 300, 300],
-            adds: true,
-            same_codes: true,
-        },
+        uf_case("slim u8 per-channel", "slim", &[], false),
+        uf_case(
+            "slim s8 per-tensor",
+            "slim",
+            &["--s8", "--per-tensor"],
+            false,
+        ),
+        uf_case("RFB u8 per-channel", "RFB", &[], true),
+        mb2_case("mb2-ssd-lite u8 per-channel", &[], "000004", false),
+        mb2_case(
+            "mb2-ssd-lite s8 per-tensor",
+            &["--s8", "--per-tensor"],
+            "000005",
+            true,
+        ),
     ];
     for (i, case) in cases.iter().enumerate() {
         let q = dir.path().join(format!("q{i}.onnx"));

@@ -1,7 +1,9 @@
-//! Helpers shared by the integration tests: fixture paths, raw f32 files, comparisons.
+//! Helpers shared by the integration tests: fixture paths, raw f32 files, comparisons,
+//! the Python checks against ONNX Runtime.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub use slimdet_testkit::{mb2_model, ultraface};
 
@@ -24,7 +26,7 @@ pub fn read_f32(path: PathBuf) -> Vec<f32> {
 }
 
 /// Writes `v` as a little-endian f32 file.
-pub fn write_f32(path: &std::path::Path, v: &[f32]) {
+pub fn write_f32(path: &Path, v: &[f32]) {
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     std::fs::write(path, bytes).unwrap();
 }
@@ -64,6 +66,42 @@ pub fn nhwc_to_nchw(x: &[f32], h: usize, w: usize, c: usize) -> Vec<f32> {
         }
     }
     out
+}
+
+/// Whether `python3` runs `import {modules}` (e.g. `"onnxruntime, numpy"`).
+pub fn python_has(modules: &str) -> bool {
+    Command::new("python3")
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// The file `name` of this crate's `tests` folder (the Python helper scripts).
+pub fn test_file(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(name)
+}
+
+/// Runs `model` in ONNX Runtime through `tests/ort_check.py` on the NCHW input
+/// `input_nchw` (written to `dir/input.bin`); the script writes each output `<name>` to
+/// `out/<name>.bin` and its shape to `out/<name>.shape` (`out` is created if missing).
+pub fn ort_check(model: &Path, input_nchw: &[f32], dir: &Path, out: &Path) {
+    let input = dir.join("input.bin");
+    write_f32(&input, input_nchw);
+    std::fs::create_dir_all(out).unwrap();
+    let o = Command::new("python3")
+        .arg(test_file("ort_check.py"))
+        .args([model, &input, out])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "ort_check.py failed on {}:\n{}",
+        model.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// Deterministic xorshift64* generator.
