@@ -227,22 +227,12 @@ fn declared_params(d: &GraphDesc) -> Result<usize> {
             OpDesc::Conv {
                 weight,
                 bias,
-                stride,
-                pad,
-                pad_end,
-                dilation,
                 groups,
                 ..
             } => {
                 if weight.iter().any(|&a| a == 0 || a > MAX_AXIS) || *groups == 0 {
                     return Err(bad(format!(
                         "weight shape {weight:?} or groups {groups} out of range"
-                    )));
-                }
-                let geometry = stride.iter().chain(pad).chain(pad_end).chain(dilation);
-                if geometry.clone().any(|&v| v > MAX_GEOMETRY) {
-                    return Err(bad(format!(
-                        "stride, padding or dilation above {MAX_GEOMETRY}"
                     )));
                 }
                 let w = weight
@@ -297,16 +287,25 @@ fn build_op(n: &NodeDesc) -> Result<Op> {
             dilation,
             groups,
             act,
-        } => Op::Conv(Conv2d {
-            weight: Tensor::zeros(weight.to_vec()),
-            bias: bias.then(|| Tensor::zeros(vec![weight[0]])),
-            stride: *stride,
-            pad: *pad,
-            pad_end: *pad_end,
-            dilation: *dilation,
-            groups: *groups,
-            act: parse_act(&n.name, act)?,
-        }),
+        } => {
+            let mut geometry = stride.iter().chain(pad).chain(pad_end).chain(dilation);
+            if geometry.any(|&v| v > MAX_GEOMETRY) {
+                return Err(CoreError::Graph(format!(
+                    "node `{}`: stride, padding or dilation above {MAX_GEOMETRY}",
+                    n.name
+                )));
+            }
+            Op::Conv(Conv2d {
+                weight: Tensor::zeros(weight.to_vec()),
+                bias: bias.then(|| Tensor::zeros(vec![weight[0]])),
+                stride: *stride,
+                pad: *pad,
+                pad_end: *pad_end,
+                dilation: *dilation,
+                groups: *groups,
+                act: parse_act(&n.name, act)?,
+            })
+        }
         OpDesc::BatchNorm { channels, eps } => {
             if !(eps.is_finite() && *eps >= 0.0) {
                 return Err(CoreError::Graph(format!(

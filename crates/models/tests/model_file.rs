@@ -152,6 +152,15 @@ fn bad_graph_metadata_is_refused_naming_the_cause() {
         ),
     );
     assert!(e.contains("parameter values"), "{e}");
+    let e = edit(
+        "stride",
+        &replace(
+            "slimdet.graph",
+            r#""stride":[2,2]"#,
+            r#""stride":[99999,2]"#,
+        ),
+    );
+    assert!(e.contains("stride, padding or dilation"), "{e}");
     // A declared parameter the file lacks: the strict state_dict report.
     let e = edit(
         "bias",
