@@ -7,7 +7,7 @@ use slimdet_formats::StateDict;
 
 use crate::error::{ModelError, Result};
 use crate::priors::{MB2_SSD_LITE_SPECS, ssd_priors, ultraface_priors};
-use crate::{mobilenet_v2, tf_ssdlite, ultraface};
+use crate::{mobilenet_v1, mobilenet_v2, tf_ssdlite, ultraface};
 use slimdet_data::Resize;
 
 /// The VOC class names, index 0 = BACKGROUND (spec §12): the data crate's table.
@@ -118,6 +118,11 @@ pub enum Arch {
         /// Classes including background.
         num_classes: usize,
     },
+    /// MobileNetV1-SSD (pytorch-ssd's `mb1-ssd`), 300x300.
+    Mb1Ssd {
+        /// Classes including background.
+        num_classes: usize,
+    },
     /// UltraFace slim, 320x240, 2 classes.
     UltrafaceSlim,
     /// UltraFace RFB, 320x240, 2 classes.
@@ -135,6 +140,7 @@ impl Arch {
     pub fn name(&self) -> &'static str {
         match self {
             Arch::Mb2SsdLite { .. } => "mb2-ssd-lite",
+            Arch::Mb1Ssd { .. } => "mb1-ssd",
             Arch::UltrafaceSlim => "ultraface-slim",
             Arch::UltrafaceRfb => "ultraface-rfb",
             Arch::TfSsdLiteMobileNetV2 { .. } => "tf-ssdlite-mobilenet-v2",
@@ -161,6 +167,22 @@ impl Arch {
                 width_mult: stem[0] as f64 / 32.0,
                 num_classes: cls[0] / 6,
             }
+        } else if has("base_net.13.3.weight") && has("extras.0.0.weight") {
+            let cls = sd
+                .get("classification_headers.5.weight")
+                .map(|t| t.shape.clone())
+                .unwrap_or_default();
+            if cls.len() != 4 || !cls[0].is_multiple_of(6) || cls[0] < 12 {
+                return Err(ModelError::Arch {
+                    path: path.into(),
+                    reason: format!(
+                        "MobileNetV1-SSD keys found but classification_headers.5.weight has shape {cls:?}"
+                    ),
+                });
+            }
+            Arch::Mb1Ssd {
+                num_classes: cls[0] / 6,
+            }
         } else if let Some(cls) = sd.get("BoxPredictor_0/ClassPredictor.weight") {
             let a = crate::tf_ssdlite::ANCHORS[0];
             if cls.shape.len() != 4 || !cls.shape[0].is_multiple_of(a) || cls.shape[0] < 2 * a {
@@ -182,7 +204,7 @@ impl Arch {
         } else {
             return Err(ModelError::Arch {
                 path: path.into(),
-                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2)".into(),
+                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, mb1-ssd, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2)".into(),
             });
         };
         if let Some(h) = hint
@@ -211,6 +233,7 @@ impl Arch {
                 width_mult,
                 num_classes,
             },
+            "mb1-ssd" => Arch::Mb1Ssd { num_classes },
             "tf-ssdlite-mobilenet-v2" => Arch::TfSsdLiteMobileNetV2 { num_classes },
             "ultraface-slim" => Arch::UltrafaceSlim,
             "ultraface-rfb" => Arch::UltrafaceRfb,
@@ -230,10 +253,13 @@ impl Arch {
     /// outputs) gives MobileNetV2-SSD-Lite's width.
     pub fn matching_outputs(priors: usize, classes: usize, stem_channels: usize) -> Vec<Arch> {
         match (priors, classes) {
-            (3000, k) if k >= 2 => vec![Arch::Mb2SsdLite {
-                width_mult: stem_channels as f64 / 32.0,
-                num_classes: k,
-            }],
+            (3000, k) if k >= 2 => vec![
+                Arch::Mb2SsdLite {
+                    width_mult: stem_channels as f64 / 32.0,
+                    num_classes: k,
+                },
+                Arch::Mb1Ssd { num_classes: k },
+            ],
             (4420, 2) => vec![Arch::UltrafaceSlim, Arch::UltrafaceRfb],
             _ => Vec::new(),
         }
@@ -264,6 +290,9 @@ impl Arch {
                     num_classes: classes()?,
                 })
             }
+            Some("mb1-ssd") => Ok(Arch::Mb1Ssd {
+                num_classes: classes()?,
+            }),
             Some("tf-ssdlite-mobilenet-v2") => Ok(Arch::TfSsdLiteMobileNetV2 {
                 num_classes: classes()?,
             }),
@@ -276,7 +305,7 @@ impl Arch {
     /// The SSD configuration of this architecture.
     pub fn config(&self) -> SsdConfig {
         match self {
-            Arch::Mb2SsdLite { .. } => SsdConfig {
+            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } => SsdConfig {
                 input_w: 300,
                 input_h: 300,
                 mean: 127.0,
@@ -337,6 +366,7 @@ impl Arch {
                 width_mult,
                 num_classes,
             } => mobilenet_v2::build(*width_mult, *num_classes),
+            Arch::Mb1Ssd { num_classes } => mobilenet_v1::build(*num_classes),
             Arch::UltrafaceSlim => ultraface::build(false),
             Arch::UltrafaceRfb => ultraface::build(true),
             Arch::TfSsdLiteMobileNetV2 { num_classes } => tf_ssdlite::build(*num_classes),
@@ -346,7 +376,7 @@ impl Arch {
     /// Prior boxes `[cx, cy, w, h]`, in output order.
     pub fn priors(&self) -> Vec<[f32; 4]> {
         match self {
-            Arch::Mb2SsdLite { .. } => ssd_priors(&MB2_SSD_LITE_SPECS, 300.0),
+            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } => ssd_priors(&MB2_SSD_LITE_SPECS, 300.0),
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => ultraface_priors(
                 &[[40, 30], [20, 15], [10, 8], [5, 4]],
                 &[
@@ -367,10 +397,15 @@ impl Arch {
         match self {
             Arch::Mb2SsdLite {
                 num_classes: 21, ..
-            } => VOC_CLASSES.iter().map(|s| s.to_string()).collect(),
-            Arch::Mb2SsdLite { num_classes, .. } => std::iter::once("BACKGROUND".to_string())
-                .chain((1..*num_classes).map(|i| format!("class{i}")))
-                .collect(),
+            }
+            | Arch::Mb1Ssd { num_classes: 21 } => {
+                VOC_CLASSES.iter().map(|s| s.to_string()).collect()
+            }
+            Arch::Mb2SsdLite { num_classes, .. } | Arch::Mb1Ssd { num_classes } => {
+                std::iter::once("BACKGROUND".to_string())
+                    .chain((1..*num_classes).map(|i| format!("class{i}")))
+                    .collect()
+            }
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => vec!["BACKGROUND".into(), "face".into()],
             // TF OD API models number their classes as COCO's label map does (1 = person).
             Arch::TfSsdLiteMobileNetV2 { num_classes } => std::iter::once("BACKGROUND".into())

@@ -2,6 +2,7 @@
 //! priors, box coding, NMS and the predictor.
 //!
 //! - [`mobilenet_v2`]: MobileNetV2-SSD-Lite exactly as pytorch-ssd builds it (478 keys).
+//! - [`mobilenet_v1`]: MobileNetV1-SSD as pytorch-ssd builds it (`mb1-ssd`).
 //! - [`ultraface`]: the UltraFace slim and RFB face detectors (320x240).
 //! - [`tf_ssdlite`], [`tf_import`]: the TF Object Detection API's SSDLite-MobileNetV2 and
 //!   its import from a frozen graph (`.pb`).
@@ -17,6 +18,7 @@ pub mod detector;
 pub mod error;
 pub mod file;
 pub mod init;
+pub mod mobilenet_v1;
 pub mod mobilenet_v2;
 pub mod nms;
 pub mod predictor;

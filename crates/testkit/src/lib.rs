@@ -61,6 +61,12 @@ pub fn mb2_model() -> PathBuf {
     path("golden/mb2-ssd-lite-voc21-seed0/model.pth")
 }
 
+/// A file of the pytorch-ssd zoo goldens (`golden/pytorch-ssd/`, README there): e.g.
+/// `mb1-ssd-voc21-seed0/model.pth` or `images/000002.png`.
+pub fn zoo(rel: &str) -> PathBuf {
+    path(&format!("golden/pytorch-ssd/{rel}"))
+}
+
 /// The four-photo VOC2007 fixture (`VOCdevkit/VOC2007`).
 pub fn voc2007() -> PathBuf {
     dir("fixtures/voc2007/VOCdevkit/VOC2007")
