@@ -17,7 +17,7 @@ pub struct ModelArgs {
     pub model: PathBuf,
     /// Architecture: mb2-ssd-lite, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2
     /// (default: recognised from the file).
-    #[arg(long, value_parser = ["mb2-ssd-lite", "mb1-ssd", "ultraface-slim", "ultraface-rfb", "tf-ssdlite-mobilenet-v2"])]
+    #[arg(long, value_parser = ["mb2-ssd-lite", "mb1-ssd", "mb1-ssd-lite", "ultraface-slim", "ultraface-rfb", "tf-ssdlite-mobilenet-v2"])]
     pub arch: Option<String>,
 }
 

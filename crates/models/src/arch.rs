@@ -123,6 +123,11 @@ pub enum Arch {
         /// Classes including background.
         num_classes: usize,
     },
+    /// MobileNetV1-SSD-Lite (pytorch-ssd's `mb1-ssd-lite`), 300x300.
+    Mb1SsdLite {
+        /// Classes including background.
+        num_classes: usize,
+    },
     /// UltraFace slim, 320x240, 2 classes.
     UltrafaceSlim,
     /// UltraFace RFB, 320x240, 2 classes.
@@ -141,6 +146,7 @@ impl Arch {
         match self {
             Arch::Mb2SsdLite { .. } => "mb2-ssd-lite",
             Arch::Mb1Ssd { .. } => "mb1-ssd",
+            Arch::Mb1SsdLite { .. } => "mb1-ssd-lite",
             Arch::UltrafaceSlim => "ultraface-slim",
             Arch::UltrafaceRfb => "ultraface-rfb",
             Arch::TfSsdLiteMobileNetV2 { .. } => "tf-ssdlite-mobilenet-v2",
@@ -176,12 +182,16 @@ impl Arch {
                 return Err(ModelError::Arch {
                     path: path.into(),
                     reason: format!(
-                        "MobileNetV1-SSD keys found but classification_headers.5.weight has shape {cls:?}"
+                        "MobileNetV1-SSD(-Lite) keys found but classification_headers.5.weight has shape {cls:?}"
                     ),
                 });
             }
-            Arch::Mb1Ssd {
-                num_classes: cls[0] / 6,
+            // SSD-Lite's last heads are 1x1, SSD's 3x3.
+            let num_classes = cls[0] / 6;
+            if cls[2] == 1 {
+                Arch::Mb1SsdLite { num_classes }
+            } else {
+                Arch::Mb1Ssd { num_classes }
             }
         } else if let Some(cls) = sd.get("BoxPredictor_0/ClassPredictor.weight") {
             let a = crate::tf_ssdlite::ANCHORS[0];
@@ -204,7 +214,7 @@ impl Arch {
         } else {
             return Err(ModelError::Arch {
                 path: path.into(),
-                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, mb1-ssd, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2)".into(),
+                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, mb1-ssd, mb1-ssd-lite, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2)".into(),
             });
         };
         if let Some(h) = hint
@@ -234,6 +244,7 @@ impl Arch {
                 num_classes,
             },
             "mb1-ssd" => Arch::Mb1Ssd { num_classes },
+            "mb1-ssd-lite" => Arch::Mb1SsdLite { num_classes },
             "tf-ssdlite-mobilenet-v2" => Arch::TfSsdLiteMobileNetV2 { num_classes },
             "ultraface-slim" => Arch::UltrafaceSlim,
             "ultraface-rfb" => Arch::UltrafaceRfb,
@@ -259,6 +270,7 @@ impl Arch {
                     num_classes: k,
                 },
                 Arch::Mb1Ssd { num_classes: k },
+                Arch::Mb1SsdLite { num_classes: k },
             ],
             (4420, 2) => vec![Arch::UltrafaceSlim, Arch::UltrafaceRfb],
             _ => Vec::new(),
@@ -293,6 +305,9 @@ impl Arch {
             Some("mb1-ssd") => Ok(Arch::Mb1Ssd {
                 num_classes: classes()?,
             }),
+            Some("mb1-ssd-lite") => Ok(Arch::Mb1SsdLite {
+                num_classes: classes()?,
+            }),
             Some("tf-ssdlite-mobilenet-v2") => Ok(Arch::TfSsdLiteMobileNetV2 {
                 num_classes: classes()?,
             }),
@@ -305,7 +320,7 @@ impl Arch {
     /// The SSD configuration of this architecture.
     pub fn config(&self) -> SsdConfig {
         match self {
-            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } => SsdConfig {
+            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } | Arch::Mb1SsdLite { .. } => SsdConfig {
                 input_w: 300,
                 input_h: 300,
                 mean: 127.0,
@@ -366,7 +381,8 @@ impl Arch {
                 width_mult,
                 num_classes,
             } => mobilenet_v2::build(*width_mult, *num_classes),
-            Arch::Mb1Ssd { num_classes } => mobilenet_v1::build(*num_classes),
+            Arch::Mb1Ssd { num_classes } => mobilenet_v1::build(*num_classes, false),
+            Arch::Mb1SsdLite { num_classes } => mobilenet_v1::build(*num_classes, true),
             Arch::UltrafaceSlim => ultraface::build(false),
             Arch::UltrafaceRfb => ultraface::build(true),
             Arch::TfSsdLiteMobileNetV2 { num_classes } => tf_ssdlite::build(*num_classes),
@@ -376,7 +392,9 @@ impl Arch {
     /// Prior boxes `[cx, cy, w, h]`, in output order.
     pub fn priors(&self) -> Vec<[f32; 4]> {
         match self {
-            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } => ssd_priors(&MB2_SSD_LITE_SPECS, 300.0),
+            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } | Arch::Mb1SsdLite { .. } => {
+                ssd_priors(&MB2_SSD_LITE_SPECS, 300.0)
+            }
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => ultraface_priors(
                 &[[40, 30], [20, 15], [10, 8], [5, 4]],
                 &[
@@ -398,14 +416,15 @@ impl Arch {
             Arch::Mb2SsdLite {
                 num_classes: 21, ..
             }
-            | Arch::Mb1Ssd { num_classes: 21 } => {
+            | Arch::Mb1Ssd { num_classes: 21 }
+            | Arch::Mb1SsdLite { num_classes: 21 } => {
                 VOC_CLASSES.iter().map(|s| s.to_string()).collect()
             }
-            Arch::Mb2SsdLite { num_classes, .. } | Arch::Mb1Ssd { num_classes } => {
-                std::iter::once("BACKGROUND".to_string())
-                    .chain((1..*num_classes).map(|i| format!("class{i}")))
-                    .collect()
-            }
+            Arch::Mb2SsdLite { num_classes, .. }
+            | Arch::Mb1Ssd { num_classes }
+            | Arch::Mb1SsdLite { num_classes } => std::iter::once("BACKGROUND".to_string())
+                .chain((1..*num_classes).map(|i| format!("class{i}")))
+                .collect(),
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => vec!["BACKGROUND".into(), "face".into()],
             // TF OD API models number their classes as COCO's label map does (1 = person).
             Arch::TfSsdLiteMobileNetV2 { num_classes } => std::iter::once("BACKGROUND".into())

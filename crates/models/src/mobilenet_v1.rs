@@ -1,10 +1,13 @@
-//! MobileNetV1-SSD, exactly as pytorch-ssd's `create_mobilenetv1_ssd` builds it: the
-//! MobileNetV1 backbone (`conv_bn`, then 13 `conv_dw` blocks, ReLU), heads on blocks 11
-//! (512 channels, 19x19) and 13 (1024, 10x10), four extras (1x1 then 3x3 stride 2, with
-//! biases and ReLU), and plain 3x3 heads with biases; the same 3,000 priors as
-//! MobileNetV2-SSD-Lite (pytorch-ssd's `mobilenetv1_ssd_config`).
+//! MobileNetV1-SSD and MobileNetV1-SSD-Lite, exactly as pytorch-ssd's
+//! `create_mobilenetv1_ssd` and `create_mobilenetv1_ssd_lite` build them: the MobileNetV1
+//! backbone (`conv_bn`, then 13 `conv_dw` blocks, ReLU), heads on blocks 11 (512
+//! channels, 19x19) and 13 (1024, 10x10), and four extras (1x1 with bias and ReLU, then a
+//! stride-2 3x3). SSD uses plain 3x3 convolutions (with ReLU after the extras'); SSD-Lite
+//! uses `SeperableConv2d` (3x3 depthwise with bias, ReLU, 1x1 with bias) for the extras'
+//! 3x3 and the first five heads, and 1x1 convolutions for the last heads. Both have the
+//! same 3,000 priors as MobileNetV2-SSD-Lite (pytorch-ssd's `mobilenetv1_ssd_config`).
 //!
-//! This is the network of NVIDIA's jetson-inference re-training tutorial.
+//! MobileNetV1-SSD is the network of NVIDIA's jetson-inference re-training tutorial.
 
 use slimdet_core::{Act, Graph, ValueId};
 
@@ -45,10 +48,45 @@ fn conv_relu(g: &mut Graph, name: &str, x: ValueId, s: ConvSpec) -> ValueId {
     g.act(&format!("{name}.relu"), y, Act::Relu)
 }
 
-/// Both 3x3 heads of level `i` on `x`; returns (confidence, location) `[N, P_i, K]`.
-fn heads(g: &mut Graph, i: usize, x: ValueId, cin: usize, classes: usize) -> (ValueId, ValueId) {
-    let head = |g: &mut Graph, name: String, cout: usize| {
-        conv(g, &name, x, ConvSpec::dense(cin, cout, 3, 1, 1).with_bias())
+/// `SeperableConv2d(cin, cout, 3, stride, padding=1)` of pytorch-ssd's
+/// `mobilenet_v1_ssd_lite`: depthwise 3x3 with bias, ReLU, pointwise with bias.
+fn separable(
+    g: &mut Graph,
+    name: &str,
+    x: ValueId,
+    cin: usize,
+    cout: usize,
+    stride: usize,
+) -> ValueId {
+    let y = conv(
+        g,
+        &format!("{name}.0"),
+        x,
+        ConvSpec::depthwise(cin, stride).with_bias(),
+    );
+    let y = g.act(&format!("{name}.1"), y, Act::Relu);
+    conv(
+        g,
+        &format!("{name}.2"),
+        y,
+        ConvSpec::pointwise(cin, cout).with_bias(),
+    )
+}
+
+/// Both heads of level `i` on `x` (3x3 convolutions; separable for SSD-Lite, 1x1 on its
+/// last level); returns (confidence, location) `[N, P_i, K]`.
+fn heads(
+    g: &mut Graph,
+    i: usize,
+    x: ValueId,
+    cin: usize,
+    classes: usize,
+    lite: bool,
+) -> (ValueId, ValueId) {
+    let head = |g: &mut Graph, name: String, cout: usize| match (lite, i) {
+        (false, _) => conv(g, &name, x, ConvSpec::dense(cin, cout, 3, 1, 1).with_bias()),
+        (true, 5) => conv(g, &name, x, ConvSpec::pointwise(cin, cout).with_bias()),
+        (true, _) => separable(g, &name, x, cin, cout, 1),
     };
     let c = head(g, format!("classification_headers.{i}"), ANCHORS * classes);
     let l = head(g, format!("regression_headers.{i}"), ANCHORS * 4);
@@ -58,9 +96,10 @@ fn heads(g: &mut Graph, i: usize, x: ValueId, cin: usize, classes: usize) -> (Va
     )
 }
 
-/// Builds the graph with zero weights. Input NHWC `[N, 300, 300, 3]`; outputs `logits`
-/// `[N, 3000, num_classes]` and `locations` `[N, 3000, 4]` (raw head outputs).
-pub fn build(num_classes: usize) -> Graph {
+/// Builds the graph with zero weights (`lite`: SSD-Lite). Input NHWC `[N, 300, 300, 3]`;
+/// outputs `logits` `[N, 3000, num_classes]` and `locations` `[N, 3000, 4]` (raw head
+/// outputs).
+pub fn build(num_classes: usize, lite: bool) -> Graph {
     let mut g = Graph::new();
     let input = g.input;
     let stem = ConvSpec::dense(3, 32, 3, 2, 1);
@@ -81,7 +120,7 @@ pub fn build(num_classes: usize) -> Graph {
         cin = cout;
         // Heads read the outputs of blocks 11 and 13 (source_layer_indexes 12 and 14).
         if b + 1 == 11 || b + 1 == 13 {
-            let (c, l) = heads(&mut g, confs.len(), x, cin, num_classes);
+            let (c, l) = heads(&mut g, confs.len(), x, cin, num_classes, lite);
             confs.push(c);
             locs.push(l);
         }
@@ -94,13 +133,17 @@ pub fn build(num_classes: usize) -> Graph {
             x,
             ConvSpec::pointwise(inp, hidden),
         );
-        x = conv_relu(
-            &mut g,
-            &format!("{p}.2"),
-            y,
-            ConvSpec::dense(hidden, out, 3, 2, 1),
-        );
-        let (c, l) = heads(&mut g, e + 2, x, out, num_classes);
+        x = if lite {
+            separable(&mut g, &format!("{p}.2"), y, hidden, out, 2)
+        } else {
+            conv_relu(
+                &mut g,
+                &format!("{p}.2"),
+                y,
+                ConvSpec::dense(hidden, out, 3, 2, 1),
+            )
+        };
+        let (c, l) = heads(&mut g, e + 2, x, out, num_classes, lite);
         confs.push(c);
         locs.push(l);
     }

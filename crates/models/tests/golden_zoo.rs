@@ -115,3 +115,8 @@ fn check(net: &str) {
 fn mb1_ssd_matches_pytorch() {
     check("mb1-ssd");
 }
+
+#[test]
+fn mb1_ssd_lite_matches_pytorch() {
+    check("mb1-ssd-lite");
+}
