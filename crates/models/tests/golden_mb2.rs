@@ -9,29 +9,12 @@ use std::path::PathBuf;
 use safetensors::SafeTensors;
 use slimdet_data::RgbImage;
 use slimdet_models::{Detector, Predictor};
+use slimdet_testkit::{max_abs_diff, st_f32};
 
 const IDS: [&str; 4] = ["000002", "000003", "000004", "000005"];
 
 fn golden_dir() -> PathBuf {
     slimdet_testkit::mb2_golden_dir()
-}
-
-fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
-    let t = st
-        .tensor(name)
-        .unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -72,7 +55,7 @@ fn forward_matches_pytorch_on_golden_inputs() {
         for id in IDS {
             // `<id>.input` is declared [1, 3, 300, 300] but holds `(resized − 127) / 128` in
             // the resized image's HWC order (checked below), which is our NHWC input.
-            let input = f32s(&st, &format!("{id}.input"));
+            let input = st_f32(&st, &format!("{id}.input"));
             let resized = st.tensor(&format!("{id}.resized")).unwrap();
             let expect: Vec<f32> = resized
                 .data()
@@ -81,11 +64,11 @@ fn forward_matches_pytorch_on_golden_inputs() {
                 .collect();
             assert_eq!(input, expect, "{id}: golden input layout");
             pred.forward(&input).unwrap();
-            let dl = max_abs_diff(pred.logits(), &f32s(&st, &format!("{id}.logits")));
-            let dloc = max_abs_diff(pred.locations(), &f32s(&st, &format!("{id}.locations")));
-            let ds = max_abs_diff(pred.scores(), &f32s(&st, &format!("{id}.scores")));
+            let dl = max_abs_diff(pred.logits(), &st_f32(&st, &format!("{id}.logits")));
+            let dloc = max_abs_diff(pred.locations(), &st_f32(&st, &format!("{id}.locations")));
+            let ds = max_abs_diff(pred.scores(), &st_f32(&st, &format!("{id}.scores")));
             let boxes: Vec<f32> = pred.boxes().iter().flatten().copied().collect();
-            let db = max_abs_diff(&boxes, &f32s(&st, &format!("{id}.boxes")));
+            let db = max_abs_diff(&boxes, &st_f32(&st, &format!("{id}.boxes")));
             eprintln!(
                 "{run} {id}: logits {dl:.2e} locations {dloc:.2e} scores {ds:.2e} boxes {db:.2e}"
             );

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use slimdet_data::{Resize, preprocess_into};
 use slimdet_formats::StateDict;
 use slimdet_models::{Detector, Predictor};
+use slimdet_testkit::max_abs_diff;
 
 const IDS: [&str; 3] = ["004545", "001150", "2"];
 
@@ -31,14 +32,6 @@ fn g<'a>(sd: &'a StateDict, key: &str) -> &'a [f32] {
         .unwrap_or_else(|| panic!("golden key {key}"))
         .as_f32()
         .unwrap()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn detector() -> Detector {

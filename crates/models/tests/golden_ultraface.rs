@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use slimdet_data::RgbImage;
 use slimdet_models::{Detector, Predictor};
+use slimdet_testkit::max_abs_diff;
 
 fn fixtures() -> PathBuf {
     slimdet_testkit::dir("fixtures/ultraface")
@@ -15,14 +16,6 @@ fn read_f32(path: PathBuf) -> Vec<f32> {
     b.chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn check_raw(model: &str, tag: &str, threads: usize) {

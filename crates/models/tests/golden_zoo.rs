@@ -8,24 +8,9 @@
 use safetensors::SafeTensors;
 use slimdet_core::stats::model_stats;
 use slimdet_models::{Detector, Predictor};
+use slimdet_testkit::{max_abs_diff, st_f32};
 
 const IDS: [&str; 2] = ["000002", "004545"];
-
-fn f32s(st: &SafeTensors, name: &str) -> Vec<f32> {
-    let t = st.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
 
 fn meta_u64(meta: &serde_json::Value, key: &str) -> u64 {
     meta[key]
@@ -76,8 +61,8 @@ fn check(net: &str) {
             slimdet_data::load_rgb(&slimdet_testkit::zoo(&format!("images/{id}.png"))).unwrap();
         pred.preprocess(&img);
         pred.forward_buffered().unwrap();
-        let dl = max_abs_diff(pred.logits(), &f32s(&st, &format!("{id}.logits")));
-        let dloc = max_abs_diff(pred.locations(), &f32s(&st, &format!("{id}.locations")));
+        let dl = max_abs_diff(pred.logits(), &st_f32(&st, &format!("{id}.logits")));
+        let dloc = max_abs_diff(pred.locations(), &st_f32(&st, &format!("{id}.locations")));
         eprintln!("{net} {id}: logits {dl:.2e} locations {dloc:.2e}");
         assert!(dl <= 1e-3, "{net} {id}: logits differ by {dl}");
         assert!(dloc <= 1e-3, "{net} {id}: locations differ by {dloc}");

@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use safetensors::SafeTensors;
 use slimdet_core::sparse::{BREAK_EVEN_SPARSITY, SparseMode, layer_decisions};
 use slimdet_core::{Plan, PlanOptions};
 use slimdet_models::Detector;
@@ -12,17 +11,6 @@ use slimdet_prune::{Method, UnstructuredOptions, prune_unstructured};
 
 fn golden_dir() -> PathBuf {
     slimdet_testkit::mb2_golden_dir()
-}
-
-fn golden_input(id: &str) -> Vec<f32> {
-    let bytes = std::fs::read(golden_dir().join("golden.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    st.tensor(&format!("{id}.input"))
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
 }
 
 fn outputs(det: &Detector, mode: SparseMode, threads: usize, x: &[f32]) -> (Vec<Vec<f32>>, usize) {
@@ -66,7 +54,7 @@ fn sparse_path_matches_dense_on_golden_inputs() {
         }
     }
     for id in ["000002", "000004"] {
-        let x = golden_input(id);
+        let x = slimdet_testkit::mb2_golden_input(id);
         let (dense, n0) = outputs(&det, SparseMode::Off, 1, &x);
         assert_eq!(n0, 0);
         for (mode, threads) in [(SparseMode::Always, 1), (SparseMode::Auto, 2)] {

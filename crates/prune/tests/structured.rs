@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use safetensors::SafeTensors;
 use slimdet_core::stats::model_stats;
 use slimdet_core::{Op, Plan, PlanOptions};
 use slimdet_models::Detector;
@@ -22,18 +21,9 @@ fn golden() -> Detector {
 }
 
 fn golden_inputs() -> Vec<Vec<f32>> {
-    let bytes = std::fs::read(golden_dir().join("golden.safetensors")).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
     ["000002", "000003", "000004", "000005"]
         .iter()
-        .map(|id| {
-            st.tensor(&format!("{id}.input"))
-                .unwrap()
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect()
-        })
+        .map(|id| slimdet_testkit::mb2_golden_input(id))
         .collect()
 }
 

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use safetensors::SafeTensors;
 use slimdet_data::RgbImage;
 use slimdet_data::synth::{SynthConfig, render_sample};
 use slimdet_models::{Detector, Predictor};
@@ -33,18 +32,9 @@ fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
         let det = Detector::load(&golden_dir().join("model.pth"), None).unwrap();
-        let bytes = std::fs::read(golden_dir().join("golden.safetensors")).unwrap();
-        let st = SafeTensors::deserialize(&bytes).unwrap();
         let inputs = IDS
             .iter()
-            .map(|id| {
-                st.tensor(&format!("{id}.input"))
-                    .unwrap()
-                    .data()
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect()
-            })
+            .map(|id| slimdet_testkit::mb2_golden_input(id))
             .collect();
         let cfg = SynthConfig {
             train: 16,

@@ -96,18 +96,43 @@ pub fn golden_f32(file: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
     let t = st
         .tensor(name)
         .unwrap_or_else(|e| panic!("{}: golden tensor {name}: {e}", file.display()));
+    (t.shape().to_vec(), st_f32(&st, name))
+}
+
+/// The f32 tensor `name` of an open safetensors file; panics naming the tensor if it is
+/// missing or not f32.
+pub fn st_f32(st: &safetensors::SafeTensors, name: &str) -> Vec<f32> {
+    let t = st
+        .tensor(name)
+        .unwrap_or_else(|e| panic!("golden tensor {name}: {e}"));
     assert_eq!(
         t.dtype(),
         safetensors::Dtype::F32,
-        "{}: golden tensor {name} is not f32",
-        file.display()
+        "golden tensor {name} is not f32"
     );
-    let v = t
-        .data()
+    t.data()
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (t.shape().to_vec(), v)
+        .collect()
+}
+
+/// The largest `|a[i] − b[i]|`; panics if the lengths differ.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "lengths differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+/// The MobileNetV2-SSD-Lite golden network input of image `id` (`000002` .. `000005`),
+/// NHWC `(resized − 127) / 128` (see `testdata/golden/README.md`).
+pub fn mb2_golden_input(id: &str) -> Vec<f32> {
+    golden_f32(
+        &mb2_golden_dir().join("golden.safetensors"),
+        &format!("{id}.input"),
+    )
+    .1
 }
 
 /// A little-endian f32 file.
