@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # aarch64 (Raspberry Pi 4 and 5): cross-build with Debian's rustc-web and its aarch64 std,
 # then run under QEMU user mode as a Cortex-A72 (Pi 4: NEON) and a Cortex-A76 (Pi 5: NEON
-# + dot product): the kernel conformance tests, the golden model tests (MobileNetV2-SSD-Lite
-# and UltraFace against PyTorch/ONNX Runtime, the TF SSDLite import), and `detect` on a
+# + dot product): the kernel conformance tests, the golden model tests (MobileNetV2-SSD-Lite,
+# MobileNetV1-SSD(-Lite) and UltraFace against PyTorch/ONNX Runtime, the TF SSDLite import),
+# and `detect` on a
 # photo with the f32 and an int8 model, whose detections must equal the x86 binary's.
 # Expects the x86 release build of .ci/run (target/release/slimdet). README: "Run on a
 # Raspberry Pi".
@@ -60,7 +61,7 @@ for cpu in cortex-a72 cortex-a76; do
   echo "== QEMU $cpu: kernel conformance"
   (cd crates/kernels && QEMU_CPU=$cpu qemu-aarch64 -cpu $cpu "$(test_bin conformance)" "${SKIP[@]}")
   echo "== QEMU $cpu: golden models"
-  for t in golden_mb2 golden_ultraface golden_tf_ssdlite; do
+  for t in golden_mb2 golden_ultraface golden_tf_ssdlite golden_zoo; do
     (cd crates/models && qemu-aarch64 -cpu $cpu "$(test_bin $t)")
   done
   echo "== QEMU $cpu: detect equals the x86 binary's (f32 within 1e-4, int8 byte for byte)"
