@@ -3,8 +3,8 @@
 # then run under QEMU user mode as a Cortex-A72 (Pi 4: NEON) and a Cortex-A76 (Pi 5: NEON
 # + dot product): the kernel conformance tests, the golden model tests (MobileNetV2-SSD-Lite,
 # MobileNetV1-SSD(-Lite) and UltraFace against PyTorch/ONNX Runtime, the TF SSDLite import),
-# and `detect` on a
-# photo with the f32 and an int8 model, whose detections must equal the x86 binary's.
+# and `detect` on a photo with the f32 and an int8 model, whose detections must equal the x86
+# binary's.
 # Expects the x86 release build of .ci/run (target/release/slimdet). README: "Run on a
 # Raspberry Pi".
 set -euo pipefail
