@@ -142,10 +142,9 @@ pub fn read_meta(
                 "model format version {v} is newer than this slimdet reads (1 and {FORMAT_VERSION})"
             )));
         }
-        other => {
+        _ => {
             return Err(bad(format!(
-                "{GRAPH_KEY} present but {VERSION_KEY} is {:?}, expected {FORMAT_VERSION}",
-                other.map(|_| version.cloned().unwrap_or_default())
+                "{GRAPH_KEY} present but {VERSION_KEY} is {version:?}, expected {FORMAT_VERSION}"
             )));
         }
     }

@@ -31,14 +31,9 @@ pub fn write_f32(path: &Path, v: &[f32]) {
     std::fs::write(path, bytes).unwrap();
 }
 
-/// Largest absolute difference (lengths must agree).
-pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
+/// The largest element-wise difference (the shared test helper).
+#[allow(unused_imports)]
+pub use slimdet_testkit::max_abs_diff;
 
 /// The UltraFace golden input `(v − 127) / 128` in NCHW `[1, 3, 240, 320]`.
 pub fn ultraface_input_nchw() -> Vec<f32> {
