@@ -15,9 +15,8 @@ pub struct ModelArgs {
     /// on VOC2007 photos, embedded in the binary; models/README.md).
     #[arg(long, short = 'm', default_value_os_t = builtin_model_path())]
     pub model: PathBuf,
-    /// Architecture: mb2-ssd-lite, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2
-    /// (default: recognised from the file).
-    #[arg(long, value_parser = ["mb2-ssd-lite", "mb1-ssd", "mb1-ssd-lite", "ultraface-slim", "ultraface-rfb", "tf-ssdlite-mobilenet-v2"])]
+    /// Architecture (default: recognised from the file).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(slimdet_models::arch::ARCH_NAMES))]
     pub arch: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{CoreError, Result};
 use crate::graph::{Graph, Node};
-use crate::ops::{BatchNorm, Conv2d, Op};
+use crate::ops::{BatchNorm, Conv2d, Op, Pool2d};
 use crate::tensor::Tensor;
 use slimdet_kernels::Act;
 
@@ -113,6 +113,25 @@ pub enum OpDesc {
     },
     /// [`Op::Softmax`] over the last axis.
     Softmax,
+    /// [`Op::HardSwish`].
+    HardSwish,
+    /// [`Op::HardSigmoid`].
+    HardSigmoid,
+    /// [`Op::GlobalAvgPool`].
+    GlobalAvgPool,
+    /// [`Op::ChannelMul`].
+    ChannelMul,
+    /// [`Op::MaxPool`].
+    MaxPool {
+        /// `[kh, kw]`.
+        kernel: [usize; 2],
+        /// `[stride_h, stride_w]`.
+        stride: [usize; 2],
+        /// Padding on both sides, `[h, w]`.
+        pad: [usize; 2],
+        /// PyTorch's `ceil_mode`.
+        ceil: bool,
+    },
 }
 
 fn act_name(a: Act) -> String {
@@ -169,6 +188,16 @@ impl Graph {
                     Op::Reshape(d) => OpDesc::Reshape { shape: d.clone() },
                     Op::Transpose(p) => OpDesc::Transpose { perm: p.clone() },
                     Op::Softmax => OpDesc::Softmax,
+                    Op::HardSwish => OpDesc::HardSwish,
+                    Op::HardSigmoid => OpDesc::HardSigmoid,
+                    Op::GlobalAvgPool => OpDesc::GlobalAvgPool,
+                    Op::ChannelMul => OpDesc::ChannelMul,
+                    Op::MaxPool(p) => OpDesc::MaxPool {
+                        kernel: p.kernel,
+                        stride: p.stride,
+                        pad: p.pad,
+                        ceil: p.ceil,
+                    },
                 },
             })
             .collect();
@@ -329,5 +358,33 @@ fn build_op(n: &NodeDesc) -> Result<Op> {
         OpDesc::Reshape { shape } => Op::Reshape(shape.clone()),
         OpDesc::Transpose { perm } => Op::Transpose(perm.clone()),
         OpDesc::Softmax => Op::Softmax,
+        OpDesc::HardSwish => Op::HardSwish,
+        OpDesc::HardSigmoid => Op::HardSigmoid,
+        OpDesc::GlobalAvgPool => Op::GlobalAvgPool,
+        OpDesc::ChannelMul => Op::ChannelMul,
+        OpDesc::MaxPool {
+            kernel,
+            stride,
+            pad,
+            ceil,
+        } => {
+            if kernel
+                .iter()
+                .chain(stride)
+                .chain(pad)
+                .any(|&v| v > MAX_GEOMETRY)
+            {
+                return Err(CoreError::Graph(format!(
+                    "node `{}`: pooling window, stride or padding above {MAX_GEOMETRY}",
+                    n.name
+                )));
+            }
+            Op::MaxPool(Pool2d {
+                kernel: *kernel,
+                stride: *stride,
+                pad: *pad,
+                ceil: *ceil,
+            })
+        }
     })
 }

@@ -20,6 +20,6 @@ pub use desc::{GraphDesc, NodeDesc, OpDesc};
 pub use error::{CoreError, Result};
 pub use exec::{Plan, PlanOptions};
 pub use graph::{Graph, Node, ValueId};
-pub use ops::{BatchNorm, Conv2d, Op};
+pub use ops::{BatchNorm, Conv2d, Op, Pool2d};
 pub use slimdet_kernels::Act;
 pub use tensor::Tensor;

@@ -145,6 +145,42 @@ impl BatchNorm {
     }
 }
 
+/// A 2-D max pooling window (PyTorch's `MaxPool2d` without dilation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2d {
+    /// `[kh, kw]`.
+    pub kernel: [usize; 2],
+    /// `[stride_h, stride_w]`.
+    pub stride: [usize; 2],
+    /// Padding on both sides of each axis, `[h, w]` (padded positions never win).
+    pub pad: [usize; 2],
+    /// PyTorch's `ceil_mode`: round the output size up, keeping only windows that start
+    /// inside the input or its leading padding.
+    pub ceil: bool,
+}
+
+impl Pool2d {
+    /// Output size along axis `a` (0 = H, 1 = W) for an input of `n`, as PyTorch computes
+    /// it; `None` when the window does not fit or the padding is more than half the kernel
+    /// (which PyTorch refuses).
+    pub fn out_size(&self, a: usize, n: usize) -> Option<usize> {
+        let (k, s, p) = (self.kernel[a], self.stride[a], self.pad[a]);
+        if k == 0 || s == 0 || 2 * p > k || n + 2 * p < k {
+            return None;
+        }
+        let span = n + 2 * p - k;
+        let mut out = if self.ceil {
+            span.div_ceil(s)
+        } else {
+            span / s
+        } + 1;
+        if self.ceil && (out - 1) * s >= n + p {
+            out -= 1;
+        }
+        Some(out)
+    }
+}
+
 /// One operator. Inputs and the output are named by the [`crate::Node`] holding it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
@@ -168,6 +204,20 @@ pub enum Op {
     Transpose(Vec<usize>),
     /// Softmax over the last axis.
     Softmax,
+    /// MobileNetV3's h-swish, `x · relu6(x + 3) / 6`, element-wise
+    /// ([`slimdet_kernels::act::hard_swish`]).
+    HardSwish,
+    /// MobileNetV3's h-sigmoid, `relu6(x + 3) / 6`, element-wise
+    /// ([`slimdet_kernels::act::hard_sigmoid`]).
+    HardSigmoid,
+    /// Mean over the spatial axes, `[N, H, W, C]` → `[N, 1, 1, C]` (PyTorch's
+    /// `AdaptiveAvgPool2d(1)`, the squeeze of squeeze-and-excite).
+    GlobalAvgPool,
+    /// `x · s` of `x` `[N, H, W, C]` and a per-image channel vector `s` `[N, 1, 1, C]`
+    /// broadcast over H and W (the excite of squeeze-and-excite).
+    ChannelMul,
+    /// Max pooling, NHWC in and out (SqueezeNet's and VGG's pools).
+    MaxPool(Pool2d),
 }
 
 impl Op {
@@ -183,6 +233,11 @@ impl Op {
             Op::Reshape(_) => "Reshape",
             Op::Transpose(_) => "Transpose",
             Op::Softmax => "Softmax",
+            Op::HardSwish => "HardSwish",
+            Op::HardSigmoid => "HardSigmoid",
+            Op::GlobalAvgPool => "GlobalAvgPool",
+            Op::ChannelMul => "ChannelMul",
+            Op::MaxPool(_) => "MaxPool",
         }
     }
 }

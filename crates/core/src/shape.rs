@@ -86,7 +86,25 @@ pub fn node_shape(n: &Node, ins: &[&[usize]]) -> Result<Vec<usize>> {
             }
             Ok(x.to_vec())
         }
-        Op::Act(_) | Op::Softmax => Ok(one(n, ins)?.to_vec()),
+        Op::Act(_) | Op::Softmax | Op::HardSwish | Op::HardSigmoid => Ok(one(n, ins)?.to_vec()),
+        Op::GlobalAvgPool => match one(n, ins)? {
+            [b, h, w, c] if h * w > 0 => Ok(vec![*b, 1, 1, *c]),
+            x => Err(err(n, format!("global average pool needs NHWC, got {x:?}"))),
+        },
+        Op::MaxPool(p) => match one(n, ins)? {
+            [b, h, w, c] => match (p.out_size(0, *h), p.out_size(1, *w)) {
+                (Some(oh), Some(ow)) => Ok(vec![*b, oh, ow, *c]),
+                _ => Err(err(n, format!("max pool {p:?} does not fit input {h}x{w}"))),
+            },
+            x => Err(err(n, format!("max pool needs NHWC, got {x:?}"))),
+        },
+        Op::ChannelMul => match ins {
+            [x, s] if x.len() == 4 && s[..] == [x[0], 1, 1, x[3]] => Ok(x.to_vec()),
+            _ => Err(err(
+                n,
+                format!("channel multiply needs [N, H, W, C] and [N, 1, 1, C], got {ins:?}"),
+            )),
+        },
         Op::Add(_) => match ins {
             [a, b] if a == b => Ok(a.to_vec()),
             _ => Err(err(n, format!("add needs two equal shapes, got {ins:?}"))),

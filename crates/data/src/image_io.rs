@@ -146,9 +146,11 @@ pub fn save_png(path: &Path, img: &RgbImage) -> Result<()> {
 /// arithmetic (`f32` subtract, then `f32` divide) is the reference's.
 /// `out.len()` must equal `img.data.len()`; only the common prefix is written
 /// otherwise (and debug builds assert).
-pub fn normalize_into(img: &RgbImage, mean: f32, std: f32, out: &mut [f32]) {
+pub fn normalize_into(img: &RgbImage, mean: [f32; 3], std: f32, out: &mut [f32]) {
     debug_assert_eq!(out.len(), img.data.len(), "normalize_into: buffer size");
-    for (o, &v) in out.iter_mut().zip(&img.data) {
-        *o = (f32::from(v) - mean) / std;
+    for (o, px) in out.chunks_exact_mut(3).zip(img.data.chunks_exact(3)) {
+        for c in 0..3 {
+            o[c] = (f32::from(px[c]) - mean[c]) / std;
+        }
     }
 }

@@ -204,15 +204,18 @@ pub fn preprocess_into(
     w: usize,
     h: usize,
     kind: Resize,
-    mean: f32,
+    mean: [f32; 3],
     std: f32,
     out: &mut [f32],
 ) {
     match kind {
         Resize::OpenCv => crate::normalize_into(&resize_rgb(img, w, h), mean, std, out),
         Resize::TfLegacy => {
-            for (o, v) in out.iter_mut().zip(resize_rgb_tf_legacy(img, w, h)) {
-                *o = (v - mean) / std;
+            let resized = resize_rgb_tf_legacy(img, w, h);
+            for (o, px) in out.chunks_exact_mut(3).zip(resized.chunks_exact(3)) {
+                for c in 0..3 {
+                    o[c] = (px[c] - mean[c]) / std;
+                }
             }
         }
     }

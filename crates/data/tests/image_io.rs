@@ -86,13 +86,16 @@ fn normalize_matches_reference_formula() {
         data: vec![0, 127, 255, 1, 128, 200],
     };
     let mut out = vec![f32::NAN; 6];
-    normalize_into(&img, 127.0, 128.0, &mut out);
+    normalize_into(&img, [127.0; 3], 128.0, &mut out);
     let want: Vec<f32> = img
         .data
         .iter()
         .map(|&v| (v as f32 - 127.0) / 128.0)
         .collect();
     assert_eq!(out, want);
+    // A per-channel mean (VGG16-SSD's RGB mean, std 1) subtracts each channel's own.
+    normalize_into(&img, [123.0, 117.0, 104.0], 1.0, &mut out);
+    assert_eq!(out, vec![-123.0, 10.0, 151.0, -122.0, 11.0, 96.0]);
     assert_eq!(out[0], -127.0 / 128.0);
     assert_eq!(out[1], 0.0);
     assert_eq!(out[2], 1.0);

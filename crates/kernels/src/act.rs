@@ -52,3 +52,36 @@ impl Act {
         }
     }
 }
+
+/// MobileNetV3's h-swish, `x · relu6(x + 3) / 6`, in PyTorch's order of operations
+/// (`x * F.relu6(x + 3) / 6`: the product first, then the division).
+#[inline(always)]
+pub fn hard_swish(x: f32) -> f32 {
+    x * (x + 3.0).clamp(0.0, 6.0) / 6.0
+}
+
+/// MobileNetV3's h-sigmoid, `relu6(x + 3) / 6`.
+#[inline(always)]
+pub fn hard_sigmoid(x: f32) -> f32 {
+    (x + 3.0).clamp(0.0, 6.0) / 6.0
+}
+
+/// Derivative of [`hard_swish`]: `x / 3 + 1/2` inside `(-3, 3)`, `0` at and below −3, `1` at
+/// and above 3 (what PyTorch's autograd gives through `x * relu6(x + 3) / 6`, whose ReLU6
+/// passes no gradient at its bounds).
+#[inline(always)]
+pub fn hard_swish_grad(x: f32) -> f32 {
+    if x <= -3.0 {
+        0.0
+    } else if x < 3.0 {
+        x / 3.0 + 0.5
+    } else {
+        1.0
+    }
+}
+
+/// Derivative of [`hard_sigmoid`]: `1/6` inside `(-3, 3)`, else `0`.
+#[inline(always)]
+pub fn hard_sigmoid_grad(x: f32) -> f32 {
+    if x > -3.0 && x < 3.0 { 1.0 / 6.0 } else { 0.0 }
+}

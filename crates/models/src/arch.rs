@@ -6,8 +6,10 @@ use slimdet_core::Graph;
 use slimdet_formats::StateDict;
 
 use crate::error::{ModelError, Result};
-use crate::priors::{MB2_SSD_LITE_SPECS, ssd_priors, ultraface_priors};
-use crate::{mobilenet_v1, mobilenet_v2, tf_ssdlite, ultraface};
+use crate::priors::{
+    MB2_SSD_LITE_SPECS, SQ_SSD_LITE_SPECS, VGG_SSD_SPECS, ssd_priors, ultraface_priors,
+};
+use crate::{mobilenet_v1, mobilenet_v2, mobilenet_v3, squeezenet, tf_ssdlite, ultraface, vgg};
 use slimdet_data::Resize;
 
 /// The VOC class names, index 0 = BACKGROUND (spec §12): the data crate's table.
@@ -108,6 +110,31 @@ const COCO_LABEL_MAP: [&str; 90] = [
     "toothbrush",
 ];
 
+/// pytorch-ssd's networks, by its `--net` names: each has a graph builder here.
+pub const PYTORCH_SSD_NETS: [&str; 7] = [
+    "vgg16-ssd",
+    "mb1-ssd",
+    "mb1-ssd-lite",
+    "sq-ssd-lite",
+    "mb2-ssd-lite",
+    "mb3-large-ssd-lite",
+    "mb3-small-ssd-lite",
+];
+
+/// Every architecture name [`Arch::named`] and `--arch` accept.
+pub const ARCH_NAMES: [&str; 10] = [
+    "vgg16-ssd",
+    "mb1-ssd",
+    "mb1-ssd-lite",
+    "sq-ssd-lite",
+    "mb2-ssd-lite",
+    "mb3-large-ssd-lite",
+    "mb3-small-ssd-lite",
+    "ultraface-slim",
+    "ultraface-rfb",
+    "tf-ssdlite-mobilenet-v2",
+];
+
 /// A supported architecture.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Arch {
@@ -125,6 +152,24 @@ pub enum Arch {
     },
     /// MobileNetV1-SSD-Lite (pytorch-ssd's `mb1-ssd-lite`), 300x300.
     Mb1SsdLite {
+        /// Classes including background.
+        num_classes: usize,
+    },
+    /// MobileNetV3-SSD-Lite (pytorch-ssd's `mb3-large-ssd-lite` and `mb3-small-ssd-lite`),
+    /// 300x300.
+    Mb3SsdLite {
+        /// MobileNetV3-Large (else Small).
+        large: bool,
+        /// Classes including background.
+        num_classes: usize,
+    },
+    /// SqueezeNet-SSD-Lite (pytorch-ssd's `sq-ssd-lite`), 300x300.
+    SqSsdLite {
+        /// Classes including background.
+        num_classes: usize,
+    },
+    /// VGG16-SSD (pytorch-ssd's `vgg16-ssd`), 300x300.
+    Vgg16Ssd {
         /// Classes including background.
         num_classes: usize,
     },
@@ -147,6 +192,10 @@ impl Arch {
             Arch::Mb2SsdLite { .. } => "mb2-ssd-lite",
             Arch::Mb1Ssd { .. } => "mb1-ssd",
             Arch::Mb1SsdLite { .. } => "mb1-ssd-lite",
+            Arch::Mb3SsdLite { large: true, .. } => "mb3-large-ssd-lite",
+            Arch::Mb3SsdLite { large: false, .. } => "mb3-small-ssd-lite",
+            Arch::SqSsdLite { .. } => "sq-ssd-lite",
+            Arch::Vgg16Ssd { .. } => "vgg16-ssd",
             Arch::UltrafaceSlim => "ultraface-slim",
             Arch::UltrafaceRfb => "ultraface-rfb",
             Arch::TfSsdLiteMobileNetV2 { .. } => "tf-ssdlite-mobilenet-v2",
@@ -193,6 +242,56 @@ impl Arch {
             } else {
                 Arch::Mb1Ssd { num_classes }
             }
+        } else if has("base_net.3.conv1.weight") && has("extras.0.conv1.weight") {
+            let cls = sd
+                .get("classification_headers.5.weight")
+                .map(|t| t.shape.clone())
+                .unwrap_or_default();
+            if cls.len() != 4 || !cls[0].is_multiple_of(6) || cls[0] < 12 {
+                return Err(ModelError::Arch {
+                    path: path.into(),
+                    reason: format!(
+                        "MobileNetV3-SSD-Lite keys found but classification_headers.5.weight has shape {cls:?}"
+                    ),
+                });
+            }
+            // Large has 15 bottleneck blocks (base_net.3 ..= base_net.17), Small 11.
+            Arch::Mb3SsdLite {
+                large: has("base_net.17.conv1.weight"),
+                num_classes: cls[0] / 6,
+            }
+        } else if has("base_net.3.squeeze.weight") && has("extras.0.2.2.weight") {
+            let cls = sd
+                .get("classification_headers.5.weight")
+                .map(|t| t.shape.clone())
+                .unwrap_or_default();
+            if cls.len() != 4 || !cls[0].is_multiple_of(6) || cls[0] < 12 {
+                return Err(ModelError::Arch {
+                    path: path.into(),
+                    reason: format!(
+                        "SqueezeNet-SSD-Lite keys found but classification_headers.5.weight has shape {cls:?}"
+                    ),
+                });
+            }
+            Arch::SqSsdLite {
+                num_classes: cls[0] / 6,
+            }
+        } else if has("source_layer_add_ons.0.weight") && has("base_net.31.weight") {
+            let cls = sd
+                .get("classification_headers.0.weight")
+                .map(|t| t.shape.clone())
+                .unwrap_or_default();
+            if cls.len() != 4 || !cls[0].is_multiple_of(4) || cls[0] < 8 {
+                return Err(ModelError::Arch {
+                    path: path.into(),
+                    reason: format!(
+                        "VGG16-SSD keys found but classification_headers.0.weight has shape {cls:?}"
+                    ),
+                });
+            }
+            Arch::Vgg16Ssd {
+                num_classes: cls[0] / 4,
+            }
         } else if let Some(cls) = sd.get("BoxPredictor_0/ClassPredictor.weight") {
             let a = crate::tf_ssdlite::ANCHORS[0];
             if cls.shape.len() != 4 || !cls.shape[0].is_multiple_of(a) || cls.shape[0] < 2 * a {
@@ -214,7 +313,7 @@ impl Arch {
         } else {
             return Err(ModelError::Arch {
                 path: path.into(),
-                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, mb1-ssd, mb1-ssd-lite, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2)".into(),
+                reason: "cannot recognise the architecture from the state_dict keys (expected mb2-ssd-lite, mb1-ssd, mb1-ssd-lite, mb3-large-ssd-lite, mb3-small-ssd-lite, sq-ssd-lite, vgg16-ssd, ultraface-slim, ultraface-rfb or tf-ssdlite-mobilenet-v2)".into(),
             });
         };
         if let Some(h) = hint
@@ -245,6 +344,12 @@ impl Arch {
             },
             "mb1-ssd" => Arch::Mb1Ssd { num_classes },
             "mb1-ssd-lite" => Arch::Mb1SsdLite { num_classes },
+            "mb3-large-ssd-lite" | "mb3-small-ssd-lite" => Arch::Mb3SsdLite {
+                large: name == "mb3-large-ssd-lite",
+                num_classes,
+            },
+            "sq-ssd-lite" => Arch::SqSsdLite { num_classes },
+            "vgg16-ssd" => Arch::Vgg16Ssd { num_classes },
             "tf-ssdlite-mobilenet-v2" => Arch::TfSsdLiteMobileNetV2 { num_classes },
             "ultraface-slim" => Arch::UltrafaceSlim,
             "ultraface-rfb" => Arch::UltrafaceRfb,
@@ -271,7 +376,17 @@ impl Arch {
                 },
                 Arch::Mb1Ssd { num_classes: k },
                 Arch::Mb1SsdLite { num_classes: k },
+                Arch::Mb3SsdLite {
+                    large: true,
+                    num_classes: k,
+                },
+                Arch::Mb3SsdLite {
+                    large: false,
+                    num_classes: k,
+                },
             ],
+            (2568, k) if k >= 2 => vec![Arch::SqSsdLite { num_classes: k }],
+            (8732, k) if k >= 2 => vec![Arch::Vgg16Ssd { num_classes: k }],
             (4420, 2) => vec![Arch::UltrafaceSlim, Arch::UltrafaceRfb],
             _ => Vec::new(),
         }
@@ -308,6 +423,16 @@ impl Arch {
             Some("mb1-ssd-lite") => Ok(Arch::Mb1SsdLite {
                 num_classes: classes()?,
             }),
+            Some(n @ ("mb3-large-ssd-lite" | "mb3-small-ssd-lite")) => Ok(Arch::Mb3SsdLite {
+                large: n == "mb3-large-ssd-lite",
+                num_classes: classes()?,
+            }),
+            Some("sq-ssd-lite") => Ok(Arch::SqSsdLite {
+                num_classes: classes()?,
+            }),
+            Some("vgg16-ssd") => Ok(Arch::Vgg16Ssd {
+                num_classes: classes()?,
+            }),
             Some("tf-ssdlite-mobilenet-v2") => Ok(Arch::TfSsdLiteMobileNetV2 {
                 num_classes: classes()?,
             }),
@@ -320,10 +445,14 @@ impl Arch {
     /// The SSD configuration of this architecture.
     pub fn config(&self) -> SsdConfig {
         match self {
-            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } | Arch::Mb1SsdLite { .. } => SsdConfig {
+            Arch::Mb2SsdLite { .. }
+            | Arch::Mb1Ssd { .. }
+            | Arch::Mb1SsdLite { .. }
+            | Arch::Mb3SsdLite { .. }
+            | Arch::SqSsdLite { .. } => SsdConfig {
                 input_w: 300,
                 input_h: 300,
-                mean: 127.0,
+                mean: [127.0; 3],
                 std: 128.0,
                 center_variance: 0.1,
                 size_variance: 0.2,
@@ -336,10 +465,16 @@ impl Arch {
                 max_detections: 0,
                 clip_boxes: false,
             },
+            // `vgg_ssd_config`: RGB minus (123, 117, 104), std 1.
+            Arch::Vgg16Ssd { .. } => SsdConfig {
+                mean: [123.0, 117.0, 104.0],
+                std: 1.0,
+                ..Arch::Mb1Ssd { num_classes: 2 }.config()
+            },
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => SsdConfig {
                 input_w: 320,
                 input_h: 240,
-                mean: 127.0,
+                mean: [127.0; 3],
                 std: 128.0,
                 center_variance: 0.1,
                 size_variance: 0.2,
@@ -358,7 +493,7 @@ impl Arch {
             Arch::TfSsdLiteMobileNetV2 { .. } => SsdConfig {
                 input_w: crate::tf_ssdlite::INPUT,
                 input_h: crate::tf_ssdlite::INPUT,
-                mean: 127.5,
+                mean: [127.5; 3],
                 std: 127.5,
                 center_variance: 0.1,
                 size_variance: 0.2,
@@ -383,6 +518,9 @@ impl Arch {
             } => mobilenet_v2::build(*width_mult, *num_classes),
             Arch::Mb1Ssd { num_classes } => mobilenet_v1::build(*num_classes, false),
             Arch::Mb1SsdLite { num_classes } => mobilenet_v1::build(*num_classes, true),
+            Arch::Mb3SsdLite { large, num_classes } => mobilenet_v3::build(*num_classes, *large),
+            Arch::SqSsdLite { num_classes } => squeezenet::build(*num_classes),
+            Arch::Vgg16Ssd { num_classes } => vgg::build(*num_classes),
             Arch::UltrafaceSlim => ultraface::build(false),
             Arch::UltrafaceRfb => ultraface::build(true),
             Arch::TfSsdLiteMobileNetV2 { num_classes } => tf_ssdlite::build(*num_classes),
@@ -392,9 +530,12 @@ impl Arch {
     /// Prior boxes `[cx, cy, w, h]`, in output order.
     pub fn priors(&self) -> Vec<[f32; 4]> {
         match self {
-            Arch::Mb2SsdLite { .. } | Arch::Mb1Ssd { .. } | Arch::Mb1SsdLite { .. } => {
-                ssd_priors(&MB2_SSD_LITE_SPECS, 300.0)
-            }
+            Arch::Mb2SsdLite { .. }
+            | Arch::Mb1Ssd { .. }
+            | Arch::Mb1SsdLite { .. }
+            | Arch::Mb3SsdLite { .. } => ssd_priors(&MB2_SSD_LITE_SPECS, 300.0),
+            Arch::SqSsdLite { .. } => ssd_priors(&SQ_SSD_LITE_SPECS, 300.0),
+            Arch::Vgg16Ssd { .. } => ssd_priors(&VGG_SSD_SPECS, 300.0),
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => ultraface_priors(
                 &[[40, 30], [20, 15], [10, 8], [5, 4]],
                 &[
@@ -410,21 +551,24 @@ impl Arch {
         }
     }
 
-    /// Default class names (index 0 = BACKGROUND).
-    pub fn default_classes(&self) -> Vec<String> {
+    /// Classes including background.
+    pub fn num_classes(&self) -> usize {
         match self {
-            Arch::Mb2SsdLite {
-                num_classes: 21, ..
-            }
-            | Arch::Mb1Ssd { num_classes: 21 }
-            | Arch::Mb1SsdLite { num_classes: 21 } => {
-                VOC_CLASSES.iter().map(|s| s.to_string()).collect()
-            }
             Arch::Mb2SsdLite { num_classes, .. }
             | Arch::Mb1Ssd { num_classes }
-            | Arch::Mb1SsdLite { num_classes } => std::iter::once("BACKGROUND".to_string())
-                .chain((1..*num_classes).map(|i| format!("class{i}")))
-                .collect(),
+            | Arch::Mb1SsdLite { num_classes }
+            | Arch::Mb3SsdLite { num_classes, .. }
+            | Arch::SqSsdLite { num_classes }
+            | Arch::Vgg16Ssd { num_classes }
+            | Arch::TfSsdLiteMobileNetV2 { num_classes } => *num_classes,
+            Arch::UltrafaceSlim | Arch::UltrafaceRfb => 2,
+        }
+    }
+
+    /// Default class names (index 0 = BACKGROUND): pytorch-ssd's networks with 21 classes
+    /// get VOC's names, other counts `class1`, `class2`, ...
+    pub fn default_classes(&self) -> Vec<String> {
+        match self {
             Arch::UltrafaceSlim | Arch::UltrafaceRfb => vec!["BACKGROUND".into(), "face".into()],
             // TF OD API models number their classes as COCO's label map does (1 = person).
             Arch::TfSsdLiteMobileNetV2 { num_classes } => std::iter::once("BACKGROUND".into())
@@ -434,6 +578,10 @@ impl Arch {
                         .filter(|n| !n.is_empty())
                         .map_or_else(|| format!("class{id}"), |n| n.to_string())
                 }))
+                .collect(),
+            _ if self.num_classes() == 21 => VOC_CLASSES.iter().map(|x| x.to_string()).collect(),
+            _ => std::iter::once("BACKGROUND".to_string())
+                .chain((1..self.num_classes()).map(|i| format!("class{i}")))
                 .collect(),
         }
     }
@@ -446,8 +594,8 @@ pub struct SsdConfig {
     pub input_w: usize,
     /// Network input height.
     pub input_h: usize,
-    /// Subtracted from every 0..255 pixel value.
-    pub mean: f32,
+    /// Subtracted from every 0..255 pixel value, per channel (RGB).
+    pub mean: [f32; 3],
     /// Divides the centred value.
     pub std: f32,
     /// Variance of the centre offsets (0.1).

@@ -46,6 +46,32 @@ pub struct Head {
     pub class_names: Vec<String>,
 }
 
+/// The input mean as written: one number when the three channels agree (as in every file
+/// written before per-channel means existed), else `[r, g, b]` (VGG16-SSD's).
+#[derive(Clone, Copy, Serialize, Deserialize)]
+#[serde(untagged)]
+enum MeanDesc {
+    One(f32),
+    Rgb([f32; 3]),
+}
+
+impl MeanDesc {
+    fn new(m: [f32; 3]) -> Self {
+        if m[1..].iter().all(|&v| v.to_bits() == m[0].to_bits()) {
+            MeanDesc::One(m[0])
+        } else {
+            MeanDesc::Rgb(m)
+        }
+    }
+
+    fn rgb(self) -> [f32; 3] {
+        match self {
+            MeanDesc::One(v) => [v; 3],
+            MeanDesc::Rgb(m) => m,
+        }
+    }
+}
+
 /// The JSON form of a [`Head`].
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,7 +80,7 @@ struct HeadDesc {
     classes: Vec<String>,
     /// `[width, height]`.
     input: [usize; 2],
-    mean: f32,
+    mean: MeanDesc,
     std: f32,
     center_variance: f32,
     size_variance: f32,
@@ -78,7 +104,7 @@ pub fn write_meta(head: &Head, graph: &Graph, meta: &mut BTreeMap<String, String
         name: head.name.clone(),
         classes: head.class_names.clone(),
         input: [c.input_w, c.input_h],
-        mean: c.mean,
+        mean: MeanDesc::new(c.mean),
         std: c.std,
         center_variance: c.center_variance,
         size_variance: c.size_variance,
@@ -172,8 +198,11 @@ fn head_from_desc(h: HeadDesc) -> std::result::Result<Head, String> {
             h.classes.len()
         ));
     }
+    let mean = h.mean.rgb();
     let finite = [
-        h.mean,
+        mean[0],
+        mean[1],
+        mean[2],
         h.std,
         h.center_variance,
         h.size_variance,
@@ -203,7 +232,7 @@ fn head_from_desc(h: HeadDesc) -> std::result::Result<Head, String> {
         config: SsdConfig {
             input_w: w,
             input_h: hgt,
-            mean: h.mean,
+            mean,
             std: h.std,
             center_variance: h.center_variance,
             size_variance: h.size_variance,

@@ -20,13 +20,16 @@ pub mod file;
 pub mod init;
 pub mod mobilenet_v1;
 pub mod mobilenet_v2;
+pub mod mobilenet_v3;
 pub mod nms;
 pub mod predictor;
 pub mod priors;
 pub mod reshape;
+pub mod squeezenet;
 pub mod tf_import;
 pub mod tf_ssdlite;
 pub mod ultraface;
+pub mod vgg;
 pub mod weights;
 
 pub use arch::{Arch, ScoreFn, SsdConfig};

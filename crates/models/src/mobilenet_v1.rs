@@ -43,27 +43,27 @@ const EXTRAS: [(usize, usize, usize); 4] = [
 const ANCHORS: usize = 6;
 
 /// `Conv2d` with bias, then ReLU at module index + 1 (the extras' pattern).
-fn conv_relu(g: &mut Graph, name: &str, x: ValueId, s: ConvSpec) -> ValueId {
+pub(crate) fn conv_relu(g: &mut Graph, name: &str, x: ValueId, s: ConvSpec) -> ValueId {
     let y = conv(g, name, x, s.with_bias());
     g.act(&format!("{name}.relu"), y, Act::Relu)
 }
 
-/// `SeperableConv2d(cin, cout, 3, stride, padding=1)` of pytorch-ssd's
-/// `mobilenet_v1_ssd_lite`: depthwise 3x3 with bias, ReLU, pointwise with bias.
-fn separable(
+/// `SeperableConv2d(cin, cout, 3, stride, padding)` of pytorch-ssd's
+/// `mobilenet_v1_ssd_lite` (and `squeezenet_ssd_lite`): depthwise 3x3 with bias, ReLU,
+/// pointwise with bias.
+pub(crate) fn separable(
     g: &mut Graph,
     name: &str,
     x: ValueId,
-    cin: usize,
-    cout: usize,
+    (cin, cout): (usize, usize),
     stride: usize,
+    pad: usize,
 ) -> ValueId {
-    let y = conv(
-        g,
-        &format!("{name}.0"),
-        x,
-        ConvSpec::depthwise(cin, stride).with_bias(),
-    );
+    let dw = ConvSpec {
+        pad,
+        ..ConvSpec::depthwise(cin, stride)
+    };
+    let y = conv(g, &format!("{name}.0"), x, dw.with_bias());
     let y = g.act(&format!("{name}.1"), y, Act::Relu);
     conv(
         g,
@@ -74,8 +74,9 @@ fn separable(
 }
 
 /// Both heads of level `i` on `x` (3x3 convolutions; separable for SSD-Lite, 1x1 on its
-/// last level); returns (confidence, location) `[N, P_i, K]`.
-fn heads(
+/// last level); returns (confidence, location) `[N, P_i, K]`. SqueezeNet-SSD-Lite has
+/// the same heads.
+pub(crate) fn heads(
     g: &mut Graph,
     i: usize,
     x: ValueId,
@@ -86,7 +87,7 @@ fn heads(
     let head = |g: &mut Graph, name: String, cout: usize| match (lite, i) {
         (false, _) => conv(g, &name, x, ConvSpec::dense(cin, cout, 3, 1, 1).with_bias()),
         (true, 5) => conv(g, &name, x, ConvSpec::pointwise(cin, cout).with_bias()),
-        (true, _) => separable(g, &name, x, cin, cout, 1),
+        (true, _) => separable(g, &name, x, (cin, cout), 1, 1),
     };
     let c = head(g, format!("classification_headers.{i}"), ANCHORS * classes);
     let l = head(g, format!("regression_headers.{i}"), ANCHORS * 4);
@@ -134,7 +135,7 @@ pub fn build(num_classes: usize, lite: bool) -> Graph {
             ConvSpec::pointwise(inp, hidden),
         );
         x = if lite {
-            separable(&mut g, &format!("{p}.2"), y, hidden, out, 2)
+            separable(&mut g, &format!("{p}.2"), y, (hidden, out), 2, 1)
         } else {
             conv_relu(
                 &mut g,

@@ -79,7 +79,8 @@ fn separable_head(g: &mut Graph, prefix: &str, x: ValueId, cin: usize, cout: usi
 }
 
 /// Both heads of level `i` on `x`; returns (confidence, location) tensors `[N, P_i, K]`.
-fn heads(
+/// MobileNetV3-SSD-Lite has the same heads.
+pub(crate) fn heads(
     g: &mut Graph,
     i: usize,
     x: ValueId,

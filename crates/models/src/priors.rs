@@ -13,53 +13,56 @@ pub struct SsdSpec {
     /// Max box size in pixels.
     pub max: f64,
     /// Aspect ratios (each adds two priors).
-    pub ratios: [f64; 2],
+    pub ratios: &'static [f64],
 }
 
-/// The six specs of `mobilenetv1_ssd_config` (used by MobileNetV2-SSD-Lite, 300x300).
+/// An [`SsdSpec`] (pytorch-ssd's `SSDSpec(feature_map, shrinkage, SSDBoxSizes(min, max),
+/// ratios)`).
+const fn spec(
+    feature_map: usize,
+    shrinkage: f64,
+    min: f64,
+    max: f64,
+    ratios: &'static [f64],
+) -> SsdSpec {
+    SsdSpec {
+        feature_map,
+        shrinkage,
+        min,
+        max,
+        ratios,
+    }
+}
+
+/// The six specs of `mobilenetv1_ssd_config` (MobileNetV1-SSD(-Lite), MobileNetV2- and
+/// MobileNetV3-SSD-Lite, 300x300).
 pub const MB2_SSD_LITE_SPECS: [SsdSpec; 6] = [
-    SsdSpec {
-        feature_map: 19,
-        shrinkage: 16.0,
-        min: 60.0,
-        max: 105.0,
-        ratios: [2.0, 3.0],
-    },
-    SsdSpec {
-        feature_map: 10,
-        shrinkage: 32.0,
-        min: 105.0,
-        max: 150.0,
-        ratios: [2.0, 3.0],
-    },
-    SsdSpec {
-        feature_map: 5,
-        shrinkage: 64.0,
-        min: 150.0,
-        max: 195.0,
-        ratios: [2.0, 3.0],
-    },
-    SsdSpec {
-        feature_map: 3,
-        shrinkage: 100.0,
-        min: 195.0,
-        max: 240.0,
-        ratios: [2.0, 3.0],
-    },
-    SsdSpec {
-        feature_map: 2,
-        shrinkage: 150.0,
-        min: 240.0,
-        max: 285.0,
-        ratios: [2.0, 3.0],
-    },
-    SsdSpec {
-        feature_map: 1,
-        shrinkage: 300.0,
-        min: 285.0,
-        max: 330.0,
-        ratios: [2.0, 3.0],
-    },
+    spec(19, 16.0, 60.0, 105.0, &[2.0, 3.0]),
+    spec(10, 32.0, 105.0, 150.0, &[2.0, 3.0]),
+    spec(5, 64.0, 150.0, 195.0, &[2.0, 3.0]),
+    spec(3, 100.0, 195.0, 240.0, &[2.0, 3.0]),
+    spec(2, 150.0, 240.0, 285.0, &[2.0, 3.0]),
+    spec(1, 300.0, 285.0, 330.0, &[2.0, 3.0]),
+];
+
+/// The specs of `squeezenet_ssd_config` (SqueezeNet-SSD-Lite: a 17x17 first map).
+pub const SQ_SSD_LITE_SPECS: [SsdSpec; 6] = [
+    spec(17, 16.0, 60.0, 105.0, &[2.0, 3.0]),
+    spec(10, 32.0, 105.0, 150.0, &[2.0, 3.0]),
+    spec(5, 64.0, 150.0, 195.0, &[2.0, 3.0]),
+    spec(3, 100.0, 195.0, 240.0, &[2.0, 3.0]),
+    spec(2, 150.0, 240.0, 285.0, &[2.0, 3.0]),
+    spec(1, 300.0, 285.0, 330.0, &[2.0, 3.0]),
+];
+
+/// The specs of `vgg_ssd_config` (VGG16-SSD: 4, 6, 6, 6, 4, 4 priors per location).
+pub const VGG_SSD_SPECS: [SsdSpec; 6] = [
+    spec(38, 8.0, 30.0, 60.0, &[2.0]),
+    spec(19, 16.0, 60.0, 111.0, &[2.0, 3.0]),
+    spec(10, 32.0, 111.0, 162.0, &[2.0, 3.0]),
+    spec(5, 64.0, 162.0, 213.0, &[2.0, 3.0]),
+    spec(3, 100.0, 213.0, 264.0, &[2.0]),
+    spec(1, 300.0, 264.0, 315.0, &[2.0]),
 ];
 
 /// `generate_ssd_priors(specs, image_size, clamp=True)`: computed in f64, stored as f32,

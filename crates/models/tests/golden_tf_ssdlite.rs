@@ -66,7 +66,7 @@ fn tf_resize_reproduces_the_network_input() {
     for id in IDS {
         let img = slimdet_data::load_rgb(&fixture(&format!("golden/{id}.png"))).unwrap();
         let mut x = vec![0.0f32; 300 * 300 * 3];
-        preprocess_into(&img, 300, 300, Resize::TfLegacy, 127.5, 127.5, &mut x);
+        preprocess_into(&img, 300, 300, Resize::TfLegacy, [127.5; 3], 127.5, &mut x);
         let d = max_abs_diff(&x, g(&sd, &format!("{id}.input")));
         eprintln!("{id}: input max |ours - TF| = {d:.2e}");
         assert!(d <= 1e-5, "{id}: input differs by {d}");

@@ -28,7 +28,7 @@ fn check_raw(model: &str, tag: &str, threads: usize) {
         data: resized,
     };
     let mut input = vec![0.0; 240 * 320 * 3];
-    slimdet_data::normalize_into(&img, 127.0, 128.0, &mut input);
+    slimdet_data::normalize_into(&img, [127.0; 3], 128.0, &mut input);
     pred.forward(&input).unwrap();
     let ds = max_abs_diff(
         pred.scores(),

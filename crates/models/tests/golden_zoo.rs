@@ -105,3 +105,23 @@ fn mb1_ssd_matches_pytorch() {
 fn mb1_ssd_lite_matches_pytorch() {
     check("mb1-ssd-lite");
 }
+
+#[test]
+fn mb3_large_ssd_lite_matches_pytorch() {
+    check("mb3-large-ssd-lite");
+}
+
+#[test]
+fn mb3_small_ssd_lite_matches_pytorch() {
+    check("mb3-small-ssd-lite");
+}
+
+#[test]
+fn sq_ssd_lite_matches_pytorch() {
+    check("sq-ssd-lite");
+}
+
+#[test]
+fn vgg16_ssd_matches_pytorch() {
+    check("vgg16-ssd");
+}

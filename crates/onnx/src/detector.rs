@@ -23,7 +23,7 @@
 
 use std::path::Path;
 
-use slimdet_core::{Conv2d, Graph, Op, Tensor, passes};
+use slimdet_core::{BatchNorm, Conv2d, Graph, Op, Tensor, passes};
 use slimdet_models::{Arch, Detector};
 use slimdet_quant::QuantizedDetector;
 
@@ -56,15 +56,6 @@ pub fn load_onnx_detector(path: &Path, arch_hint: Option<&str>) -> Result<OnnxDe
     let imported = import(path)?;
     let mut src = imported.graph.clone();
     passes::fold_bn(&mut src);
-    if let Some(n) = src.nodes.iter().find(|n| matches!(n.op, Op::BatchNorm(_))) {
-        return Err(invalid(
-            &file,
-            format!(
-                "batch norm `{}` does not follow a convolution and cannot be mapped",
-                n.name
-            ),
-        ));
-    }
     let src_order = crate::order::canonical(
         &src,
         &crate::order::detector_roots(&output_values(&src), &imported.engine_output_shapes),
@@ -76,6 +67,14 @@ pub fn load_onnx_detector(path: &Path, arch_hint: Option<&str>) -> Result<OnnxDe
             _ => None,
         })
         .collect();
+    // Batch norms no convolution precedes (VGG16-SSD's source add-on).
+    let bns: Vec<&BatchNorm> = src_order
+        .iter()
+        .filter_map(|&i| match &src.nodes[i].op {
+            Op::BatchNorm(b) => Some(b),
+            _ => None,
+        })
+        .collect();
     let candidates = candidates(&imported.output_shapes, &convs);
     let mut reasons = Vec::new();
     for arch in candidates {
@@ -83,7 +82,16 @@ pub fn load_onnx_detector(path: &Path, arch_hint: Option<&str>) -> Result<OnnxDe
             continue;
         }
         let mut det = Detector::new(arch.clone());
-        match fill(&mut det.graph, &convs) {
+        let input = det.input_shape();
+        let filled = fill(&mut det.graph, &convs)
+            .and_then(|()| fill_bns(&mut det.graph, &bns))
+            .and_then(|()| {
+                // Channel counts taken from the file must chain through the network.
+                slimdet_core::shape::infer(&det.graph, &input)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        match filled {
             Ok(()) if imported.is_quantized() => {
                 let q = crate::qdetector::quantized_detector(path, det, &src, &imported)?;
                 return Ok(OnnxDetector::Quantized(Box::new(q)));
@@ -96,7 +104,7 @@ pub fn load_onnx_detector(path: &Path, arch_hint: Option<&str>) -> Result<OnnxDe
         reasons.push(match arch_hint {
             Some(h) => format!("the outputs {:?} do not fit --arch {h}", imported.output_shapes),
             None => format!(
-                "no known architecture has outputs {:?} (expected [1, 3000, K] for mb2-ssd-lite or [1, 4420, 2] for UltraFace)",
+                "no known architecture has outputs {:?} (expected [1, P, K] with the priors of a pytorch-ssd network (3000, 2568 or 8732) or [1, 4420, 2] for UltraFace)",
                 imported.output_shapes
             ),
         });
@@ -146,6 +154,39 @@ fn candidates(output_shapes: &[Vec<usize>], convs: &[&Conv2d]) -> Vec<Arch> {
     out
 }
 
+/// Copies the source's batch norms that follow no convolution (in canonical order) into
+/// those of `g` (the ones BN folding leaves, in canonical order too).
+fn fill_bns(g: &mut Graph, src: &[&BatchNorm]) -> std::result::Result<(), String> {
+    let mut folded = g.clone();
+    passes::fold_bn(&mut folded);
+    let left: std::collections::HashSet<&str> = folded
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::BatchNorm(_)))
+        .map(|n| n.name.as_str())
+        .collect();
+    let idx: Vec<usize> = arch_order(g)
+        .into_iter()
+        .filter(|&i| {
+            matches!(g.nodes[i].op, Op::BatchNorm(_)) && left.contains(g.nodes[i].name.as_str())
+        })
+        .collect();
+    if idx.len() != src.len() {
+        return Err(format!(
+            "{} batch norms without a convolution before them in the file, {} in the architecture",
+            src.len(),
+            idx.len()
+        ));
+    }
+    // Channel counts follow the file's (checked by shape inference afterwards).
+    for (&i, s) in idx.iter().zip(src) {
+        if let Op::BatchNorm(t) = &mut g.nodes[i].op {
+            *t = (*s).clone();
+        }
+    }
+    Ok(())
+}
+
 /// Copies the source convolutions (in canonical order) into `g`'s convolutions, taken in
 /// canonical order too. A target conv followed by a batch norm receives the source bias
 /// through an identity BN.
@@ -173,12 +214,15 @@ fn fill(g: &mut Graph, src: &[&Conv2d]) -> std::result::Result<(), String> {
         let Op::Conv(t) = &mut g.nodes[i].op else {
             unreachable!("filtered on Conv")
         };
-        if t.weight.shape() != s.weight.shape()
+        // Channel counts may differ (a structurally pruned model takes the file's); the
+        // kernel, stride, padding, dilation and kind of convolution may not.
+        let same_kind = t.groups == s.groups || (t.is_depthwise() && s.is_depthwise());
+        if t.weight.shape()[2..] != s.weight.shape()[2..]
             || t.stride != s.stride
             || t.pad != s.pad
             || t.pad_end != s.pad_end
             || t.dilation != s.dilation
-            || t.groups != s.groups
+            || !same_kind
         {
             return Err(format!(
                 "conv `{name}` expects weight {:?} stride {:?} pad {:?} groups {}, the file's conv #{} has {:?} stride {:?} pad {:?} groups {}",
@@ -193,12 +237,21 @@ fn fill(g: &mut Graph, src: &[&Conv2d]) -> std::result::Result<(), String> {
                 s.groups
             ));
         }
+        t.groups = s.groups;
         t.weight = s.weight.clone();
         let c = t.out_channels();
         let bias = s.bias.clone();
-        match (t.bias.is_some(), next_bn) {
-            (true, _) => t.bias = Some(bias.unwrap_or_else(|| Tensor::zeros(vec![c]))),
-            (false, Some(b)) => {
+        // A batch norm after the target conv becomes the identity (its channels those of
+        // the file's conv); the file's bias goes to the conv's bias, or to the BN's shift.
+        let bias = match (t.bias.is_some(), next_bn) {
+            (true, _) => {
+                t.bias = Some(bias.unwrap_or_else(|| Tensor::zeros(vec![c])));
+                None
+            }
+            (false, _) => bias,
+        };
+        match next_bn {
+            Some(b) => {
                 let Op::BatchNorm(bn) = &mut g.nodes[b].op else {
                     unreachable!("found as BatchNorm")
                 };
@@ -206,8 +259,9 @@ fn fill(g: &mut Graph, src: &[&Conv2d]) -> std::result::Result<(), String> {
                 bn.beta = bias.unwrap_or_else(|| Tensor::zeros(vec![c]));
                 bn.mean = Tensor::zeros(vec![c]);
                 bn.var = Tensor::full(vec![c], 1.0 - bn.eps);
+                bn.num_batches_tracked = None;
             }
-            (false, None) => {
+            None => {
                 if bias
                     .as_ref()
                     .is_some_and(|b| b.data().iter().any(|v| *v != 0.0))

@@ -99,6 +99,49 @@ fn onnx_runtime_agrees_with_export_and_import() {
     }
 }
 
+/// pytorch-ssd's MobileNetV1-SSD, -SSD-Lite and MobileNetV3-SSD-Lite Large and Small (the
+/// zoo goldens' weights, a real photo): our export runs in ONNX Runtime with our outputs,
+/// and imports back as the same network.
+#[test]
+fn onnx_runtime_runs_the_exported_zoo_networks() {
+    if skip_without_ort() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for net in [
+        "mb1-ssd",
+        "mb1-ssd-lite",
+        "mb3-large-ssd-lite",
+        "mb3-small-ssd-lite",
+    ] {
+        let det = Detector::load(
+            &slimdet_testkit::zoo(&format!("{net}-voc21-seed0/model.pth")),
+            None,
+        )
+        .unwrap();
+        let x = zoo_input_nchw(net, "000002");
+        for raw in [false, true] {
+            let path = dir.path().join(format!("{net}-{raw}.onnx"));
+            export_detector(&det, &path, raw).unwrap();
+            let back = slimdet_onnx::detector_from_onnx(&path, None).unwrap();
+            assert_eq!(back.name, net, "{net}: re-imported as another network");
+            let tol = if raw {
+                [("logits", 1e-3), ("locations", 1e-3)]
+            } else {
+                [("scores", 1e-4), ("boxes", 1e-4)]
+            };
+            let diffs = compare(&path, &x, dir.path());
+            for ((name, d), (want, limit)) in diffs.into_iter().zip(tol) {
+                eprintln!(
+                    "ORT vs slimdet, {net} raw={raw}: {name} max |Δ| {d:.2e} (limit {limit:e})"
+                );
+                assert_eq!(name, want);
+                assert!(d <= limit, "{net}: {name} differs by {d}");
+            }
+        }
+    }
+}
+
 /// Runs `model` in ORT on `input_nchw`; returns its outputs by name.
 fn ort_run(model: &Path, input_nchw: &[f32], dir: &Path) -> Vec<(String, Vec<f32>)> {
     let out = dir.join("out");

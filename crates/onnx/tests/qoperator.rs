@@ -80,7 +80,7 @@ fn image_nhwc(path: &Path, w: usize, h: usize) -> Vec<f32> {
     let img = slimdet_data::load_rgb(path).unwrap();
     let img = slimdet_data::resize_rgb(&img, w, h);
     let mut out = vec![0.0; img.data.len()];
-    slimdet_data::normalize_into(&img, 127.0, 128.0, &mut out);
+    slimdet_data::normalize_into(&img, [127.0; 3], 128.0, &mut out);
     out
 }
 

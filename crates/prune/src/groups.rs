@@ -2,7 +2,8 @@
 //!
 //! Removing output channel `c` of a conv forces the same removal wherever that channel
 //! flows: through BN and activations, through depthwise convs (one channel in, the same
-//! channel out), across residual adds (both operands and the sum share channels), and in
+//! channel out), across residual adds and squeeze-and-excite's channel-wise multiply
+//! (both operands and the result share channels; the global average pool keeps them), and in
 //! the input dimension of every regular conv that reads it. Values connected this way
 //! share one *channel space*; a [`Group`] is one channel space with every parameter slice
 //! it couples. A group is prunable when it is produced by regular convs only and never
@@ -83,8 +84,15 @@ pub fn dependency_groups(g: &Graph) -> Vec<Group> {
                 pins.push((n.output, format!("grouped conv `{}`", n.name)));
             }
             Op::Conv(_) => {}
-            Op::BatchNorm(_) | Op::Act(_) => uf.union(n.output, n.inputs[0]),
-            Op::Add(_) => {
+            Op::BatchNorm(_)
+            | Op::Act(_)
+            | Op::HardSwish
+            | Op::HardSigmoid
+            | Op::GlobalAvgPool
+            | Op::MaxPool(_) => uf.union(n.output, n.inputs[0]),
+            // Squeeze-and-excite's gate multiplies channel c by its own gate c: the block's
+            // output, the gate's producer and the product share one space.
+            Op::Add(_) | Op::ChannelMul => {
                 for &i in &n.inputs {
                     uf.union(n.output, i);
                 }

@@ -11,6 +11,7 @@ use slimdet_kernels::sgemm::{GemmShape, sgemm};
 use slimdet_kernels::{Tier, dwconv, im2col};
 
 use crate::error::Result;
+use crate::float_ops::FloatOp;
 use crate::prepare::{ConvKind, conv_kind};
 
 /// Fake quantization of one value: `x ← (clamp(round(x / s) + zp, qmin, qmax) − zp) · s`.
@@ -122,6 +123,7 @@ enum FOp {
     Act(Act),
     Concat { axis: usize },
     Copy,
+    Float(FloatOp),
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +158,16 @@ impl FloatRunner {
                 Op::Concat { axis } => FOp::Concat { axis: *axis },
                 Op::Reshape(_) => FOp::Copy,
                 other => {
+                    let ins: Vec<&[usize]> =
+                        n.inputs.iter().map(|&v| shapes[v].as_slice()).collect();
+                    if let Some(f) = FloatOp::new(other, &ins, &shapes[n.output]) {
+                        steps.push(FStep {
+                            op: FOp::Float(f),
+                            inputs: n.inputs.clone(),
+                            output: n.output,
+                        });
+                        continue;
+                    }
                     return Err(crate::QuantError::Unsupported {
                         layer: n.name.clone(),
                         op: other.kind(),
@@ -232,6 +244,10 @@ impl FloatRunner {
                     a.apply_slice(&mut out);
                 }
                 FOp::Copy => out.copy_from_slice(get(0)),
+                FOp::Float(f) => {
+                    let xs: Vec<&[f32]> = (0..s.inputs.len()).map(get).collect();
+                    f.run(&xs, &mut out);
+                }
                 FOp::Concat { axis } => {
                     let parts: Vec<(&[f32], &[usize])> = s
                         .inputs

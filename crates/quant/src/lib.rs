@@ -56,6 +56,7 @@
 mod arena;
 pub mod error;
 pub mod float_exec;
+mod float_ops;
 pub mod int8_exec;
 pub mod io;
 pub mod model;

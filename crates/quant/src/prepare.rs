@@ -23,7 +23,8 @@ pub enum ConvKind {
 /// The prepared graph: BN folded into the convolutions, activations fused.
 ///
 /// # Errors
-/// If an operator other than Conv, Add, Concat, Reshape or Act remains.
+/// If an operator the quantized engines cannot run remains (transpose, softmax): see
+/// `float_ops` for how the operators other than Conv, Add, Concat, Reshape and Act run.
 pub fn prepare(graph: &Graph) -> Result<Graph> {
     let mut g = graph.clone();
     passes::fold_bn(&mut g);
@@ -31,7 +32,17 @@ pub fn prepare(graph: &Graph) -> Result<Graph> {
     g.validate()?;
     for n in &g.nodes {
         match &n.op {
-            Op::Conv(_) | Op::Add(_) | Op::Concat { .. } | Op::Reshape(_) | Op::Act(_) => {}
+            Op::Conv(_)
+            | Op::Add(_)
+            | Op::Concat { .. }
+            | Op::Reshape(_)
+            | Op::Act(_)
+            | Op::BatchNorm(_)
+            | Op::HardSwish
+            | Op::HardSigmoid
+            | Op::GlobalAvgPool
+            | Op::ChannelMul
+            | Op::MaxPool(_) => {}
             other => {
                 return Err(QuantError::Unsupported {
                     layer: n.name.clone(),

@@ -472,3 +472,76 @@ fn eval_forward_matches_inference_plan_and_frozen_prefix_skips() {
         ]
     );
 }
+
+/// An input whose values avoid h-swish's and h-sigmoid's kinks at ±3 by at least 0.05.
+fn hard_kink_free_input(shape: [usize; 4], seed: u64) -> Tensor {
+    let mut t = rand_tensor(&mut Rng::new(seed), shape.to_vec(), -5.0, 5.0);
+    for v in t.data_mut() {
+        for k in [-3.0f32, 3.0] {
+            if (*v - k).abs() < 0.05 {
+                *v = k + 0.1;
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn hard_swish_and_hard_sigmoid() {
+    for op in [Op::HardSwish, Op::HardSigmoid] {
+        check(
+            &single(op),
+            &hard_kink_free_input([2, 3, 3, 4], 80),
+            Mode::Train,
+        );
+    }
+}
+
+#[test]
+fn hard_swish_gradient_at_the_kinks_is_pytorchs() {
+    // PyTorch's autograd through `x * relu6(x + 3) / 6`: relu6 passes nothing at its
+    // bounds, so at -3 the gradient is 0 and at 3 it is relu6(6)/6 = 1.
+    let x = Tensor::new(vec![1, 1, 1, 5], vec![-4.0, -3.0, 0.0, 3.0, 4.0]).unwrap();
+    let tg = TrainGraph::new(1).unwrap();
+    let opts = BackwardOptions {
+        input_grad: true,
+        ..Default::default()
+    };
+    for (op, want) in [
+        (Op::HardSwish, [0.0, 0.0, 0.5, 1.0, 1.0]),
+        (Op::HardSigmoid, [0.0, 0.0, 1.0 / 6.0, 0.0, 0.0]),
+    ] {
+        let g = single(op);
+        let tape = tg.forward(&g, &x, Mode::Train).unwrap();
+        let grads = tg
+            .backward(&g, &tape, &[(g.outputs[0].1, &[1.0; 5])], &opts)
+            .unwrap();
+        assert_eq!(grads.input.unwrap(), want.to_vec());
+    }
+}
+
+/// MobileNetV3's block tail: a 1x1 projection with BN, squeeze-and-excite (global average
+/// pool, 1x1 conv, BN, ReLU, 1x1 conv, BN, h-sigmoid, channel multiply), the residual,
+/// and an h-swish; gradients reach every parameter through both paths of the gate.
+#[test]
+fn squeeze_excite_block_train_and_eval() {
+    let mut r = Rng::new(90);
+    let mut g = Graph::new();
+    let p = g.conv("p", 0, conv(&mut r, 4, 8, 1, 1, 0, 1, 1, false));
+    let p = g.bn("p.bn", p, bn(&mut r, 8));
+    let pooled = g.push("se.pool", Op::GlobalAvgPool, &[p]);
+    let s = g.conv("se.1", pooled, conv(&mut r, 8, 2, 1, 1, 0, 1, 1, false));
+    let s = g.bn("se.2", s, bn(&mut r, 2));
+    let s = g.act("se.3", s, Act::Relu);
+    let s = g.conv("se.4", s, conv(&mut r, 2, 8, 1, 1, 0, 1, 1, false));
+    let s = g.bn("se.5", s, bn(&mut r, 8));
+    let gate = g.push("se.6", Op::HardSigmoid, &[s]);
+    let y = g.push("se.mul", Op::ChannelMul, &[p, gate]);
+    let q = g.conv("q", 0, conv(&mut r, 4, 8, 1, 1, 0, 1, 1, true));
+    let y = g.push("add", Op::Add(Act::None), &[y, q]);
+    let y = g.push("hs", Op::HardSwish, &[y]);
+    g.output("y", y);
+    let x = input([3, 4, 5, 4], 91);
+    check(&g, &x, Mode::Train);
+    check(&g, &x, Mode::Eval);
+}

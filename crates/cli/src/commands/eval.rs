@@ -28,7 +28,7 @@ pub struct Args {
     #[arg(long, short = 'm')]
     model: Option<PathBuf>,
     /// Architecture (default: recognised from the file).
-    #[arg(long, value_parser = ["mb2-ssd-lite", "mb1-ssd", "mb1-ssd-lite", "ultraface-slim", "ultraface-rfb"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(slimdet_models::arch::ARCH_NAMES))]
     arch: Option<String>,
     /// Evaluate this detections file (JSON or CSV of `slimdet detect`) instead of a model.
     #[arg(long, conflicts_with = "model")]

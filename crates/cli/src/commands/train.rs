@@ -39,10 +39,10 @@ pub struct Args {
     /// Validate on the first N images of the validation split only.
     #[arg(long)]
     pub val_limit: Option<usize>,
-    /// Architecture (only mb2-ssd-lite trains).
-    #[arg(long, default_value = "mb2-ssd-lite", value_parser = ["mb2-ssd-lite"])]
+    /// Architecture: a pytorch-ssd network (`--net` name).
+    #[arg(long, default_value = "mb2-ssd-lite", value_parser = clap::builder::PossibleValuesParser::new(slimdet_models::arch::PYTORCH_SSD_NETS))]
     pub arch: String,
-    /// Width multiplier: 1.0, 0.75, 0.5 or 0.25.
+    /// Width multiplier of mb2-ssd-lite: 1.0, 0.75, 0.5 or 0.25.
     #[arg(long, default_value_t = 1.0)]
     pub width: f64,
     /// Total epochs (also when resuming).

@@ -101,6 +101,23 @@ impl Builder {
         }
     }
 
+    /// MobileNetV3's h-swish (`gate: false`, `x · relu6(x + 3) / 6`) or h-sigmoid (`gate:
+    /// true`, `relu6(x + 3) / 6`) as PyTorch exports pytorch-ssd's modules: `Add`, `Clip`,
+    /// [`Mul`,] `Div`, in the same order of operations as the engine.
+    pub(super) fn hard_act(&mut self, x: &str, out: &str, gate: bool) -> String {
+        let three = self.shared_scalar("hard.three", 3.0);
+        let lo = self.shared_scalar("clip.min", 0.0);
+        let six = self.shared_scalar("clip.max", 6.0);
+        let a = self.node("Add", &format!("{out}.add"), &[x, &three], vec![]);
+        let c = self.node("Clip", &format!("{out}.relu6"), &[&a, &lo, &six], vec![]);
+        let num = if gate {
+            c
+        } else {
+            self.node("Mul", &format!("{out}.mul"), &[x, &c], vec![])
+        };
+        self.node("Div", out, &[&num, &six], vec![])
+    }
+
     /// A scalar f32 initializer shared by name.
     pub(super) fn shared_scalar(&mut self, name: &str, v: f32) -> String {
         if !self.names.contains(name) {

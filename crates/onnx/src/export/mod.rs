@@ -185,6 +185,34 @@ fn walk(
                     x_fm,
                 )
             }
+            Op::HardSwish => (b.hard_act(&xs[0], &out, false), x_fm),
+            Op::HardSigmoid => (b.hard_act(&xs[0], &out, true), x_fm),
+            Op::GlobalAvgPool => {
+                if !x_fm {
+                    return Err(err("global average pool of a non-feature-map value"));
+                }
+                (b.node("GlobalAveragePool", &out, &[&xs[0]], vec![]), true)
+            }
+            Op::MaxPool(p) => {
+                if !x_fm {
+                    return Err(err("max pool of a non-feature-map value"));
+                }
+                let [ph, pw] = p.pad.map(|v| v as i64);
+                let attrs = vec![
+                    int("ceil_mode", p.ceil as i64),
+                    ints("kernel_shape", &p.kernel.map(|k| k as i64)),
+                    ints("pads", &[ph, pw, ph, pw]),
+                    ints("strides", &p.stride.map(|s| s as i64)),
+                ];
+                (b.node("MaxPool", &out, &[&xs[0]], attrs), true)
+            }
+            Op::ChannelMul => {
+                if !x_fm || !fm[n.inputs[1]] {
+                    return Err(err("channel multiply of a non-feature-map value"));
+                }
+                // NCHW `[N, C, H, W] · [N, C, 1, 1]`: ONNX broadcasting.
+                (b.node("Mul", &out, &[&xs[0], &xs[1]], vec![]), true)
+            }
         };
         if shapes[n.output].is_empty() {
             return Err(err("value without a shape"));

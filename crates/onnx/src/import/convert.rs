@@ -43,7 +43,7 @@ impl Importer<'_> {
             _ => {}
         }
         let data = match op {
-            "Add" => 2,
+            "Add" | "Mul" => 2,
             "Concat" => ins.len(),
             _ => 1,
         };
@@ -168,6 +168,64 @@ impl Importer<'_> {
                 let dims = dims.iter().map(|&d| d as i64).collect();
                 let id = self.push(label, name, Op::Reshape(dims), &[x])?;
                 Ok(Some(Val::Core { id, nhwc: false }))
+            }
+            "HardSwish" => core(self.push(label, name, Op::HardSwish, &[x])?),
+            "HardSigmoid" => {
+                // ONNX's `max(0, min(1, αx + β))`; the engine's h-sigmoid is the same
+                // function at α = 1/6, β = 1/2 (computed as `relu6(x + 3) / 6`).
+                let a = Attrs(&node.attribute);
+                let alpha = a.float("alpha").unwrap_or(0.2);
+                let beta = a.float("beta").unwrap_or(0.5);
+                if (alpha - 1.0 / 6.0).abs() > 1e-6 || beta != 0.5 {
+                    return Ok(None);
+                }
+                core(self.push(label, name, Op::HardSigmoid, &[x])?)
+            }
+            "MaxPool" if nhwc && node.output.len() == 1 => {
+                let a = Attrs(&node.attribute);
+                let pair = |name: &str, default: i64| -> Option<[usize; 2]> {
+                    match a.ints(name) {
+                        None => Some([default as usize; 2]),
+                        Some(v) if v.len() == 2 && v.iter().all(|&d| d >= 0) => {
+                            Some([v[0] as usize, v[1] as usize])
+                        }
+                        _ => None,
+                    }
+                };
+                let pads = a.ints("pads").unwrap_or_else(|| vec![0; 4]);
+                let symmetric = pads.len() == 4 && pads[0] == pads[2] && pads[1] == pads[3];
+                let auto_pad = a.string("auto_pad").unwrap_or_default();
+                let (Some(kernel), Some(stride), Some([1, 1])) = (
+                    pair("kernel_shape", 0),
+                    pair("strides", 1),
+                    pair("dilations", 1),
+                ) else {
+                    return Ok(None);
+                };
+                let plain_pad = auto_pad.is_empty() || auto_pad == "NOTSET";
+                if !symmetric || !plain_pad || pads.iter().any(|&p| p < 0) || kernel.contains(&0) {
+                    return Ok(None);
+                }
+                let p = slimdet_core::Pool2d {
+                    kernel,
+                    stride,
+                    pad: [pads[0] as usize, pads[1] as usize],
+                    ceil: a.int("ceil_mode").unwrap_or(0) != 0,
+                };
+                core(self.push(label, name, Op::MaxPool(p), &[x])?)
+            }
+            "GlobalAveragePool" if nhwc => core(self.push(label, name, Op::GlobalAvgPool, &[x])?),
+            "Mul" => {
+                // Squeeze-and-excite: a feature map times a per-channel `[N, C, 1, 1]` one.
+                let shape = |k: usize| self.onnx_shape(&ins[k].clone().expect("checked"));
+                let (a, b) = (shape(0), shape(1));
+                let gate = |s: &[usize], x: &[usize]| s == [x[0], x[1], 1, 1];
+                let (x, s) = match (xs[0], xs[1]) {
+                    ((p, true), (q, true)) if gate(&b, &a) => (p, q),
+                    ((p, true), (q, true)) if gate(&a, &b) => (q, p),
+                    _ => return Ok(None),
+                };
+                core(self.push(label, name, Op::ChannelMul, &[x, s])?)
             }
             "Softmax" => {
                 let rank = self.shapes[x].len();

@@ -10,7 +10,9 @@
 //!
 //! Layers the engine has (Conv, BatchNormalization, Relu, Clip(0, 6), Add, Concat, the
 //! heads' Transpose + Reshape, Softmax over the last axis, Gemm/MatMul with constant
-//! weights) become engine nodes; other supported operators go to the tail, which reads
+//! weights, HardSwish, HardSigmoid (PyTorch's decomposed forms are fused first, see
+//! `fuse.rs`), GlobalAveragePool and squeeze-and-excite's channel-wise Mul) become engine
+//! nodes; other supported operators go to the tail, which reads
 //! engine values converted to ONNX layout. An engine layer cannot read a tail value.
 //!
 //! Nodes are imported in a topological order computed from tensor names
@@ -21,6 +23,7 @@
 
 mod attrs;
 mod convert;
+mod fuse;
 mod io;
 mod layers;
 mod qdq;
@@ -243,16 +246,17 @@ impl<'m> Importer<'m> {
             },
         );
         let outputs: Vec<&str> = g.output.iter().map(|o| o.name.as_str()).collect();
+        let nodes = fuse::fuse_hard_activations(&g.node, &imp.inits, &outputs, opset);
         let order =
-            crate::order::topological(&g.node, &outputs).map_err(|i| OnnxError::Invalid {
+            crate::order::topological(&nodes, &outputs).map_err(|i| OnnxError::Invalid {
                 file: file.into(),
                 reason: format!(
                     "the graph has a cycle: node {} depends on its own output",
-                    label(i, &g.node[i])
+                    label(i, &nodes[i])
                 ),
             })?;
         for i in order {
-            imp.node(&label(i, &g.node[i]), &g.node[i])?;
+            imp.node(&label(i, &nodes[i]), &nodes[i])?;
         }
         imp.finish(model, g, input_name, nchw)
     }

@@ -234,3 +234,19 @@ pub mod build {
         prost::Message::encode_to_vec(m)
     }
 }
+
+/// The network input of photo `id` for pytorch-ssd zoo network `net` (mean 127, std 128;
+/// `testdata/golden/pytorch-ssd/<net>-voc21-seed0`, from the golden's OpenCV-resized
+/// pixels), NCHW `[1, 3, 300, 300]`.
+pub fn zoo_input_nchw(net: &str, id: &str) -> Vec<f32> {
+    let file = slimdet_testkit::zoo(&format!("{net}-voc21-seed0/golden.safetensors"));
+    let bytes = std::fs::read(&file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let resized = st.tensor(&format!("{id}.resized")).unwrap();
+    let hwc: Vec<f32> = resized
+        .data()
+        .iter()
+        .map(|&v| (v as f32 - 127.0) / 128.0)
+        .collect();
+    nhwc_to_nchw(&hwc, 300, 300, 3)
+}

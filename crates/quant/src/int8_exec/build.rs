@@ -251,11 +251,33 @@ impl Int8Engine {
                         axis: *axis,
                     });
                 }
-                other => {
-                    return Err(QuantError::Unsupported {
-                        layer: n.name.clone(),
-                        op: other.kind(),
+                Op::MaxPool(p) if b.values[x].0.is_some() => {
+                    let src = b.need_u8(x)?;
+                    b.values[y].2 = b.values[x].2;
+                    let dst = b.new_u8(y);
+                    b.steps.push(Step::MaxPoolU8 {
+                        p: *p,
+                        shape: b.shapes[x].clone(),
+                        out_shape: b.shapes[y].clone(),
+                        src,
+                        dst,
                     });
+                }
+                other => {
+                    let ins: Vec<&[usize]> =
+                        n.inputs.iter().map(|&v| b.shapes[v].as_slice()).collect();
+                    let Some(op) = FloatOp::new(other, &ins, &b.shapes[y]) else {
+                        return Err(QuantError::Unsupported {
+                            layer: n.name.clone(),
+                            op: other.kind(),
+                        });
+                    };
+                    let mut srcs = Vec::new();
+                    for &v in &n.inputs {
+                        srcs.push(b.need_f32(v)?);
+                    }
+                    let dst = b.new_f32(y);
+                    b.steps.push(Step::Float { op, srcs, dst });
                 }
             }
         }

@@ -216,6 +216,23 @@ impl Int8Engine {
                 out.copy_from_slice(&self.f32s[*src]);
                 self.f32s[*dst] = out;
             }
+            Step::Float { op, srcs, dst } => {
+                let mut out = std::mem::take(&mut self.f32s[*dst]);
+                let xs: Vec<&[f32]> = srcs.iter().map(|&b| self.f32s[b].as_slice()).collect();
+                op.run(&xs, &mut out);
+                self.f32s[*dst] = out;
+            }
+            Step::MaxPoolU8 {
+                p,
+                shape,
+                out_shape,
+                src,
+                dst,
+            } => {
+                let mut out = std::mem::take(&mut self.u8s[*dst]);
+                slimdet_core::exec::max_pool(p, &self.u8s[*src], shape, out_shape, &mut out);
+                self.u8s[*dst] = out;
+            }
             Step::Concat { srcs, dst, axis } => {
                 let mut out = std::mem::take(&mut self.f32s[*dst]);
                 let parts: Vec<(&[f32], &[usize])> = srcs

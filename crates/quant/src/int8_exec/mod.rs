@@ -22,6 +22,7 @@ use slimdet_models::{Backend, BackendFactory, ModelError};
 
 use crate::error::{QuantError, Result};
 use crate::float_exec::{FloatConv, concat};
+use crate::float_ops::FloatOp;
 use crate::model::{QBias, QParams, QuantizedDetector};
 use crate::options::Mode;
 use crate::prepare::ConvKind;
@@ -134,6 +135,20 @@ enum Step {
         dst: usize,
         axis: usize,
     },
+    /// An operator run in f32 (see [`crate::float_ops`]).
+    Float {
+        op: FloatOp,
+        srcs: Vec<usize>,
+        dst: usize,
+    },
+    /// Max pooling of `u8` codes (the output keeps the input's quantization).
+    MaxPoolU8 {
+        p: slimdet_core::Pool2d,
+        shape: Vec<usize>,
+        out_shape: Vec<usize>,
+        src: usize,
+        dst: usize,
+    },
 }
 
 /// The buffers a step reads and writes: `(u8 srcs, u8 dsts, f32 srcs, f32 dsts)`.
@@ -156,9 +171,9 @@ impl Step {
                 srcs.extend(residual.as_mut().map(|(r, _)| r));
                 (srcs, vec![dst], vec![], vec![])
             }
-            Step::QDw { src, dst, .. } | Step::CopyU8 { src, dst } => {
-                (vec![src], vec![dst], vec![], vec![])
-            }
+            Step::QDw { src, dst, .. }
+            | Step::CopyU8 { src, dst }
+            | Step::MaxPoolU8 { src, dst, .. } => (vec![src], vec![dst], vec![], vec![]),
             Step::DynGemm { src, dst, .. }
             | Step::FConv { src, dst, .. }
             | Step::FAct { src, dst, .. }
@@ -171,6 +186,7 @@ impl Step {
                 srcs.iter_mut().map(|(b, _)| b).collect(),
                 vec![dst],
             ),
+            Step::Float { srcs, dst, .. } => (vec![], vec![], srcs.iter_mut().collect(), vec![dst]),
         }
     }
 }

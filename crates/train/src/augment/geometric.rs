@@ -8,7 +8,7 @@ use crate::rng::Rng;
 /// `Expand(mean)`: with p 0.5, `ratio = U(1, 4)`, the image is pasted at
 /// `(int(top), int(left))` (each drawn in `[0, side·ratio − side)`) on an
 /// `int(h·ratio) × int(w·ratio)` canvas filled with `fill`; boxes shift by the same ints.
-pub fn expand(img: &mut FImage, boxes: &mut [[f32; 4]], fill: f32, rng: &mut Rng) {
+pub fn expand(img: &mut FImage, boxes: &mut [[f32; 4]], fill: [f32; 3], rng: &mut Rng) {
     if !rng.coin() {
         return;
     }
@@ -18,7 +18,7 @@ pub fn expand(img: &mut FImage, boxes: &mut [[f32; 4]], fill: f32, rng: &mut Rng
     let top = rng.uniform(0.0, h * ratio - h) as usize;
     let (nw, nh) = ((w * ratio) as usize, (h * ratio) as usize);
     // int(left) + w ≤ int(w·ratio) always holds, as int(a) + n = int(a + n) for a ≥ 0.
-    let mut data = vec![fill; nw * nh * 3];
+    let mut data = fill.repeat(nw * nh);
     let row = img.width * 3;
     for y in 0..img.height {
         let dst = ((top + y) * nw + left) * 3;

@@ -60,8 +60,8 @@ pub struct Preprocess {
     pub width: usize,
     /// Input height (300).
     pub height: usize,
-    /// Subtracted (127).
-    pub mean: f32,
+    /// Subtracted, per channel RGB (127 for most networks).
+    pub mean: [f32; 3],
     /// Divides (128).
     pub std: f32,
 }
@@ -75,8 +75,10 @@ impl Preprocess {
             .map(|b| [b[0] / w, b[1] / h, b[2] / w, b[3] / h])
             .collect();
         let mut input = geometric::resize(img, self.width, self.height).data;
-        for v in &mut input {
-            *v = (*v - self.mean) / self.std;
+        for px in input.chunks_exact_mut(3) {
+            for (v, m) in px.iter_mut().zip(self.mean) {
+                *v = (*v - m) / self.std;
+            }
         }
         Augmented {
             input,
@@ -154,7 +156,7 @@ mod tests {
             let mut img = scene(40, 30, [5, 8, 17, 20]);
             let mut boxes = vec![[5.0, 8.0, 17.0, 20.0]];
             let mut labels = vec![3];
-            geometric::expand(&mut img, &mut boxes, 127.0, &mut rng);
+            geometric::expand(&mut img, &mut boxes, [127.0; 3], &mut rng);
             geometric::random_sample_crop(&mut img, &mut boxes, &mut labels, &mut rng);
             geometric::mirror(&mut img, &mut boxes, &mut rng);
             assert_eq!(img.data.len(), img.width * img.height * 3);
@@ -174,7 +176,7 @@ mod tests {
         let p = Preprocess {
             width: 30,
             height: 20,
-            mean: 127.0,
+            mean: [127.0; 3],
             std: 128.0,
         };
         let mut img = RgbImage::zeros(50, 40);

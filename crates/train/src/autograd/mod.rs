@@ -16,6 +16,7 @@ mod bn;
 mod conv;
 mod dwconv;
 mod elementwise;
+mod gating;
 mod linalg;
 mod pool;
 mod profile;
@@ -333,6 +334,11 @@ impl TrainGraph {
                     Op::Reshape(_) => x.clone(),
                     Op::Transpose(p) => elementwise::transpose(x, xs, p),
                     Op::Softmax => elementwise::softmax_forward(x, *xs.last().unwrap_or(&1)),
+                    Op::HardSwish => gating::hard_swish_forward(x),
+                    Op::HardSigmoid => gating::hard_sigmoid_forward(x),
+                    Op::GlobalAvgPool => gating::gap_forward(x, xs),
+                    Op::ChannelMul => gating::channel_mul_forward(x, &values[n.inputs[1]], xs),
+                    Op::MaxPool(p) => gating::max_pool_forward(p, x, xs, &shapes[n.output]),
                 };
                 values[out] = y;
                 self.record(&n.op, false, t0);
@@ -493,6 +499,31 @@ impl TrainGraph {
                     Op::Softmax => {
                         let k = *xs.last().unwrap_or(&1);
                         let dx = elementwise::softmax_backward(&tape.values[n.output], &dy, k);
+                        accumulate(&self.buffers, &mut grads[x0], dx);
+                    }
+                    Op::HardSwish => accumulate(
+                        &self.buffers,
+                        &mut grads[x0],
+                        gating::hard_swish_backward(x, dy),
+                    ),
+                    Op::HardSigmoid => accumulate(
+                        &self.buffers,
+                        &mut grads[x0],
+                        gating::hard_sigmoid_backward(x, dy),
+                    ),
+                    Op::GlobalAvgPool => {
+                        accumulate(&self.buffers, &mut grads[x0], gating::gap_backward(&dy, xs))
+                    }
+                    Op::ChannelMul => {
+                        let x1 = n.inputs[1];
+                        let (dx, ds) = gating::channel_mul_backward(x, &tape.values[x1], &dy, xs);
+                        if needs[x1] {
+                            accumulate(&self.buffers, &mut grads[x1], ds);
+                        }
+                        accumulate(&self.buffers, &mut grads[x0], dx);
+                    }
+                    Op::MaxPool(p) => {
+                        let dx = gating::max_pool_backward(p, x, xs, &tape.shapes[n.output], &dy);
                         accumulate(&self.buffers, &mut grads[x0], dx);
                     }
                 }

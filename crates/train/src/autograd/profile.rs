@@ -79,5 +79,10 @@ pub(crate) fn kind(op: &Op) -> String {
         Op::Reshape(_) => "reshape".to_string(),
         Op::Transpose(_) => "transpose".to_string(),
         Op::Softmax => "softmax".to_string(),
+        Op::HardSwish => "hardswish".to_string(),
+        Op::HardSigmoid => "hardsigmoid".to_string(),
+        Op::GlobalAvgPool => "globalavgpool".to_string(),
+        Op::ChannelMul => "channelmul".to_string(),
+        Op::MaxPool(_) => "maxpool".to_string(),
     }
 }
