@@ -628,3 +628,30 @@ pub enum ScoreFn {
     /// An independent sigmoid per class (the TF Object Detection API's SSDs).
     Sigmoid,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_builds_and_names_itself() {
+        for name in ARCH_NAMES {
+            let classes = match name {
+                "ultraface-slim" | "ultraface-rfb" => 2,
+                _ => 21,
+            };
+            let arch = Arch::named(name, 1.0, classes).unwrap();
+            assert_eq!(arch.name(), name);
+            assert_eq!(arch.num_classes(), classes);
+            assert_eq!(arch.default_classes().len(), classes);
+            let g = arch.build_graph();
+            let input = [1, arch.config().input_h, arch.config().input_w, 3];
+            let shapes = slimdet_core::shape::infer(&g, &input).unwrap();
+            let logits = g.outputs.iter().find(|(n, _)| n == "logits").unwrap().1;
+            assert_eq!(shapes[logits], [1, arch.priors().len(), classes], "{name}");
+        }
+        for name in PYTORCH_SSD_NETS {
+            assert!(ARCH_NAMES.contains(&name));
+        }
+    }
+}

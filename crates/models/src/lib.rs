@@ -1,8 +1,11 @@
 //! Detectors of the pytorch-ssd family as graphs, and everything around the network:
 //! priors, box coding, NMS and the predictor.
 //!
-//! - [`mobilenet_v2`]: MobileNetV2-SSD-Lite exactly as pytorch-ssd builds it (478 keys).
-//! - [`mobilenet_v1`]: MobileNetV1-SSD as pytorch-ssd builds it (`mb1-ssd`).
+//! - Graph builders of pytorch-ssd's seven networks, each exactly as pytorch-ssd builds it
+//!   (same state_dict keys): [`vgg`] (`vgg16-ssd`), [`mobilenet_v1`] (`mb1-ssd`,
+//!   `mb1-ssd-lite`), [`squeezenet`] (`sq-ssd-lite`), [`mobilenet_v2`] (`mb2-ssd-lite`),
+//!   [`mobilenet_v3`] (`mb3-large-ssd-lite`, `mb3-small-ssd-lite`); [`arch`] recognises
+//!   them from a state_dict's keys and gives their priors and configuration.
 //! - [`ultraface`]: the UltraFace slim and RFB face detectors (320x240).
 //! - [`tf_ssdlite`], [`tf_import`]: the TF Object Detection API's SSDLite-MobileNetV2 and
 //!   its import from a frozen graph (`.pb`).

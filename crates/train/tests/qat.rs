@@ -194,3 +194,27 @@ fn a_few_qat_steps_lower_the_loss_and_the_export_tracks_the_trained_network() {
         "logits {il:.1} dB, locations {ib:.1} dB"
     );
 }
+
+/// The fake-quant forward of networks with max pooling, squeeze-and-excite, h-swish and an
+/// unfolded batch norm (pytorch-ssd's own files) is the quantizer's simulated path too.
+#[test]
+fn fake_quant_forward_matches_the_simulation_on_the_other_networks() {
+    for net in ["sq-ssd-lite", "mb3-small-ssd-lite", "vgg16-ssd"] {
+        let det = Detector::load(
+            &slimdet_testkit::zoo(&format!("{net}-voc21-seed0/model.pth")),
+            None,
+        )
+        .unwrap();
+        let q = calibrated(&det);
+        let xs = inputs(&det, 1500..1501);
+        let net_q = QatNet::new(&det, q.clone(), 1).unwrap();
+        let (logits, locs) = qat_outputs(&net_q, &det, &xs);
+        let sim = FloatRunner::new(&q.graph, &det.input_shape()).unwrap();
+        let o = sim
+            .run(&xs[0], Some(&fake_quant_plan(&q)), &mut |_, _| {})
+            .unwrap();
+        let (dl, db) = (sqnr_db(&o[0], &logits), sqnr_db(&o[1], &locs));
+        eprintln!("{net}: fake-quant net vs simulation: logits {dl:.1} dB, locations {db:.1} dB");
+        assert!(dl > 45.0 && db > 45.0, "{net}: {dl:.1} dB, {db:.1} dB");
+    }
+}

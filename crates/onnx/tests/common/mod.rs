@@ -235,10 +235,10 @@ pub mod build {
     }
 }
 
-/// The network input of photo `id` for pytorch-ssd zoo network `net` (mean 127, std 128;
-/// `testdata/golden/pytorch-ssd/<net>-voc21-seed0`, from the golden's OpenCV-resized
-/// pixels), NCHW `[1, 3, 300, 300]`.
-pub fn zoo_input_nchw(net: &str, id: &str) -> Vec<f32> {
+/// The network input `(pixel − mean) / std` of photo `id` for pytorch-ssd zoo network
+/// `net` (`testdata/golden/pytorch-ssd/<net>-voc21-seed0`, from the golden's
+/// OpenCV-resized pixels), NCHW `[1, 3, 300, 300]`.
+pub fn zoo_input_nchw(net: &str, id: &str, mean: [f32; 3], std: f32) -> Vec<f32> {
     let file = slimdet_testkit::zoo(&format!("{net}-voc21-seed0/golden.safetensors"));
     let bytes = std::fs::read(&file).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -246,7 +246,8 @@ pub fn zoo_input_nchw(net: &str, id: &str) -> Vec<f32> {
     let hwc: Vec<f32> = resized
         .data()
         .iter()
-        .map(|&v| (v as f32 - 127.0) / 128.0)
+        .enumerate()
+        .map(|(i, &v)| (v as f32 - mean[i % 3]) / std)
         .collect();
     nhwc_to_nchw(&hwc, 300, 300, 3)
 }

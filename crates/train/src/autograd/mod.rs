@@ -16,7 +16,7 @@ mod bn;
 mod conv;
 mod dwconv;
 mod elementwise;
-mod gating;
+pub(crate) mod gating;
 mod linalg;
 mod pool;
 mod profile;

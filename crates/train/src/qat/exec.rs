@@ -24,6 +24,7 @@ use slimdet_quant::quantize::quantize_layer;
 use slimdet_quant::report::fake_quant_plan;
 
 use super::fake::{Mask, fake_quant_forward, ste_backward};
+use crate::autograd::gating;
 use crate::error::Result;
 use crate::{BackwardOptions, Gradients, Mode, Tape, TrainGraph};
 
@@ -36,6 +37,9 @@ pub struct QatTape {
     masks: Vec<Option<Mask>>,
     /// Pre-activation-free outputs of adds and acts with a non-identity activation.
     act_outputs: BTreeMap<usize, Vec<f32>>,
+    /// Inputs of the nodes whose backward reads them (h-swish, h-sigmoid, max pooling,
+    /// channel-wise multiply).
+    saved: BTreeMap<usize, Vec<Vec<f32>>>,
     /// Graph outputs by name: value id and data (fake-quantized where the plan says so).
     outputs: Vec<(String, ValueId, Vec<f32>)>,
 }
@@ -137,6 +141,7 @@ impl QatNet {
         vals[g.input] = Some(x);
         let mut convs = BTreeMap::new();
         let mut act_outputs = BTreeMap::new();
+        let mut saved = BTreeMap::new();
         for (i, n) in g.nodes.iter().enumerate() {
             let get = |k: usize| vals[n.inputs[k]].as_deref().unwrap_or(&[]);
             let mut y = match &n.op {
@@ -178,6 +183,32 @@ impl QatNet {
                     concat(&parts, *axis, &mut y);
                     y
                 }
+                Op::BatchNorm(b) => {
+                    let (scale, shift) = b.scale_shift();
+                    let c = scale.len();
+                    let mut y = get(0).to_vec();
+                    for px in y.chunks_mut(c) {
+                        for j in 0..c {
+                            px[j] = px[j] * scale[j] + shift[j];
+                        }
+                    }
+                    y
+                }
+                Op::GlobalAvgPool => gating::gap_forward(get(0), &shapes[n.inputs[0]]),
+                Op::HardSwish | Op::HardSigmoid | Op::MaxPool(_) | Op::ChannelMul => {
+                    let xs: Vec<Vec<f32>> = (0..n.inputs.len()).map(|k| get(k).to_vec()).collect();
+                    let xs0 = &shapes[n.inputs[0]];
+                    let y = match &n.op {
+                        Op::HardSwish => gating::hard_swish_forward(&xs[0]),
+                        Op::HardSigmoid => gating::hard_sigmoid_forward(&xs[0]),
+                        Op::MaxPool(p) => {
+                            gating::max_pool_forward(p, &xs[0], xs0, &shapes[n.output])
+                        }
+                        _ => gating::channel_mul_forward(&xs[0], &xs[1], xs0),
+                    };
+                    saved.insert(i, xs);
+                    y
+                }
                 other => {
                     return Err(QuantError::Unsupported {
                         layer: n.name.clone(),
@@ -206,6 +237,7 @@ impl QatNet {
             convs,
             masks,
             act_outputs,
+            saved,
             outputs,
         })
     }
@@ -279,6 +311,42 @@ impl QatNet {
                         }
                         offset += inner;
                         accumulate(&mut grads[v], part);
+                    }
+                }
+                Op::BatchNorm(b) => {
+                    // A batch norm left unfolded (VGG16-SSD's) is not trained: dL/dx only.
+                    let (scale, _) = b.scale_shift();
+                    let c = scale.len();
+                    for px in dy.chunks_mut(c) {
+                        for j in 0..c {
+                            px[j] *= scale[j];
+                        }
+                    }
+                    accumulate(&mut grads[x0], dy);
+                }
+                Op::GlobalAvgPool => {
+                    accumulate(&mut grads[x0], gating::gap_backward(&dy, &tape.shapes[x0]))
+                }
+                Op::HardSwish | Op::HardSigmoid | Op::MaxPool(_) | Op::ChannelMul => {
+                    let xs = &tape.saved[&i];
+                    let xs0 = &tape.shapes[x0];
+                    match &n.op {
+                        Op::HardSwish => {
+                            accumulate(&mut grads[x0], gating::hard_swish_backward(&xs[0], dy))
+                        }
+                        Op::HardSigmoid => {
+                            accumulate(&mut grads[x0], gating::hard_sigmoid_backward(&xs[0], dy))
+                        }
+                        Op::MaxPool(p) => {
+                            let ys = &tape.shapes[n.output];
+                            let dx = gating::max_pool_backward(p, &xs[0], xs0, ys, &dy);
+                            accumulate(&mut grads[x0], dx);
+                        }
+                        _ => {
+                            let (dx, ds) = gating::channel_mul_backward(&xs[0], &xs[1], &dy, xs0);
+                            accumulate(&mut grads[n.inputs[1]], ds);
+                            accumulate(&mut grads[x0], dx);
+                        }
                     }
                 }
                 _ => {}
