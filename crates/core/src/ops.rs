@@ -241,3 +241,37 @@ impl Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Pool2d;
+
+    fn pool(k: usize, s: usize, p: usize, ceil: bool) -> Pool2d {
+        Pool2d {
+            kernel: [k, k],
+            stride: [s, s],
+            pad: [p, p],
+            ceil,
+        }
+    }
+
+    /// Output sizes as PyTorch's `MaxPool2d` gives them.
+    #[test]
+    fn pool_output_sizes_follow_pytorch() {
+        // VGG16-SSD's ceil-mode pool (75 → 38) and SqueezeNet 1.1's floor-mode pools.
+        assert_eq!(pool(2, 2, 0, true).out_size(0, 75), Some(38));
+        assert_eq!(pool(2, 2, 0, false).out_size(0, 75), Some(37));
+        assert_eq!(pool(3, 2, 0, false).out_size(0, 149), Some(74));
+        assert_eq!(pool(3, 2, 0, false).out_size(0, 36), Some(17));
+        // pool5: 3x3, stride 1, padding 1 keeps the size.
+        assert_eq!(pool(3, 1, 1, false).out_size(0, 19), Some(19));
+        // Ceil mode drops a last window that would start in the trailing padding.
+        assert_eq!(pool(2, 2, 1, true).out_size(0, 3), Some(2));
+        assert_eq!(pool(3, 2, 1, true).out_size(0, 5), Some(3));
+        // Refused: padding over half the kernel, a window larger than the input, zeros.
+        assert_eq!(pool(2, 2, 2, false).out_size(0, 8), None);
+        assert_eq!(pool(5, 1, 0, false).out_size(0, 4), None);
+        assert_eq!(pool(0, 1, 0, false).out_size(0, 4), None);
+        assert_eq!(pool(2, 0, 0, false).out_size(0, 4), None);
+    }
+}

@@ -93,12 +93,12 @@ fn normalize_matches_reference_formula() {
         .map(|&v| (v as f32 - 127.0) / 128.0)
         .collect();
     assert_eq!(out, want);
-    // A per-channel mean (VGG16-SSD's RGB mean, std 1) subtracts each channel's own.
-    normalize_into(&img, [123.0, 117.0, 104.0], 1.0, &mut out);
-    assert_eq!(out, vec![-123.0, 10.0, 151.0, -122.0, 11.0, 96.0]);
     assert_eq!(out[0], -127.0 / 128.0);
     assert_eq!(out[1], 0.0);
     assert_eq!(out[2], 1.0);
+    // A per-channel mean (VGG16-SSD's RGB mean, std 1) subtracts each channel's own.
+    normalize_into(&img, [123.0, 117.0, 104.0], 1.0, &mut out);
+    assert_eq!(out, vec![-123.0, 10.0, 151.0, -122.0, 11.0, 96.0]);
 }
 
 /// CRC-32 (IEEE) of a PNG chunk's type and data.
