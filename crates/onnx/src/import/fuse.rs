@@ -22,9 +22,13 @@ pub(super) fn fuse_hard_activations(
     outputs: &[&str],
     opset: i64,
 ) -> Vec<NodeProto> {
+    // Only one-element tensors are decoded here (a hostile file's large constants are
+    // left to the importer, which decodes each once).
+    let one = |t: &TensorProto| t.dims.iter().try_fold(1i64, |a, &d| a.checked_mul(d)) == Some(1);
     let consts: HashMap<&str, f32> = nodes
         .iter()
         .filter(|n| n.op_type == "Constant")
+        .filter(|n| Attrs(&n.attribute).tensor("value").is_none_or(one))
         .filter_map(|n| {
             let v = Attrs(&n.attribute).constant().ok()?.scalar_f32().ok()?;
             Some((n.output.first()?.as_str(), v))
@@ -32,7 +36,7 @@ pub(super) fn fuse_hard_activations(
         .collect();
     let scalar = |name: &str| -> Option<f32> {
         consts.get(name).copied().or_else(|| {
-            let t = inits.get(name)?;
+            let t = inits.get(name).filter(|t| one(t))?;
             from_proto(t).ok()?.scalar_f32().ok()
         })
     };
