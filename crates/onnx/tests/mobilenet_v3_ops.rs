@@ -6,7 +6,6 @@
 mod common;
 
 use common::build::*;
-use slimdet_core::Op;
 use slimdet_onnx::{OnnxModel, import_bytes};
 
 /// `x [1, 2, 5, 5]` → h-swish → (global average pool → h-sigmoid) gate → `Mul` → 3x3
