@@ -1,12 +1,13 @@
 //! The operators that quantized models run in f32, between their integer layers.
 //!
-//! The rule: convolutions and residual adds run on the integer kernels; MobileNetV3's
-//! h-swish and h-sigmoid, squeeze-and-excite's global average pool and channel-wise
-//! multiply, and a batch norm that no convolution precedes (VGG16-SSD's source add-on)
-//! run in f32 on dequantized inputs, and the next integer layer quantizes their output
-//! with its calibrated scale; max pooling runs on `u8` codes when its input has them
-//! (exact: quantization is monotone, so the maximum commutes with it, and the output
-//! keeps the input's scale and zero point), otherwise in f32. The same code serves the
+//! The rule: convolutions and residual adds run on the integer kernels; squeeze-and-excite's
+//! global average pool and channel-wise multiply, and a batch norm that no convolution
+//! precedes (VGG16-SSD's source add-on), run in f32 on dequantized inputs, and the next
+//! integer layer quantizes their output with its calibrated scale; max pooling runs on
+//! `u8` codes when its input has them (exact: quantization is monotone, so the maximum
+//! commutes with it, and the output keeps the input's scale and zero point), and h-swish
+//! and h-sigmoid through a 256-entry code table built from this f32 function; both fall
+//! back to f32 when their input is not quantized. The same code serves the
 //! calibration runner ([`crate::float_exec`]) and the integer engine, so both see the
 //! same values.
 

@@ -15,9 +15,9 @@
 //! - [`Int8Engine`](int8_exec::Int8Engine): integer kernels from
 //!   `slimdet_kernels::quant` for convolutions, depthwise convolutions and residual
 //!   adds, max pooling on `u8` codes; heads are dequantized before the concatenation, so
-//!   softmax and box decoding run in f32. MobileNetV3's h-swish, h-sigmoid and
-//!   squeeze-and-excite, and a batch norm no convolution precedes (VGG16-SSD's), run in
-//!   f32 between the integer layers (`float_ops`). Layers matching [`QuantOptions::keep_float`] run in f32 with quantize
+//!   softmax and box decoding run in f32. MobileNetV3's h-swish and h-sigmoid map codes
+//!   to codes by a 256-entry table; squeeze-and-excite and a batch norm no convolution
+//!   precedes (VGG16-SSD's) run in f32 between the integer layers (`float_ops`). Layers matching [`QuantOptions::keep_float`] run in f32 with quantize
 //!   and dequantize steps at their boundaries. Requantization is TFLite's single-rounding
 //!   fixed point (`slimdet_kernels::quant::requant`), its multipliers derived from the
 //!   stored scales when the engine is built; the AVX-512 (VNNI, and AMX tiles for the

@@ -251,6 +251,31 @@ impl Int8Engine {
                         axis: *axis,
                     });
                 }
+                Op::HardSwish | Op::HardSigmoid
+                    if m.mode == Mode::Static && b.values[x].0.is_some() =>
+                {
+                    let (Some(qi), Some(qo)) = (b.values[x].2, b.values[y].2) else {
+                        return Err(b.missing(y, "quantization parameters"));
+                    };
+                    let f = if matches!(n.op, Op::HardSwish) {
+                        slimdet_kernels::act::hard_swish
+                    } else {
+                        slimdet_kernels::act::hard_sigmoid
+                    };
+                    // Every input code's output code: dequantize, the f32 function, then
+                    // the same quantization a `Quantize` step applies (the bytes do not
+                    // depend on the tier).
+                    let real: Vec<f32> = (0..=255u8).map(|c| f(qi.dequantize(c))).collect();
+                    let mut lut = [0u8; 256];
+                    qo.quantize_slice(slimdet_kernels::Tier::Scalar, &real, &mut lut, m.base_min());
+                    let src = b.need_u8(x)?;
+                    let dst = b.new_u8(y);
+                    b.steps.push(Step::LutU8 {
+                        lut: Box::new(lut),
+                        src,
+                        dst,
+                    });
+                }
                 Op::MaxPool(p) if b.values[x].0.is_some() => {
                     let src = b.need_u8(x)?;
                     b.values[y].2 = b.values[x].2;

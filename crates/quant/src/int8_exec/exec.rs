@@ -222,6 +222,13 @@ impl Int8Engine {
                 op.run(&xs, &mut out);
                 self.f32s[*dst] = out;
             }
+            Step::LutU8 { lut, src, dst } => {
+                let mut out = std::mem::take(&mut self.u8s[*dst]);
+                for (o, &c) in out.iter_mut().zip(&self.u8s[*src]) {
+                    *o = lut[c as usize];
+                }
+                self.u8s[*dst] = out;
+            }
             Step::MaxPoolU8 {
                 p,
                 shape,

@@ -141,6 +141,12 @@ enum Step {
         srcs: Vec<usize>,
         dst: usize,
     },
+    /// An element-wise function of `u8` codes by table (h-swish, h-sigmoid).
+    LutU8 {
+        lut: Box<[u8; 256]>,
+        src: usize,
+        dst: usize,
+    },
     /// Max pooling of `u8` codes (the output keeps the input's quantization).
     MaxPoolU8 {
         p: slimdet_core::Pool2d,
@@ -173,7 +179,8 @@ impl Step {
             }
             Step::QDw { src, dst, .. }
             | Step::CopyU8 { src, dst }
-            | Step::MaxPoolU8 { src, dst, .. } => (vec![src], vec![dst], vec![], vec![]),
+            | Step::MaxPoolU8 { src, dst, .. }
+            | Step::LutU8 { src, dst, .. } => (vec![src], vec![dst], vec![], vec![]),
             Step::DynGemm { src, dst, .. }
             | Step::FConv { src, dst, .. }
             | Step::FAct { src, dst, .. }
