@@ -36,6 +36,9 @@ enum Key {
     Add(usize),
     Concat(usize),
     Reshape(usize),
+    /// The `n`-th node of another kind (max pool, h-swish, squeeze-and-excite's ops, a
+    /// batch norm no convolution precedes).
+    Other(&'static str, usize),
 }
 
 /// The position of every value of `g` that has one, counting nodes in `order` (a
@@ -44,6 +47,7 @@ fn keys(g: &Graph, order: &[usize]) -> Vec<Option<Key>> {
     let mut k = vec![None; g.num_values];
     k[g.input] = Some(Key::Input);
     let (mut conv, mut add, mut cat, mut rs) = (0, 0, 0, 0);
+    let mut other: HashMap<&'static str, usize> = HashMap::new();
     let next = |c: &mut usize| {
         *c += 1;
         *c - 1
@@ -54,8 +58,12 @@ fn keys(g: &Graph, order: &[usize]) -> Vec<Option<Key>> {
             Op::Add(_) => Some(Key::Add(next(&mut add))),
             Op::Concat { .. } => Some(Key::Concat(next(&mut cat))),
             Op::Reshape(_) => Some(Key::Reshape(next(&mut rs))),
-            Op::Act(_) | Op::BatchNorm(_) => n.inputs.first().and_then(|&i| k[i]),
-            _ => None,
+            Op::Act(_) => n.inputs.first().and_then(|&i| k[i]),
+            Op::Transpose(_) | Op::Softmax => None,
+            op => Some(Key::Other(
+                op.kind(),
+                next(other.entry(op.kind()).or_default()),
+            )),
         };
     }
     k

@@ -51,6 +51,44 @@ fn qdq_export_and_import_give_the_same_int8_model() {
     }
 }
 
+/// The same round trip on the networks with max pooling, concatenated Fire modules,
+/// h-swish, squeeze-and-excite and an unfolded batch norm: bit-identical outputs.
+#[test]
+fn qdq_round_trip_is_exact_on_the_other_networks() {
+    for net in ["sq-ssd-lite", "mb3-small-ssd-lite", "vgg16-ssd"] {
+        let det = Detector::load(
+            &slimdet_testkit::zoo(&format!("{net}-voc21-seed0/model.pth")),
+            None,
+        )
+        .unwrap();
+        let c = &det.config;
+        let input = zoo_input_nchw(net, "000002", c.mean, c.std);
+        // The same photo as NHWC for our engine, and as the only calibration input.
+        let nhwc: Vec<f32> = (0..300 * 300)
+            .flat_map(|p| (0..3).map(move |ch| (p, ch)))
+            .map(|(p, ch)| input[ch * 300 * 300 + p])
+            .collect();
+        let opts = QuantOptions {
+            observer: Observer::MinMax,
+            calib_images: 1,
+            ..QuantOptions::default()
+        };
+        let q = quantize(&det, std::slice::from_ref(&nhwc), &opts).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.onnx");
+        export_quantized_detector(&q, &path, false).unwrap();
+        let back = detector_from_onnx(&path, None).unwrap();
+        assert_eq!(back.name, net);
+        assert!(back.backend.is_some(), "{net}: runs on the int8 engine");
+        let (s0, b0) = outputs(&q.to_detector(), &nhwc);
+        let (s1, b1) = outputs(&back, &nhwc);
+        assert!(
+            s0 == s1 && b0 == b1,
+            "{net}: outputs differ after the round trip"
+        );
+    }
+}
+
 /// A QDQ pair on a post-processing value (as ONNX Runtime's quantizer writes on box
 /// decoding) is applied exactly in the tail: uint8 codes, rounding half to even.
 #[test]

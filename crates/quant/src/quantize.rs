@@ -117,6 +117,14 @@ pub fn quantize<I: CalibInput>(
                 q.act[v] = Some(QParams::from_range(lo, hi, opts.activations));
             }
         }
+        // Max pooling runs on the input's codes, so its output keeps the input's
+        // parameters (in graph order, so chained pools follow); the fake-quant simulation
+        // and the QDQ export then see what the integer engine computes.
+        for n in &g.nodes {
+            if matches!(n.op, Op::MaxPool(_)) {
+                q.act[n.output] = q.act[n.inputs[0]];
+            }
+        }
     }
     for n in &g.nodes {
         let Op::Conv(c) = &n.op else { continue };

@@ -26,13 +26,24 @@ pub fn qdq_spec(q: &QuantizedDetector, file: &str) -> Result<QdqSpec> {
             ),
         ));
     }
-    // Only the values the integer engine holds as uint8 codes are quantized: the input and
-    // the outputs of convolutions, adds and activations. The heads' reshapes and concats
-    // run on dequantized f32 values there, so they stay float here.
+    // Only the values the integer engine holds as uint8 codes, or quantizes for the next
+    // integer layer, are quantized: the input, the outputs of every layer that computes,
+    // and concatenations and reshapes that such a layer reads (SqueezeNet's Fire modules).
+    // The heads' reshapes and concats run on dequantized f32 values there, so they stay
+    // float here.
+    let layout = |op: &Op| {
+        matches!(
+            op,
+            Op::Reshape(_) | Op::Concat { .. } | Op::Transpose(_) | Op::Softmax
+        )
+    };
     let mut in_codes = vec![false; q.graph.num_values];
     in_codes[q.graph.input] = true;
-    for n in &q.graph.nodes {
-        in_codes[n.output] = matches!(n.op, Op::Conv(_) | Op::Add(_) | Op::Act(_));
+    for n in q.graph.nodes.iter().filter(|n| !layout(&n.op)) {
+        in_codes[n.output] = true;
+        for &v in &n.inputs {
+            in_codes[v] = true;
+        }
     }
     let act: Vec<Option<(f32, u8)>> = q
         .act
