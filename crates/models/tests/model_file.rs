@@ -205,3 +205,27 @@ fn overflowing_reshape_is_refused() {
     let e = load_err(&p);
     assert!(e.contains("overflows"), "{e}");
 }
+
+/// The new operators (max pooling with ceil mode, h-swish, squeeze-and-excite) and a
+/// per-channel input mean survive the file: VGG16-SSD and MobileNetV3-SSD-Lite saved as
+/// version-2 files load, from the file alone, to the same graph and configuration.
+#[test]
+fn new_operators_and_a_per_channel_mean_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    for net in ["vgg16-ssd", "mb3-small-ssd-lite", "sq-ssd-lite"] {
+        let det = Detector::load(
+            &slimdet_testkit::zoo(&format!("{net}-voc21-seed0/model.pth")),
+            None,
+        )
+        .unwrap();
+        let p = dir.path().join(format!("{net}.safetensors"));
+        save_with(&det, &det.metadata(), &p);
+        let back = Detector::load(&p, None).unwrap();
+        assert_eq!(back.graph, det.graph, "{net}: graph");
+        assert_eq!(back.config, det.config, "{net}: configuration");
+        assert_eq!(back.priors, det.priors, "{net}: priors");
+    }
+    let vgg = Detector::load(&dir.path().join("vgg16-ssd.safetensors"), None).unwrap();
+    assert_eq!(vgg.config.mean, [123.0, 117.0, 104.0]);
+    assert_eq!(vgg.config.std, 1.0);
+}
