@@ -54,6 +54,10 @@ impl Importer<'_> {
                 _ => return Ok(None),
             }
         }
+        if xs.len() < data {
+            // Too few inputs (a malformed node): the interpreter's route reports it.
+            return Ok(None);
+        }
         let Some(&(x, nhwc)) = xs.first() else {
             return Ok(None);
         };
