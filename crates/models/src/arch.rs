@@ -206,6 +206,19 @@ impl Arch {
     /// architecture name (from `--arch` or file metadata) that must agree with the keys.
     pub fn detect(sd: &StateDict, hint: Option<&str>, path: &str) -> Result<Arch> {
         let has = |k: &str| sd.get(k).is_some();
+        // The classes of a pytorch-ssd head `key` with `anchors` priors per location (its
+        // weight must be OIHW with a multiple of `anchors` outputs, two classes at least),
+        // and the weight's shape.
+        let classes = |family: &str, key: &str, anchors: usize| {
+            let s = sd.get(key).map(|t| t.shape.clone()).unwrap_or_default();
+            if s.len() != 4 || !s[0].is_multiple_of(anchors) || s[0] < 2 * anchors {
+                return Err(ModelError::Arch {
+                    path: path.into(),
+                    reason: format!("{family} keys found but {key} has shape {s:?}"),
+                });
+            }
+            Ok((s[0] / anchors, s))
+        };
         let found = if has("base_net.14.conv.0.weight") {
             let stem = sd
                 .get("base_net.0.0.weight")
@@ -223,74 +236,33 @@ impl Arch {
                 num_classes: cls[0] / 6,
             }
         } else if has("base_net.13.3.weight") && has("extras.0.0.weight") {
-            let cls = sd
-                .get("classification_headers.5.weight")
-                .map(|t| t.shape.clone())
-                .unwrap_or_default();
-            if cls.len() != 4 || !cls[0].is_multiple_of(6) || cls[0] < 12 {
-                return Err(ModelError::Arch {
-                    path: path.into(),
-                    reason: format!(
-                        "MobileNetV1-SSD(-Lite) keys found but classification_headers.5.weight has shape {cls:?}"
-                    ),
-                });
-            }
+            let (num_classes, cls) = classes(
+                "MobileNetV1-SSD(-Lite)",
+                "classification_headers.5.weight",
+                6,
+            )?;
             // SSD-Lite's last heads are 1x1, SSD's 3x3.
-            let num_classes = cls[0] / 6;
             if cls[2] == 1 {
                 Arch::Mb1SsdLite { num_classes }
             } else {
                 Arch::Mb1Ssd { num_classes }
             }
         } else if has("base_net.3.conv1.weight") && has("extras.0.conv1.weight") {
-            let cls = sd
-                .get("classification_headers.5.weight")
-                .map(|t| t.shape.clone())
-                .unwrap_or_default();
-            if cls.len() != 4 || !cls[0].is_multiple_of(6) || cls[0] < 12 {
-                return Err(ModelError::Arch {
-                    path: path.into(),
-                    reason: format!(
-                        "MobileNetV3-SSD-Lite keys found but classification_headers.5.weight has shape {cls:?}"
-                    ),
-                });
-            }
+            let (num_classes, _) =
+                classes("MobileNetV3-SSD-Lite", "classification_headers.5.weight", 6)?;
             // Large has 15 bottleneck blocks (base_net.3 ..= base_net.17), Small 11.
             Arch::Mb3SsdLite {
                 large: has("base_net.17.conv1.weight"),
-                num_classes: cls[0] / 6,
+                num_classes,
             }
         } else if has("base_net.3.squeeze.weight") && has("extras.0.2.2.weight") {
-            let cls = sd
-                .get("classification_headers.5.weight")
-                .map(|t| t.shape.clone())
-                .unwrap_or_default();
-            if cls.len() != 4 || !cls[0].is_multiple_of(6) || cls[0] < 12 {
-                return Err(ModelError::Arch {
-                    path: path.into(),
-                    reason: format!(
-                        "SqueezeNet-SSD-Lite keys found but classification_headers.5.weight has shape {cls:?}"
-                    ),
-                });
-            }
             Arch::SqSsdLite {
-                num_classes: cls[0] / 6,
+                num_classes: classes("SqueezeNet-SSD-Lite", "classification_headers.5.weight", 6)?
+                    .0,
             }
         } else if has("source_layer_add_ons.0.weight") && has("base_net.31.weight") {
-            let cls = sd
-                .get("classification_headers.0.weight")
-                .map(|t| t.shape.clone())
-                .unwrap_or_default();
-            if cls.len() != 4 || !cls[0].is_multiple_of(4) || cls[0] < 8 {
-                return Err(ModelError::Arch {
-                    path: path.into(),
-                    reason: format!(
-                        "VGG16-SSD keys found but classification_headers.0.weight has shape {cls:?}"
-                    ),
-                });
-            }
             Arch::Vgg16Ssd {
-                num_classes: cls[0] / 4,
+                num_classes: classes("VGG16-SSD", "classification_headers.0.weight", 4)?.0,
             }
         } else if let Some(cls) = sd.get("BoxPredictor_0/ClassPredictor.weight") {
             let a = crate::tf_ssdlite::ANCHORS[0];

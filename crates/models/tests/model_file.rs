@@ -229,3 +229,54 @@ fn new_operators_and_a_per_channel_mean_round_trip() {
     assert_eq!(vgg.config.mean, [123.0, 117.0, 104.0]);
     assert_eq!(vgg.config.std, 1.0);
 }
+
+/// A hostile description of the new operators is refused naming the file and the cause:
+/// a pooling window past the geometry bound, one larger than its input, a padding over
+/// half the window, and a squeeze-and-excite multiply of mismatched shapes.
+#[test]
+fn bad_pooling_and_gating_descriptions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for (net, from, to, cause) in [
+        (
+            "sq-ssd-lite",
+            r#""kernel":[3,3]"#,
+            r#""kernel":[99999,3]"#,
+            "pooling window",
+        ),
+        (
+            "sq-ssd-lite",
+            r#""kernel":[3,3]"#,
+            r#""kernel":[200,3]"#,
+            "does not fit",
+        ),
+        (
+            "sq-ssd-lite",
+            r#""kernel":[3,3],"stride":[2,2],"pad":[0,0]"#,
+            r#""kernel":[3,3],"stride":[2,2],"pad":[2,0]"#,
+            "does not fit",
+        ),
+        (
+            "mb3-small-ssd-lite",
+            r#""inputs":[11,18]"#,
+            r#""inputs":[11,11]"#,
+            "channel multiply",
+        ),
+    ] {
+        let det = Detector::load(
+            &slimdet_testkit::zoo(&format!("{net}-voc21-seed0/model.pth")),
+            None,
+        )
+        .unwrap();
+        let mut meta = det.metadata();
+        let g = meta.get_mut("slimdet.graph").unwrap();
+        assert!(g.contains(from), "{net}: no {from}");
+        *g = g.replacen(from, to, 1);
+        let p = dir.path().join(format!("{net}.safetensors"));
+        save_with(&det, &meta, &p);
+        let e = load_err(&p);
+        assert!(
+            e.contains(&format!("{net}.safetensors")) && e.contains(cause),
+            "{to}: {e}"
+        );
+    }
+}

@@ -77,12 +77,7 @@ impl FloatOp {
         let x = xs[0];
         match self {
             FloatOp::Scale { scale, shift } => {
-                let c = scale.len();
-                for (o, x) in out.chunks_mut(c).zip(x.chunks(c)) {
-                    for j in 0..c {
-                        o[j] = x[j] * scale[j] + shift[j];
-                    }
-                }
+                slimdet_core::exec::scale_channels(x, scale, shift, out)
             }
             FloatOp::HardSwish => {
                 for (o, &v) in out.iter_mut().zip(x) {

@@ -18,6 +18,17 @@ pub fn global_avg_pool(x: &[f32], shape: &[usize], out: &mut [f32]) {
     }
 }
 
+/// `x · scale + shift` per channel (the last axis, `scale.len()` wide) into `out`: a batch
+/// norm that was not folded into a convolution.
+pub fn scale_channels(x: &[f32], scale: &[f32], shift: &[f32], out: &mut [f32]) {
+    let c = scale.len();
+    for (o, x) in out.chunks_mut(c).zip(x.chunks(c)) {
+        for j in 0..c {
+            o[j] = x[j] * scale[j] + shift[j];
+        }
+    }
+}
+
 /// `x · s` for `x` of `shape` `[N, H, W, C]` and `s` `[N, C]` (broadcast over H and W)
 /// into `out`.
 pub fn channel_mul(x: &[f32], s: &[f32], shape: &[usize], out: &mut [f32]) {
@@ -121,7 +132,8 @@ pub fn max_pool_argmax(
     }
 }
 
-pub(super) fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {
+/// Axis permutation of `x` of `shape` into `out`: output axis `i` is input axis `perm[i]`.
+pub fn transpose(x: &[f32], shape: &[usize], perm: &[usize], out: &mut [f32]) {
     let rank = shape.len();
     let mut in_strides = vec![1; rank];
     for a in (0..rank.saturating_sub(1)).rev() {

@@ -24,8 +24,9 @@ mod elementwise;
 mod fuse;
 
 use conv::{Epilogue, compile_conv, run_conv};
-use elementwise::transpose;
-pub use elementwise::{channel_mul, global_avg_pool, max_pool, max_pool_argmax};
+pub use elementwise::{
+    channel_mul, global_avg_pool, max_pool, max_pool_argmax, scale_channels, transpose,
+};
 use fuse::fuse_blocks;
 
 /// How to compile a plan.
@@ -488,14 +489,7 @@ impl Plan {
                 self.tier,
                 self.threads,
             ),
-            Step::Scale { scale, shift } => {
-                let c = scale.len();
-                for (o, x) in out.chunks_mut(c).zip(input(0).chunks(c)) {
-                    for j in 0..c {
-                        o[j] = x[j] * scale[j] + shift[j];
-                    }
-                }
-            }
+            Step::Scale { scale, shift } => scale_channels(input(0), scale, shift, out),
             Step::Act(a) => {
                 out.copy_from_slice(input(0));
                 a.apply_slice(out);

@@ -85,25 +85,8 @@ pub(crate) fn concat_backward(axis: usize, shapes: &[&[usize]], dy: &[f32]) -> V
 
 /// Axis permutation: output axis `i` is input axis `perm[i]`.
 pub(crate) fn transpose(x: &[f32], shape: &[usize], perm: &[usize]) -> Vec<f32> {
-    let rank = shape.len();
-    let mut strides = vec![1usize; rank];
-    for a in (0..rank.saturating_sub(1)).rev() {
-        strides[a] = strides[a + 1] * shape[a + 1];
-    }
-    let out_shape: Vec<usize> = perm.iter().map(|&p| shape[p]).collect();
-    let mut idx = vec![0usize; rank];
     let mut out = vec![0.0f32; x.len()];
-    for o in out.iter_mut() {
-        let src: usize = (0..rank).map(|a| idx[a] * strides[perm[a]]).sum();
-        *o = x[src];
-        for a in (0..rank).rev() {
-            idx[a] += 1;
-            if idx[a] < out_shape[a] {
-                break;
-            }
-            idx[a] = 0;
-        }
-    }
+    slimdet_core::exec::transpose(x, shape, perm, &mut out);
     out
 }
 

@@ -185,13 +185,8 @@ impl QatNet {
                 }
                 Op::BatchNorm(b) => {
                     let (scale, shift) = b.scale_shift();
-                    let c = scale.len();
-                    let mut y = get(0).to_vec();
-                    for px in y.chunks_mut(c) {
-                        for j in 0..c {
-                            px[j] = px[j] * scale[j] + shift[j];
-                        }
-                    }
+                    let mut y = vec![0.0; get(0).len()];
+                    slimdet_core::exec::scale_channels(get(0), &scale, &shift, &mut y);
                     y
                 }
                 Op::GlobalAvgPool => gating::gap_forward(get(0), &shapes[n.inputs[0]]),
